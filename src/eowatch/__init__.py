@@ -1,0 +1,6 @@
+"""eowatch: watch areas of interest from space."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

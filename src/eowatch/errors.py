@@ -1,0 +1,71 @@
+"""One exception tree. Every message says what was wrong and how to fix it.
+
+Callers can catch ``EowatchError`` for everything, or the standard base
+(``ValueError``, ``OSError``, ``KeyError``) they already handle.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EowatchError",
+    "InputError",
+    "InputReadError",
+    "MissingBandError",
+    "NoOverlapError",
+    "AOIError",
+    "UnknownPresetError",
+    "ParameterError",
+    "PairingError",
+    "NoValidDataError",
+    "ProductWriteError",
+]
+
+
+class EowatchError(Exception):
+    """Base of every error raised by eowatch."""
+
+
+class InputError(EowatchError, ValueError):
+    """The inputs given by the user cannot be used as they are."""
+
+
+class InputReadError(EowatchError, OSError):
+    """A file or URL could not be opened or read."""
+
+
+class MissingBandError(InputError, KeyError):
+    """A band the preset needs is not among the inputs."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NoOverlapError(InputError):
+    """The two acquisitions (or the AOI and the images) do not overlap."""
+
+
+class AOIError(InputError):
+    """The area of interest is malformed, empty, too large or outside the data."""
+
+
+class UnknownPresetError(InputError, KeyError):
+    """No preset is registered under the given name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ParameterError(InputError):
+    """A preset parameter is unknown or has an invalid value."""
+
+
+class PairingError(InputError):
+    """Two acquisitions are not comparable (orbit, pass, polarisation, units)."""
+
+
+class NoValidDataError(EowatchError):
+    """Nothing valid is left to compare (all cloud or nodata)."""
+
+
+class ProductWriteError(EowatchError, OSError):
+    """A product could not be written."""
