@@ -1,0 +1,37 @@
+# eowatch: the two commands of the README, and the checks behind them.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED ?= ../shared/data
+OUT ?= out
+
+.PHONY: setup demo test lint typecheck evaluate clean
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+	touch $@
+
+setup: $(VENV)/.installed
+
+## Set up and run the main job on the bundled real Sentinel-2 pair (Paris, OSCD).
+demo: setup
+	$(VENV)/bin/eowatch presets --sensor s2
+	$(VENV)/bin/eowatch detect --before data/oscd-paris/imgs_1 --after data/oscd-paris/imgs_2 \
+		--aoi data/oscd-paris/paris.geojson --out $(OUT)/demo
+	@echo "products in $(OUT)/demo (open quicklook.png, change_map.tif, changes.geojson, item.json)"
+
+## Set up and run the test suite (lint and type checks first).
+test: setup lint
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check src tests
+
+typecheck: setup
+	$(VENV)/bin/mypy src
+
+## Score the default preset on the labelled OSCD cities in the shared data.
+evaluate: setup
+	$(VENV)/bin/eowatch evaluate $(SHARED)/s2_pairs/oscd --json $(OUT)/evaluation/oscd.json
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,160 @@
+"""``eowatch`` command line: each command parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import EowatchError
+from ..settings import Settings
+
+__all__ = ["cli"]
+
+
+def _parse_param_values(values: tuple[str, ...]) -> dict[str, Any]:
+    """``k=v`` pairs; values are read as JSON when they parse (numbers, booleans), else as text."""
+    params: dict[str, Any] = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(
+                f"{item!r} is not name=value (e.g. --param alpha=0.01)", param_hint="--param"
+            )
+        key, raw = item.split("=", 1)
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw
+    return params
+
+
+class _Progress:
+    """Stage-by-stage progress on stderr, with the time each stage took."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.last: tuple[str, float] | None = None
+
+    def __call__(self, stage: str) -> None:
+        self.close()
+        self.last = (stage, time.perf_counter())
+        if not self.quiet:
+            click.echo(f"  {stage:<10}", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.last and not self.quiet:
+            click.echo(f"{time.perf_counter() - self.last[1]:6.2f} s", err=True)
+        self.last = None
+
+
+class _Cli(click.Group):
+    """Turns eowatch errors into one clear line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EowatchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Cli)
+@click.version_option(package_name="eowatch")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Watch areas of interest from space: Sentinel-1/2 change detection."""
+    ctx.obj = Settings()
+
+
+@cli.command()
+@click.option(
+    "--before", required=True, help="Earlier date: band folder, raster file or STAC Item (path/URL)."
+)
+@click.option("--after", required=True, help="Later date, same forms as --before.")
+@click.option(
+    "--preset", default=None, help="Preset name (see `eowatch presets`); default depends on the sensor."
+)
+@click.option(
+    "--sensor", type=click.Choice(["s1", "s2"]), default=None, help="Only check the preset's sensor."
+)
+@click.option("--aoi", default=None, help="AOI: GeoJSON file/text, WKT, or bbox minlon,minlat,maxlon,maxlat.")
+@click.option("--crs", default=None, help="Target CRS (e.g. EPSG:32631); default: the before image's.")
+@click.option("--resolution", type=float, default=None, help="Target pixel size in CRS units (e.g. 10).")
+@click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.pass_obj
+def detect(settings: Settings, before: str, after: str, preset: str | None, sensor: str | None, aoi: str | None,
+           crs: str | None, resolution: float | None, params: tuple[str, ...], out_dir: Path | None,
+           quiet: bool) -> None:  # fmt: skip
+    """Detect changes between two acquisitions and write a product folder."""
+    from ..detect import get_preset
+    from ..pipeline import DetectRequest, detect_pair
+
+    if preset and sensor and get_preset(preset).sensor != {"s1": "sentinel-1", "s2": "sentinel-2"}[sensor]:
+        raise click.BadParameter(f"preset {preset!r} is not a {sensor} preset", param_hint="--preset")
+    request = DetectRequest(before, after, preset, _parse_param_values(params), aoi, crs, resolution)
+    progress = _Progress(quiet)
+    try:
+        output = detect_pair(request, settings, out_dir, progress)
+    finally:
+        progress.close()
+    props = output.item.properties
+    click.echo(json.dumps({
+        "folder": str(output.folder), "status": props["eowatch:status"], "preset": props["eowatch:preset"],
+        "changed_area_m2": props["eowatch:changed_area_m2"], "polygons": props["eowatch:polygon_count"],
+        "valid_fraction": props["eowatch:valid_fraction"],
+    }, indent=1))  # fmt: skip
+
+
+@cli.command()
+@click.option("--sensor", type=click.Choice(["s1", "s2"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def presets(sensor: str | None, as_json: bool) -> None:
+    """List the detection presets with their parameters and defaults."""
+    from ..detect import list_presets
+
+    names = {"s1": "sentinel-1", "s2": "sentinel-2"}
+    described = [p.describe() for p in list_presets(names.get(sensor or ""))]
+    if as_json:
+        click.echo(json.dumps(described, indent=1, default=str))
+        return
+    for d in described:
+        click.echo(f"{d['name']}  ({d['sensor']})\n    {d['summary']}")
+        for name, f in d["parameters"].items():
+            click.echo(f"    --param {name}={f['default']!s:<10} {f['description']}")
+        click.echo("")
+
+
+@cli.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--dataset", type=click.Choice(["oscd"]), default="oscd", help="Layout of ROOT.")
+@click.option("--preset", default=None, help="Preset to score (default: the sensor's default preset).")
+@click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write scores here.")
+@click.pass_obj
+def evaluate(settings: Settings, root: Path, dataset: str, preset: str | None, params: tuple[str, ...],
+             json_path: Path | None) -> None:  # fmt: skip
+    """Score a preset on labelled pairs (precision, recall, F1, kappa, ROC-AUC)."""
+    from ..evaluation import evaluate_oscd
+
+    name = preset or settings.default_s2_preset
+    report = evaluate_oscd(root, name, _parse_param_values(params), settings,
+                           progress=lambda c: click.echo(f"  {c}", err=True))  # fmt: skip
+    header = f"{'pair':<14}{'precision':>10}{'recall':>8}{'F1':>8}{'kappa':>8}{'IoU':>8}{'ROC-AUC':>9}"
+    click.echo(f"{report['dataset']} / {report['preset']}\n{header}")
+    for r in report["pairs"]:
+        auc = f"{r['roc_auc']:.3f}" if r["roc_auc"] is not None else "-"
+        click.echo(f"{r['name']:<14}{r['precision']:>10.3f}{r['recall']:>8.3f}{r['f1']:>8.3f}"
+                   f"{r['kappa']:>8.3f}{r['iou']:>8.3f}{auc:>9}")  # fmt: skip
+    m = report["mean"]
+    click.echo(f"{'mean':<14}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
+               f"{m['kappa']:>8.3f}{m['iou']:>8.3f}{m['roc_auc']:>9.3f}")  # fmt: skip
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=1))
+        click.echo(f"scores written to {json_path}", err=True)

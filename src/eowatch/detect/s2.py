@@ -1,0 +1,197 @@
+"""Sentinel-2 presets: IR-MAD, change vector analysis, burn scars, water."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from ..kernels import classify
+from ..kernels.cva import cva_magnitude, standardize_difference
+from ..kernels.imad import chi2_no_change_probability, imad, radiometric_normalisation
+from ..kernels.indices import compute_index
+from ..kernels.thresholds import chi2_threshold, kittler_illingworth, otsu
+from ..model import NO_CHANGE_CLASS, ChangeClass, ChangeResult, Scene
+from .base import Preset, PresetParams
+from .registry import register
+
+__all__ = ["IMADPreset", "CVAPreset", "BurnPreset", "WaterPreset"]
+
+_CLASSIFY_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
+S2_CLASSES = tuple(ChangeClass(v, n, c, d) for v, n, c, d in classify.CHANGE_CLASSES)
+
+
+def _bands_of(scene: Scene) -> dict[str, np.ndarray]:
+    return dict(zip(scene.bands, scene.data, strict=True))
+
+
+def _select(scene: Scene, names: tuple[str, ...]) -> np.ndarray:
+    return np.stack([scene.band(n) for n in names])
+
+
+def _threshold(values: np.ndarray, valid: np.ndarray, method: str) -> float:
+    return kittler_illingworth(values, valid) if method == "kittler-illingworth" else otsu(values, valid)
+
+
+class _SpectralParams(PresetParams):
+    bands: tuple[str, ...] = Field(
+        ("B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12"),
+        description="Bands compared (20 m bands are resampled to the 10 m grid).",
+    )
+
+    @field_validator("bands", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        return tuple(s.strip() for s in v.split(",")) if isinstance(v, str) else v
+
+
+def _classified(before: Scene, after: Scene, changed: np.ndarray) -> np.ndarray:
+    """Spectral change classes for the changed pixels (``other change`` when
+    the bands needed for classes are not loaded)."""
+    if not all(b in before.bands for b in _CLASSIFY_BANDS):
+        return np.where(changed, classify.OTHER_CHANGE, NO_CHANGE_CLASS).astype(np.uint8)
+    return classify.classify_changes(_bands_of(before), _bands_of(after), changed)
+
+
+@register
+class IMADPreset(Preset):
+    name = "s2-imad"
+    sensor = "sentinel-2"
+    summary = (
+        "Iteratively reweighted MAD (Nielsen 2007): chi-square no-change test at significance alpha, "
+        "after relative radiometric normalisation on the no-change pixels it finds; changes classed by spectra."
+    )
+
+    class Params(_SpectralParams):
+        alpha: float = Field(
+            0.01, gt=0, lt=1, description="Significance level of the chi-square no-change test."
+        )
+        max_iter: int = Field(50, ge=1, le=500, description="Maximum IR-MAD iterations.")
+        tol: float = Field(1e-4, gt=0, description="Convergence: largest change of a canonical correlation.")
+        normalise: bool = Field(True, description="Radiometrically normalise the after date before the test.")
+
+    def bands(self, params: Params) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(params.bands + _CLASSIFY_BANDS))
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        valid = before.valid & after.valid
+        x, y = _select(before, params.bands), _select(after, params.bands)
+        res = imad(x, y, valid, max_iter=params.max_iter, tol=params.tol)
+        normalisation = None
+        if params.normalise:
+            y, gain, offset = radiometric_normalisation(x, y, res.p_no_change, valid)
+            res = imad(x, y, valid, max_iter=params.max_iter, tol=params.tol)
+            normalisation = {"gain": gain.tolist(), "offset": offset.tolist()}
+        dof = len(params.bands)
+        changed = valid & (res.chi2 > chi2_threshold(params.alpha, dof))
+        p_value = chi2_no_change_probability(res.chi2, dof).astype(np.float32)
+        return ChangeResult(
+            classes=_classified(before, after, changed),
+            statistic=res.chi2.astype(np.float32),
+            statistic_name="imad_chi2",
+            class_table=S2_CLASSES,
+            grid=before.grid,
+            confidence=(1.0 - p_value).astype(np.float32),
+            metadata={
+                "canonical_correlations": res.model.rho.tolist(),
+                "iterations": res.model.iterations,
+                "converged": res.model.converged,
+                "chi2_threshold": chi2_threshold(params.alpha, dof),
+                "normalisation": normalisation,
+            },
+        )
+
+
+@register
+class CVAPreset(Preset):
+    name = "s2-cva"
+    sensor = "sentinel-2"
+    summary = "Change vector analysis: magnitude of the band-standardised difference, automatic threshold."
+
+    class Params(_SpectralParams):
+        threshold: Literal["otsu", "kittler-illingworth"] = Field("otsu", description="Automatic threshold.")
+        standardise: bool = Field(
+            True, description="Scale each band's difference by its robust spread (MAD)."
+        )
+
+    def bands(self, params: Params) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(params.bands + _CLASSIFY_BANDS))
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        valid = before.valid & after.valid
+        x, y = _select(before, params.bands), _select(after, params.bands)
+        weights = None
+        if params.standardise:
+            _, scale = standardize_difference(y - x, valid)
+            weights = 1.0 / np.maximum(scale, 1e-6) ** 2
+        magnitude = cva_magnitude(x, y, valid, weights)
+        t = _threshold(magnitude, valid, params.threshold)
+        changed = valid & (magnitude > t)
+        return ChangeResult(
+            classes=_classified(before, after, changed), statistic=magnitude, statistic_name="cva_magnitude",
+            class_table=S2_CLASSES, grid=before.grid, metadata={"threshold": t, "method": params.threshold},
+        )  # fmt: skip
+
+
+@register
+class BurnPreset(Preset):
+    name = "s2-burn"
+    sensor = "sentinel-2"
+    summary = "Burn scars: dNBR above the USGS moderate-severity level with a vegetation (NDVI) loss."
+
+    class Params(PresetParams):
+        dnbr_threshold: float = Field(
+            0.27, gt=0, description="dNBR = NBR_before - NBR_after above this is burnt."
+        )
+        min_ndvi_loss: float = Field(0.1, ge=0, description="Required NDVI decrease.")
+
+    def bands(self, params: Params) -> tuple[str, ...]:
+        return _CLASSIFY_BANDS
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        valid = before.valid & after.valid
+        b, a = _bands_of(before), _bands_of(after)
+        dnbr = compute_index("nbr", b) - compute_index("nbr", a)
+        dndvi = compute_index("ndvi", a) - compute_index("ndvi", b)
+        burnt = valid & (dnbr > params.dnbr_threshold) & (dndvi < -params.min_ndvi_loss)
+        classes = np.where(burnt, classify.BURN_SCAR, NO_CHANGE_CLASS).astype(np.uint8)
+        statistic = np.where(valid, dnbr, np.nan).astype(np.float32)
+        # Confidence grows from the threshold to the USGS high-severity level (0.66).
+        confidence = np.clip((dnbr - params.dnbr_threshold) / (0.66 - params.dnbr_threshold), 0, 1)
+        return ChangeResult(
+            classes=classes, statistic=statistic, statistic_name="dnbr", class_table=S2_CLASSES,
+            grid=before.grid, confidence=confidence.astype(np.float32),
+        )  # fmt: skip
+
+
+@register
+class WaterPreset(Preset):
+    name = "s2-water"
+    sensor = "sentinel-2"
+    summary = "Water gain/loss: NDWI (McFeeters) water maps of each date with an automatic threshold."
+
+    class Params(PresetParams):
+        threshold: float | Literal["otsu"] = Field(
+            "otsu", description="NDWI water threshold, or 'otsu' for an automatic one from both dates."
+        )
+
+    def bands(self, params: Params) -> tuple[str, ...]:
+        return ("B03", "B08")
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        valid = before.valid & after.valid
+        nb, na = compute_index("ndwi", _bands_of(before)), compute_index("ndwi", _bands_of(after))
+        if params.threshold == "otsu":
+            t = otsu(np.concatenate([nb[valid], na[valid]]))
+        else:
+            t = float(params.threshold)
+        wb, wa = nb > t, na > t
+        classes = np.full(valid.shape, NO_CHANGE_CLASS, dtype=np.uint8)
+        classes[valid & wa & ~wb] = classify.WATER_GAIN
+        classes[valid & wb & ~wa] = classify.WATER_LOSS
+        statistic = np.where(valid, na - nb, np.nan).astype(np.float32)
+        return ChangeResult(
+            classes=classes, statistic=statistic, statistic_name="dndwi", class_table=S2_CLASSES,
+            grid=before.grid, metadata={"ndwi_threshold": t},
+        )  # fmt: skip

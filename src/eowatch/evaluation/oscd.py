@@ -1,0 +1,59 @@
+"""OSCD layout (Daudt et al. 2018): ``<root>/<city>/imgs_1``, ``imgs_2`` and
+``cm/<city>-cm.tif`` (1 = no change, 2 = change) on the date-1 B02 grid."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import rasterio
+
+from ..errors import InputError
+from ..pipeline import DetectRequest, detect_scenes, load_pair
+from ..settings import Settings
+from .metrics import Scores, binary_scores, report
+
+__all__ = ["evaluate_oscd"]
+
+
+def _oscd_cities(root: Path) -> list[Path]:
+    cities = sorted(p for p in root.iterdir() if (p / "imgs_1").is_dir() and (p / "imgs_2").is_dir())
+    if not cities:
+        raise InputError(f"no OSCD city folders (with imgs_1/ and imgs_2/) under {root}")
+    return cities
+
+
+def evaluate_oscd(
+    root: Path,
+    preset: str,
+    params: dict[str, Any] | None,
+    settings: Settings,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Per-city and mean scores of ``preset`` on an OSCD-layout folder."""
+    rows: list[Scores] = []
+    for city in _oscd_cities(Path(root)):
+        label_path = city / "cm" / f"{city.name}-cm.tif"
+        if not label_path.exists():
+            continue
+        if progress:
+            progress(city.name)
+        pair = load_pair(
+            DetectRequest(city / "imgs_1", city / "imgs_2", preset, dict(params or {})), settings
+        )
+        result = detect_scenes(pair.preset, pair.params, pair.before, pair.after)
+        with rasterio.open(label_path) as ds:
+            label = ds.read(1)
+        if label.shape != result.classes.shape:
+            raise InputError(
+                f"{label_path} is {label.shape} but the change map is {result.classes.shape}; "
+                "OSCD labels must be on the date-1 B02 grid"
+            )
+        known = label > 0
+        rows.append(
+            binary_scores(city.name, (label == 2)[known], result.changed[known], result.statistic[known])
+        )
+    if not rows:
+        raise InputError(f"no OSCD labels (cm/<city>-cm.tif) found under {root}")
+    return report("oscd", preset, params, rows)

@@ -1,0 +1,215 @@
+"""Bring acquisitions onto one grid and read them as physical values.
+
+The grid is chosen once per pair (``pair_grid``) and every band of both dates
+is read onto it (``read_scene``): nothing downstream ever resamples again.
+Reading goes through GDAL's warper (``WarpedVRT``), which reads only the
+needed window and overview of local files and remote COGs alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import rasterio
+from affine import Affine
+from numpy.typing import NDArray
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.features import geometry_mask
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds, transform_geom
+from shapely.geometry import box, mapping
+from shapely.geometry.base import BaseGeometry
+
+from ..errors import AOIError, InputReadError, NoOverlapError
+from ..model import Grid, Scene
+from .sources import Acquisition, BandAsset
+
+__all__ = ["band_grid", "pair_grid", "read_scene", "read_band"]
+
+# Order of preference for the band that defines an acquisition's native grid.
+_REFERENCE_BANDS = ("B02", "B04", "B03", "B08", "vv", "vh", "hh", "hv")
+_EPS = 1e-6  # fraction of a pixel forgiven when snapping bounds to a grid
+
+
+def _open(asset: BandAsset) -> rasterio.DatasetReader:
+    try:
+        return rasterio.open(asset.href)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputReadError(
+            f"cannot read {asset.href}: {exc}. Check the path or URL, and network access for remote files."
+        ) from exc
+
+
+def band_grid(asset: BandAsset) -> Grid:
+    """The native grid of one band asset."""
+    with _open(asset) as ds:
+        if ds.crs is None:
+            raise InputReadError(f"{asset.href} has no CRS; georeference it (e.g. gdal_edit.py -a_srs) first")
+        return Grid(ds.crs, ds.transform, ds.width, ds.height)
+
+
+def reference_grid(acq: Acquisition) -> Grid:
+    """The grid of the acquisition's finest reference band (10 m for Sentinel-2)."""
+    names = [b for b in _REFERENCE_BANDS if b in acq.assets] or sorted(acq.assets)
+    grids = [band_grid(acq.assets[n]) for n in names[:1]]
+    return grids[0]
+
+
+def pair_grid(
+    before: Acquisition,
+    after: Acquisition,
+    aoi: BaseGeometry | None = None,
+    crs: str | CRS | None = None,
+    resolution: float | None = None,
+) -> Grid:
+    """The common grid of a pair: the before date's reference grid (or the given
+    CRS and resolution), cropped to where both dates and the AOI overlap."""
+    ref = reference_grid(before)
+    other = reference_grid(after)
+    dst_crs = CRS.from_user_input(crs) if crs else ref.crs
+    if resolution is not None and resolution <= 0:
+        raise AOIError(f"resolution must be positive; got {resolution}")
+    if crs is None and resolution is None:
+        origin = ref.transform
+    else:
+        res = resolution or _default_resolution(ref, dst_crs)
+        origin = Affine(res, 0, 0, 0, -res, 0)  # aligned on multiples of res (like gdalwarp -tap)
+    footprint = box(*transform_bounds(ref.crs, dst_crs, *ref.bounds)).intersection(
+        box(*transform_bounds(other.crs, dst_crs, *other.bounds))
+    )
+    if footprint.is_empty or footprint.area == 0:
+        raise NoOverlapError(
+            f"{before.id} and {after.id} do not overlap; choose two acquisitions over the same area"
+        )
+    if aoi is not None:
+        aoi_dst = box(*transform_bounds("EPSG:4326", dst_crs, *aoi.bounds))
+        clipped = footprint.intersection(aoi_dst)
+        if clipped.is_empty or clipped.area == 0:
+            raise AOIError(
+                f"the AOI {tuple(round(v, 5) for v in aoi.bounds)} lies outside the common footprint of "
+                f"{before.id} and {after.id}; check the AOI (lon/lat order) or the inputs"
+            )
+        footprint = clipped
+    return _snap(origin, dst_crs, footprint.bounds)
+
+
+def _default_resolution(ref: Grid, dst_crs: CRS) -> float:
+    if ref.crs == dst_crs:
+        return ref.resolution[0]
+    left, bottom, right, top = transform_bounds(ref.crs, dst_crs, *ref.bounds)
+    return min((right - left) / ref.width, (top - bottom) / ref.height)
+
+
+def _snap(origin: Affine, crs: CRS, bounds: tuple[float, float, float, float]) -> Grid:
+    """The smallest window of the grid defined by ``origin`` that covers ``bounds``."""
+    left, bottom, right, top = bounds
+    rx, ry = origin.a, -origin.e
+    col0 = math.floor((left - origin.c) / rx + _EPS)
+    col1 = math.ceil((right - origin.c) / rx - _EPS)
+    row0 = math.floor((origin.f - top) / ry + _EPS)
+    row1 = math.ceil((origin.f - bottom) / ry - _EPS)
+    if col1 <= col0 or row1 <= row0:
+        raise AOIError("the overlap of the inputs and the AOI is smaller than one pixel; enlarge the AOI")
+    transform = Affine(rx, 0, origin.c + col0 * rx, 0, -ry, origin.f - row0 * ry)
+    return Grid(crs, transform, col1 - col0, row1 - row0)
+
+
+def read_band(
+    asset: BandAsset, grid: Grid, categorical: bool = False
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """One band on ``grid`` as float32 physical values, with its valid mask.
+
+    Continuous bands are resampled bilinearly when upsampled (20/60 m to 10 m)
+    and averaged when downsampled; categorical bands (SCL) use nearest.
+    """
+    with _open(asset) as ds:
+        native = Grid(ds.crs, ds.transform, ds.width, ds.height)
+        src_nodata = asset.nodata if asset.nodata is not None else ds.nodata
+        if native == grid:
+            raw = ds.read(asset.band_index, masked=False)
+        else:
+            if categorical:
+                method = Resampling.nearest
+            else:
+                coarser = grid.resolution[0] > native.resolution[0] * 1.5 and grid.crs == native.crs
+                method = Resampling.average if coarser else Resampling.bilinear
+            try:
+                with WarpedVRT(
+                    ds,
+                    crs=grid.crs,
+                    transform=grid.transform,
+                    width=grid.width,
+                    height=grid.height,
+                    resampling=method,
+                    src_nodata=src_nodata,
+                    nodata=src_nodata,
+                ) as vrt:
+                    raw = vrt.read(asset.band_index)
+            except rasterio.errors.RasterioError as exc:
+                raise InputReadError(f"cannot read {asset.href} onto the target grid: {exc}") from exc
+    valid = np.ones(raw.shape, dtype=bool)
+    if src_nodata is not None:
+        valid &= (
+            ~np.isnan(raw)
+            if (isinstance(src_nodata, float) and math.isnan(src_nodata))
+            else raw != src_nodata
+        )
+    data = raw.astype(np.float32, copy=False)
+    if categorical:
+        return data, valid
+    if asset.scale != 1.0 or asset.offset != 0.0:
+        data = data * np.float32(asset.scale) + np.float32(asset.offset)
+    data = _to_physical(data, asset.units)
+    valid &= np.isfinite(data)
+    return data.astype(np.float32, copy=False), valid
+
+
+def _to_physical(data: NDArray[np.float32], units: str) -> NDArray[np.float32]:
+    """SAR values as linear power: dB -> 10^(dB/10); GRD amplitude DN -> DN²."""
+    if units == "db":
+        return np.power(np.float32(10.0), data / np.float32(10.0))
+    if units == "dn":
+        return np.square(data)
+    return data
+
+
+def aoi_mask(grid: Grid, aoi: BaseGeometry | None) -> NDArray[np.bool_]:
+    """True inside the AOI polygon (all true without an AOI)."""
+    if aoi is None:
+        return np.ones(grid.shape, dtype=bool)
+    geom = transform_geom("EPSG:4326", grid.crs, mapping(aoi))
+    return geometry_mask(
+        [geom], out_shape=grid.shape, transform=grid.transform, invert=True, all_touched=True
+    )
+
+
+def read_scene(
+    acq: Acquisition,
+    grid: Grid,
+    bands: Iterable[str],
+    aoi: BaseGeometry | None = None,
+) -> Scene:
+    """Read ``bands`` of ``acq`` onto ``grid``. ``valid`` is the AND of every
+    band's nodata mask and the AOI polygon; cloud masks are applied later by
+    ``eowatch.io.masks``."""
+    names = tuple(bands)
+    acq.require(names)
+    data = np.empty((len(names), *grid.shape), dtype=np.float32)
+    valid = aoi_mask(grid, aoi)
+    for i, name in enumerate(names):
+        data[i], band_valid = read_band(acq.assets[name], grid)
+        valid &= band_valid
+    return Scene(
+        data=data,
+        valid=valid,
+        bands=names,
+        grid=grid,
+        id=acq.id,
+        datetime=acq.datetime,
+        sensor=acq.sensor,
+        properties=dict(acq.properties),
+        hrefs={n: acq.assets[n].href for n in names},
+    )

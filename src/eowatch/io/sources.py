@@ -1,0 +1,280 @@
+"""Resolve what a user gives as an input into an ``Acquisition``: one date's
+band files, with the metadata needed to read them as physical values.
+
+Accepted inputs:
+
+* a folder of single-band rasters (Sentinel-2 granule ``IMG_DATA``, OSCD city
+  folders, any ``*_B04.tif`` naming; Sentinel-1 ``*vv*.tif`` / ``*vh*.tif``);
+* one multi-band raster whose band descriptions name the bands (or a
+  13-band Sentinel-2 stack in the standard order);
+* a STAC Item (JSON file or URL) with band assets, Earth Search (``red``,
+  ``nir``, ``scl``...) or Planetary Computer (``B04``, ``SCL``, ``vv``) naming.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import rasterio
+
+from ..errors import InputError, InputReadError
+
+__all__ = ["BandAsset", "Acquisition", "resolve_input", "acquisition_from_item", "S2_BANDS", "S1_BANDS"]
+
+S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+S1_BANDS = ("vv", "vh", "hh", "hv")
+# Earth Search v1 asset keys and STAC common names -> Sentinel-2 band ids.
+_COMMON_NAMES = {
+    "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05",
+    "rededge2": "B06", "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09",
+    "cirrus": "B10", "swir16": "B11", "swir22": "B12", "scl": "SCL",
+}  # fmt: skip
+_S2_FILE = re.compile(r"(?:^|[_\-.])(B(?:0?[1-9]|1[0-2]|8A))(?:[_\-.]|$)", re.IGNORECASE)
+_SCL_FILE = re.compile(r"(?:^|[_\-.])SCL(?:[_\-.]|$)", re.IGNORECASE)
+_S1_FILE = re.compile(r"(?:^|[_\-.])(vv|vh|hh|hv)(?:[_\-.]|$)", re.IGNORECASE)
+_DATE = re.compile(r"(20\d{2})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2}))?")
+_RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img"}
+
+
+@dataclass(frozen=True)
+class BandAsset:
+    """Where one band is and how to turn its numbers into physical values."""
+
+    href: str
+    band_index: int = 1
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = None
+    #: What the (scaled) values are: "reflectance" (optical), "linear" power,
+    #: "db", or "dn" (uncalibrated GRD amplitude). Read as linear power for SAR.
+    units: str = "reflectance"
+
+
+@dataclass
+class Acquisition:
+    """One date: band assets plus the metadata that travels into provenance."""
+
+    id: str
+    sensor: str  # "sentinel-2" or "sentinel-1"
+    assets: dict[str, BandAsset]
+    datetime: datetime | None = None
+    href: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def require(self, bands: tuple[str, ...] | list[str]) -> None:
+        """Raise a ``MissingBandError`` naming every band that is missing."""
+        from ..errors import MissingBandError
+
+        missing = [b for b in bands if b not in self.assets]
+        if missing:
+            raise MissingBandError(
+                f"{self.id or self.href}: missing band(s) {missing} (found {sorted(self.assets)}). "
+                "Add the missing band files/assets or choose a preset that does not need them."
+            )
+
+
+def _s2_band_id(text: str) -> str:
+    """'B2' -> 'B02', 'b8a' -> 'B8A'."""
+    t = text.upper()
+    return t if t == "B8A" else f"B{int(t[1:]):02d}"
+
+
+def _parse_date(text: str) -> datetime | None:
+    m = _DATE.search(text)
+    if not m:
+        return None
+    y, mo, d, hh, mm, ss = (int(g) if g else 0 for g in m.groups())
+    try:
+        return datetime(y, mo, d, hh, mm, ss, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://", "s3://", "/vsi"))
+
+
+def resolve_input(source: str | Path, sensor: str | None = None) -> Acquisition:
+    """Turn a folder, raster file or STAC Item (path or URL) into an ``Acquisition``."""
+    text = str(source)
+    if text.lower().split("?")[0].endswith(".json"):
+        return _from_stac_item(text)
+    if _is_url(text):
+        return _from_multiband(text, sensor)
+    path = Path(text)
+    if not path.exists():
+        raise InputReadError(f"input {path} does not exist; give a band folder, a raster file or a STAC Item")
+    if path.is_dir():
+        return _from_folder(path, sensor)
+    return _from_multiband(text, sensor)
+
+
+def _from_folder(folder: Path, sensor: str | None) -> Acquisition:
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in _RASTER_SUFFIXES)
+    s2: dict[str, BandAsset] = {}
+    s1: dict[str, BandAsset] = {}
+    for f in files:
+        if m := _S2_FILE.search(f.name):
+            s2.setdefault(_s2_band_id(m.group(1)), BandAsset(str(f), nodata=0.0, scale=1e-4))
+        elif _SCL_FILE.search(f.name):
+            s2.setdefault("SCL", BandAsset(str(f), nodata=0.0))
+        elif m := _S1_FILE.search(f.name):
+            s1.setdefault(m.group(1).lower(), BandAsset(str(f)))
+    if sensor == "sentinel-1" or (not sensor and s1 and not s2):
+        assets, kind = s1, "sentinel-1"
+    else:
+        assets, kind = s2, "sentinel-2"
+    if not assets:
+        raise InputError(
+            f"no band rasters found in {folder}; expected files named like '*_B04.tif' (Sentinel-2) "
+            "or '*_vv.tif' (Sentinel-1)"
+        )
+    when = _folder_date(folder, files)
+    return Acquisition(
+        id=f"{folder.parent.name}-{folder.name}",
+        sensor=kind,
+        assets=assets,
+        datetime=when,
+        href=str(folder),
+        properties={"processing:level": "L2A" if "SCL" in assets else "L1C"} if kind == "sentinel-2" else {},
+    )
+
+
+def _folder_date(folder: Path, files: list[Path]) -> datetime | None:
+    # OSCD keeps the dates in the parent's dates.txt: date_1 for imgs_1, date_2 for imgs_2.
+    dates_txt = folder.parent / "dates.txt"
+    m = re.search(r"(\d+)$", folder.name)
+    if dates_txt.exists() and m:
+        for line in dates_txt.read_text().splitlines():
+            if line.strip().startswith(f"date_{m.group(1)}:"):
+                return _parse_date(line.split(":", 1)[1])
+    for f in files:
+        if when := _parse_date(f.name):
+            return when
+    return None
+
+
+def _from_multiband(href: str, sensor: str | None) -> Acquisition:
+    try:
+        with rasterio.open(href) as ds:
+            descriptions = [(d or "").strip() for d in ds.descriptions]
+            count, nodata, tags = ds.count, ds.nodata, ds.tags()
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputReadError(f"cannot open raster {href}: {exc}. Check the path/URL and that it is a raster.")
+    names: list[str | None] = []
+    for d in descriptions:
+        if d.lower() in S1_BANDS:
+            names.append(d.lower())
+        elif _S2_FILE.fullmatch(d) or re.fullmatch(r"B(0?[1-9]|1[0-2]|8A)", d, re.IGNORECASE):
+            names.append(_s2_band_id(d))
+        else:
+            names.append(None)
+    if not any(names) and count == len(S2_BANDS):
+        names = list(
+            ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A")
+        )
+    if (
+        not any(names)
+        and count == 1
+        and (m := _S2_FILE.search(Path(href).name) or _S1_FILE.search(Path(href).name))
+    ):
+        g = m.group(1)
+        names = [g.lower() if g.lower() in S1_BANDS else _s2_band_id(g)]
+    if not any(names):
+        raise InputError(
+            f"cannot tell which band is which in {href} ({count} bands, descriptions {descriptions}); "
+            "set band descriptions (e.g. 'B04', 'VV') or give one file per band in a folder"
+        )
+    is_s1 = any(n in S1_BANDS for n in names if n)
+    kind = sensor or ("sentinel-1" if is_s1 else "sentinel-2")
+    scale = 1.0 if is_s1 else 1e-4
+    fill = nodata if nodata is not None else (None if is_s1 else 0.0)
+    assets = {n: BandAsset(href, i + 1, scale=scale, nodata=fill) for i, n in enumerate(names) if n}
+    return Acquisition(
+        id=Path(href).stem,
+        sensor=kind,
+        assets=assets,
+        datetime=_parse_date(Path(href).name),
+        href=href,
+        properties={k.lower(): v for k, v in tags.items() if k.lower() in {"units", "unit", "polarisation"}},
+    )
+
+
+def _from_stac_item(href: str) -> Acquisition:
+    import pystac
+
+    try:
+        item = pystac.Item.from_file(href)
+    except Exception as exc:  # pystac raises many kinds (IO, JSON, STAC errors)
+        raise InputReadError(
+            f"cannot read STAC Item {href}: {exc}. Give a STAC Item JSON path or URL."
+        ) from exc
+    return acquisition_from_item(item, href)
+
+
+def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
+    """Map a ``pystac.Item``'s band assets onto canonical band names."""
+    props = dict(item.properties)
+    collection = (item.collection_id or "").lower()
+    is_s1 = "sentinel-1" in collection or "sar:polarizations" in props
+    baseline = _float(props.get("s2:processing_baseline"))
+    candidates: dict[str, tuple[int, BandAsset]] = {}
+    for key, asset in item.assets.items():
+        name = _asset_band(key, asset.to_dict())
+        if name is None:
+            continue
+        d = asset.to_dict()
+        rb = (d.get("raster:bands") or [{}])[0]
+        scale, offset = rb.get("scale"), rb.get("offset")
+        if is_s1 or name == "SCL":
+            scale, offset = scale or 1.0, offset or 0.0
+        elif scale is None:
+            # Planetary Computer items carry no raster:bands; baseline >= 4.00 adds 1000 to DN.
+            scale, offset = 1e-4, (-0.1 if baseline is not None and baseline >= 4.0 else 0.0)
+        nodata = rb.get("nodata", 0.0 if not is_s1 else None)
+        abs_href = asset.get_absolute_href() or asset.href
+        if abs_href.startswith("s3://"):
+            abs_href = "/vsis3/" + abs_href[5:]
+        # Prefer cloud-optimised GeoTIFFs over JPEG2000 copies, and https over s3.
+        rank = ("geotiff" in (asset.media_type or "")) * 2 + abs_href.startswith("http")
+        if name not in candidates or rank > candidates[name][0]:
+            candidates[name] = (rank, BandAsset(abs_href, 1, float(scale), float(offset), nodata))
+    if not candidates:
+        raise InputError(
+            f"STAC Item {item.id} has no band assets eowatch recognises (keys {list(item.assets)})"
+        )
+    return Acquisition(
+        id=item.id,
+        sensor="sentinel-1" if is_s1 else "sentinel-2",
+        assets={k: v for k, (_, v) in candidates.items()},
+        datetime=item.datetime,
+        href=href or (item.get_self_href() or ""),
+        properties=props,
+    )
+
+
+def _asset_band(key: str, asset: dict[str, Any]) -> str | None:
+    k = key.lower()
+    if k in S1_BANDS:
+        return k
+    if k in _COMMON_NAMES:
+        return _COMMON_NAMES[k]
+    if k.endswith("-jp2") and k[:-4] in _COMMON_NAMES:
+        return _COMMON_NAMES[k[:-4]]
+    if re.fullmatch(r"b(0[1-9]|1[0-2]|8a)", k):
+        return _s2_band_id(k)
+    bands = asset.get("eo:bands") or []
+    if len(bands) == 1 and re.fullmatch(r"B(0[1-9]|1[0-2]|8A)", str(bands[0].get("name", ""))):
+        return str(bands[0]["name"])
+    return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,410 @@
+"""Change polygons: polygonize a change map, rate each region, write GeoJSON / FlatGeobuf.
+
+One feature per 4-connected region of one change class. Per-region statistics
+come from a label image through ``np.bincount`` / ``scipy.ndimage`` (no loop
+over pixels); geometries are reprojected to EPSG:4326 (RFC 7946).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import shapely
+import shapely.errors
+from numpy.typing import NDArray
+from pyproj import CRS as ProjCRS
+from pyproj import Geod
+from pyproj.exceptions import CRSError
+from rasterio.crs import CRS
+from rasterio.errors import RasterioError
+from rasterio.features import shapes
+from rasterio.warp import transform_geom
+from scipy import ndimage
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+
+from ..errors import ProductWriteError
+from ..model import ChangeResult
+
+__all__ = ["polygonize_changes", "write_geojson", "write_flatgeobuf", "DIRECTION_CLASS_NAMES"]
+
+#: Class names that also become the ``direction`` property of their polygons.
+DIRECTION_CLASS_NAMES = frozenset({"increase", "decrease"})
+
+#: Output coordinate precision in degrees (1e-7 deg is about 1 cm).
+_DECIMALS = 7
+_WGS84 = CRS.from_epsg(4326)
+_CROSS = ndimage.generate_binary_structure(2, 1)  # 4-connectivity, as GDAL's polygonize default
+
+#: Field name -> numpy dtype of the FlatGeobuf schema (extra properties are appended).
+_SCHEMA: dict[str, str] = {
+    "id": "int64",
+    "class": "int32",
+    "class_name": "object",
+    "area_m2": "float64",
+    "mean_statistic": "float64",
+    "max_statistic": "float64",
+    "confidence": "float64",
+    "pixel_count": "int64",
+}
+
+
+@dataclass(frozen=True)
+class _Regions:
+    """Connected regions: label image (0 = background) and the class of each label."""
+
+    labels: NDArray[np.int32]
+    label_class: NDArray[np.int64]  # index 0 unused
+
+    @property
+    def count(self) -> int:
+        return len(self.label_class) - 1
+
+
+def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0.0) -> list[dict[str, Any]]:
+    """GeoJSON-like features (EPSG:4326), one per connected region of a change class.
+
+    Properties: ``class``, ``class_name``, ``area_m2`` (geodesic on geographic
+    grids, planar on projected ones, of the unsimplified region), ``mean_statistic``,
+    ``max_statistic``, ``confidence`` (mean over the region, or None),
+    ``pixel_count`` and ``direction`` for classes named increase/decrease.
+    Sorted by area, largest first; ``id`` is the 1-based rank.
+    """
+    regions = _label_regions(result.classes, result.changed)
+    if regions.count == 0:
+        return []
+    geoms = _region_geometries(regions, result)
+    stats = _zonal_stats(regions, result)
+    areas = _areas_m2(geoms, result.grid.crs)
+    out_geoms = _output_geometries(geoms, result, simplify_tolerance_px)
+    names = {c.value: c.name for c in result.class_table}
+    order = np.lexsort((np.arange(1, regions.count + 1), regions.label_class[1:], -areas))
+    features = []
+    for rank, i in enumerate(order, start=1):
+        cls = int(regions.label_class[i + 1])
+        props = _properties(cls, names.get(cls, f"class {cls}"), float(areas[i]), stats, i)
+        features.append({"type": "Feature", "id": rank, "geometry": out_geoms[i], "properties": props})
+    return features
+
+
+def write_geojson(features: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write ``features`` as an RFC 7946 FeatureCollection (lon/lat, no ``crs`` member)."""
+    dest = Path(path)
+    collection = {"type": "FeatureCollection", "features": [_clean_feature(f) for f in features]}
+    try:
+        text = json.dumps(collection, allow_nan=False, separators=(",", ":"))
+        _atomic_write(dest, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        raise ProductWriteError(f"cannot write GeoJSON {dest}: {exc}") from exc
+    return dest
+
+
+def write_flatgeobuf(features: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write ``features`` (EPSG:4326) as FlatGeobuf with a spatial index.
+
+    Zero features give a valid empty layer with the schema. The spatial index
+    orders features along a Hilbert curve, so the ``id`` field keeps the rank.
+    """
+    dest = Path(path)
+    try:
+        geometry, geometry_type = _wkb_geometries(features)
+        names, columns = _field_columns(features)
+        _atomic_write(
+            dest,
+            lambda tmp: pyogrio.raw.write(
+                str(tmp),
+                geometry,
+                columns,
+                names,
+                driver="FlatGeobuf",
+                geometry_type=geometry_type,
+                crs="EPSG:4326",
+                layer=dest.stem,
+                layer_options={"SPATIAL_INDEX": "YES"},
+            ),
+        )
+    except (OSError, ValueError, TypeError, RuntimeError, shapely.errors.ShapelyError) as exc:
+        raise ProductWriteError(f"cannot write FlatGeobuf {dest}: {exc}") from exc
+    return dest
+
+
+# -- regions and statistics --------------------------------------------------
+
+
+def _label_regions(classes: NDArray[np.uint8], changed: NDArray[np.bool_]) -> _Regions:
+    """Label 4-connected regions of equal change class.
+
+    One labelling pass over the changed pixels; only the rare components that
+    hold several classes (adjacent regions of different classes) are split,
+    inside their bounding boxes. Cost does not grow with the number of classes.
+    """
+    labels, n = ndimage.label(changed, structure=_CROSS, output=np.int32)
+    if n == 0:
+        return _Regions(labels, np.zeros(1, dtype=np.int64))
+    idx = labels[changed]
+    values = classes[changed].astype(np.float64)
+    counts = np.bincount(idx, minlength=n + 1)[1:]
+    first = np.bincount(idx, weights=values, minlength=n + 1)[1:] / counts  # mean class
+    second = np.bincount(idx, weights=values * values, minlength=n + 1)[1:] / counts
+    label_class = np.concatenate([[0], np.rint(first)]).astype(np.int64)
+    mixed = np.flatnonzero(second - first * first > 1e-9) + 1
+    if mixed.size:
+        label_class = _split_mixed(labels, classes, mixed, label_class)
+    return _Regions(labels, label_class)
+
+
+def _split_mixed(
+    labels: NDArray[np.int32],
+    classes: NDArray[np.uint8],
+    mixed: NDArray[np.intp],
+    label_class: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """Relabel (in place) each multi-class component into one label per class region."""
+    classes_out = list(label_class)
+    slices = ndimage.find_objects(labels)
+    for label in mixed:
+        window = slices[label - 1]
+        assert window is not None
+        view = labels[window]
+        component = view == label
+        sub_classes = classes[window]
+        for i, value in enumerate(np.unique(sub_classes[component])):
+            parts, n = ndimage.label(component & (sub_classes == value), structure=_CROSS)
+            # The component's own label goes to its first region; the others get new ones.
+            reuse = [int(label)] if i == 0 else []
+            if reuse:
+                classes_out[label] = int(value)
+            new = reuse + list(range(len(classes_out), len(classes_out) + n - len(reuse)))
+            classes_out.extend([int(value)] * (n - len(reuse)))
+            lut = np.asarray([0, *new], dtype=np.int32)
+            inside = parts > 0
+            view[inside] = lut[parts[inside]]
+    return np.asarray(classes_out, dtype=np.int64)
+
+
+def _zonal_stats(regions: _Regions, result: ChangeResult) -> dict[str, NDArray[Any]]:
+    """Per-label pixel count, mean/max statistic and mean confidence (index = label - 1)."""
+    flat = regions.labels.ravel()
+    inside = flat > 0
+    idx = flat[inside].astype(np.int64) - 1
+    n = regions.count
+    stats: dict[str, NDArray[Any]] = {"pixel_count": np.bincount(idx, minlength=n)}
+    statistic = np.asarray(result.statistic).ravel()[inside].astype(np.float64)
+    stats["mean_statistic"] = _nanmean_by_label(idx, statistic, n)
+    finite = np.isfinite(statistic)
+    maxima = ndimage.maximum(np.where(finite, statistic, -np.inf), labels=idx + 1, index=np.arange(1, n + 1))
+    stats["max_statistic"] = np.where(np.isfinite(maxima), maxima, np.nan)
+    if result.confidence is not None:
+        confidence = np.asarray(result.confidence).ravel()[inside].astype(np.float64)
+        stats["confidence"] = _nanmean_by_label(idx, confidence, n)
+    return stats
+
+
+def _nanmean_by_label(idx: NDArray[np.int64], values: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    """Mean of the finite ``values`` per label (NaN where a label has none)."""
+    finite = np.isfinite(values)
+    sums = np.bincount(idx[finite], weights=values[finite], minlength=n)
+    counts = np.bincount(idx[finite], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _properties(cls: int, name: str, area: float, stats: dict[str, NDArray[Any]], i: int) -> dict[str, Any]:
+    """The property dict of region ``i`` (0-based)."""
+    confidence = stats.get("confidence")
+    props: dict[str, Any] = {
+        "class": cls,
+        "class_name": name,
+        "area_m2": area,
+        "mean_statistic": _finite_or_none(stats["mean_statistic"][i]),
+        "max_statistic": _finite_or_none(stats["max_statistic"][i]),
+        "confidence": None if confidence is None else _finite_or_none(confidence[i]),
+        "pixel_count": int(stats["pixel_count"][i]),
+    }
+    if name.lower() in DIRECTION_CLASS_NAMES:
+        props["direction"] = name.lower()
+    return props
+
+
+def _finite_or_none(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# -- geometry ----------------------------------------------------------------
+
+
+def _region_geometries(regions: _Regions, result: ChangeResult) -> list[BaseGeometry]:
+    """One shapely geometry per label, in the grid's CRS (index = label - 1)."""
+    parts: list[list[BaseGeometry]] = [[] for _ in range(regions.count)]
+    mask = regions.labels > 0
+    for geom, value in shapes(regions.labels, mask=mask, connectivity=4, transform=result.grid.transform):
+        parts[int(value) - 1].append(shape(geom))
+    return [p[0] if len(p) == 1 else shapely.union_all(p) for p in parts]
+
+
+def _areas_m2(geoms: list[BaseGeometry], crs: CRS) -> NDArray[np.float64]:
+    """Area of each geometry in m²: geodesic for geographic CRSs, planar times unit factor otherwise."""
+    if crs.is_geographic:
+        geod = _geod(crs)
+        return np.array([_geodesic_area(geod, g) for g in geoms], dtype=np.float64)
+    return shapely.area(np.asarray(geoms, dtype=object)) * _linear_unit_factor(crs) ** 2
+
+
+def _geod(crs: CRS) -> Geod:
+    """The CRS's own ellipsoid, WGS84 when it cannot be told."""
+    try:
+        geod = ProjCRS.from_wkt(crs.to_wkt()).get_geod()
+    except CRSError:
+        geod = None
+    return geod if geod is not None else Geod(ellps="WGS84")
+
+
+def _geodesic_area(geod: Geod, geom: BaseGeometry) -> float:
+    """Geodesic area of a lon/lat geometry; edges are densified so they follow parallels/meridians."""
+    polygons = getattr(geom, "geoms", [geom])
+    total = 0.0
+    for polygon in polygons:
+        # Pixel edges run along parallels; a geodesic between distant vertices does not.
+        max_seg = _max_segment(polygon)
+        dense = shapely.segmentize(polygon, max_seg) if max_seg > 0 else polygon
+        area, _ = geod.geometry_area_perimeter(orient(dense, sign=1.0))
+        total += abs(area)
+    return total
+
+
+def _max_segment(polygon: BaseGeometry, parts: int = 64) -> float:
+    """Segment length for densifying: a 64th of the polygon's larger extent."""
+    minx, miny, maxx, maxy = polygon.bounds
+    return max(maxx - minx, maxy - miny) / parts
+
+
+def _linear_unit_factor(crs: CRS) -> float:
+    """Metres per unit of a projected CRS."""
+    try:
+        factor = crs.linear_units_factor[1]
+    except (RasterioError, TypeError, IndexError, ValueError):
+        return 1.0
+    return float(factor) if factor else 1.0
+
+
+def _output_geometries(
+    geoms: list[BaseGeometry], result: ChangeResult, simplify_tolerance_px: float
+) -> list[dict[str, Any]]:
+    """Simplify (in pixels, in the grid CRS), reproject to EPSG:4326, orient rings (RFC 7946), round."""
+    grid_geoms = np.asarray(geoms, dtype=object)
+    if simplify_tolerance_px > 0:
+        tolerance = simplify_tolerance_px * max(result.grid.resolution)
+        grid_geoms = shapely.simplify(grid_geoms, tolerance, preserve_topology=True)
+    if CRS.from_user_input(result.grid.crs) == _WGS84:
+        lonlat = list(grid_geoms)
+    else:
+        mapped = transform_geom(result.grid.crs, _WGS84, [mapping(g) for g in grid_geoms])
+        lonlat = [shape(g) for g in mapped]
+    rounded = shapely.transform(np.asarray(lonlat, dtype=object), lambda xy: np.round(xy, _DECIMALS))
+    return [mapping(_orient(g)) for g in rounded]
+
+
+def _orient(geom: BaseGeometry) -> BaseGeometry:
+    """Counter-clockwise exteriors and clockwise holes (RFC 7946 section 3.1.6)."""
+    if geom.geom_type == "Polygon":
+        return orient(geom, sign=1.0)
+    if geom.geom_type == "MultiPolygon":
+        return shapely.MultiPolygon([orient(p, sign=1.0) for p in geom.geoms])
+    return geom
+
+
+# -- writing -----------------------------------------------------------------
+
+
+def _clean_feature(feature: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-safe copy: NaN/inf become null, numpy scalars become Python numbers, tuples lists."""
+    geometry = feature.get("geometry")
+    clean = {
+        "type": "Feature",
+        "geometry": json.loads(json.dumps(geometry, default=_json_default)) if geometry is not None else None,
+        "properties": {k: _json_value(v) for k, v in (feature.get("properties") or {}).items()},
+    }
+    if "id" in feature:
+        clean["id"] = _json_value(feature["id"])
+    return clean
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _wkb_geometries(features: Sequence[dict[str, Any]]) -> tuple[NDArray[np.object_], str]:
+    """WKB of every feature and the layer geometry type (all promoted to multi if any is)."""
+    geoms = [shape(f["geometry"]) for f in features]
+    if any(g.geom_type == "MultiPolygon" for g in geoms):
+        geoms = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geoms]
+        geometry_type = "MultiPolygon"
+    else:
+        geometry_type = "Polygon"
+    wkb = np.empty(len(geoms), dtype=object)
+    wkb[:] = [shapely.to_wkb(g) for g in geoms]
+    return wkb, geometry_type
+
+
+def _field_columns(features: Sequence[dict[str, Any]]) -> tuple[list[str], list[NDArray[Any]]]:
+    """Field names and typed columns: the fixed schema plus any extra properties."""
+    records = [{**(f.get("properties") or {}), "id": f.get("id", i + 1)} for i, f in enumerate(features)]
+    schema = dict(_SCHEMA)
+    for record in records:
+        for key, value in record.items():
+            schema.setdefault(key, _infer_dtype(value))
+    columns = [_column([r.get(k) for r in records], dtype) for k, dtype in schema.items()]
+    return list(schema), columns
+
+
+def _infer_dtype(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "object"
+    if isinstance(value, int | np.integer):
+        return "int64"
+    if isinstance(value, float | np.floating):
+        return "float64"
+    return "object"
+
+
+def _column(values: list[Any], dtype: str) -> NDArray[Any]:
+    """A typed column; floats (and ints with gaps) use NaN for missing values, written as null."""
+    if dtype == "float64" or (dtype != "object" and any(v is None for v in values)):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    if dtype in ("int32", "int64"):
+        return np.array([int(v) for v in values], dtype=dtype)
+    column = np.empty(len(values), dtype=object)
+    column[:] = [None if v is None else str(v) for v in values]
+    return column
+
+
+def _atomic_write(dest: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` on a temporary path next to ``dest``, then move it into place."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".eowatch-", dir=dest.parent) as tmp:
+        staged = Path(tmp) / dest.name
+        write(staged)
+        os.replace(staged, dest)

@@ -1,0 +1,208 @@
+"""One detection pass for one pair: resolve inputs, bring both dates onto one
+grid, mask, detect, post-process and write the product folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pystac
+from shapely.geometry.base import BaseGeometry
+
+from .aoi import check_aoi, parse_aoi
+from .detect import Preset, get_preset, parse_params
+from .errors import InputError
+from .io.load import pair_grid, read_scene
+from .io.masks import cloud_mask
+from .io.sources import Acquisition, resolve_input
+from .kernels.morphology import sieve
+from .model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeClass, ChangeResult, Scene
+from .products import PRODUCT_FILES, build_item, write_products
+from .settings import Settings
+
+__all__ = [
+    "DetectRequest",
+    "LoadedPair",
+    "RunOutput",
+    "load_pair",
+    "detect_pair",
+    "detect_scenes",
+    "run_id_for",
+]
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DetectRequest:
+    """What the user asks for: two inputs, a preset and where to look."""
+
+    before: str | Path | Acquisition
+    after: str | Path | Acquisition
+    preset: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    aoi: str | BaseGeometry | None = None
+    crs: str | None = None
+    resolution: float | None = None
+
+
+@dataclass
+class RunOutput:
+    """What one pass produced."""
+
+    folder: Path
+    item: pystac.Item
+    result: ChangeResult
+    features: list[dict[str, Any]]
+
+    @property
+    def status(self) -> str:
+        return str(self.item.properties["eowatch:status"])
+
+
+@contextmanager
+def _stage(name: str, timings: dict[str, float], progress: Progress | None) -> Iterator[None]:
+    if progress:
+        progress(name)
+    start = time.perf_counter()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def run_id_for(preset: str, before: Acquisition, after: Acquisition, key: dict[str, Any]) -> str:
+    """A stable run id: the same inputs, preset and parameters give the same id,
+    so a re-run replaces its earlier products instead of adding a copy."""
+    digest = hashlib.sha256(
+        json.dumps({"b": before.id, "a": after.id, "p": preset, **key}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:10]
+    dates = "_".join(f"{d:%Y%m%d}" if d else "nodate" for d in (before.datetime, after.datetime))
+    return f"{preset}_{dates}_{digest}"
+
+
+def _resolve(value: str | Path | Acquisition, sensor: str) -> Acquisition:
+    return value if isinstance(value, Acquisition) else resolve_input(value, sensor)
+
+
+def detect_scenes(preset: Preset, params: Any, before: Scene, after: Scene) -> ChangeResult:
+    """Run a preset on two loaded scenes and apply the minimum mapping unit.
+    Pixels invalid in either date are ``NO_DATA_CLASS``, never change."""
+    valid = before.valid & after.valid
+    if not valid.any():
+        return _no_valid_data(preset, before)
+    result = preset.run(before, after, params)
+    result.classes[~valid] = NO_DATA_CLASS
+    result.statistic[~valid] = np.nan
+    changed = result.changed
+    if params.min_area_m2 > 0 and changed.any():
+        kept = sieve(changed, result.grid.pixel_area_m2(), params.min_area_m2)
+        result.classes[changed & ~kept] = NO_CHANGE_CLASS
+    return result
+
+
+def _no_valid_data(preset: Preset, scene: Scene) -> ChangeResult:
+    shape = scene.grid.shape
+    return ChangeResult(
+        classes=np.full(shape, NO_DATA_CLASS, dtype=np.uint8),
+        statistic=np.full(shape, np.nan, dtype=np.float32),
+        statistic_name="none",
+        class_table=(ChangeClass(NO_CHANGE_CLASS, "no_change", (0, 0, 0)),),
+        grid=scene.grid,
+        metadata={"note": "no pixel is valid in both dates (cloud, shadow or nodata everywhere)"},
+    )
+
+
+@dataclass
+class LoadedPair:
+    """Both dates read onto one grid and masked, ready for a preset."""
+
+    preset: Preset
+    params: Any
+    before_acq: Acquisition
+    after_acq: Acquisition
+    before: Scene
+    after: Scene
+    aoi: BaseGeometry | None
+    masking: dict[str, Any]
+    timings: dict[str, float]
+
+
+def load_pair(request: DetectRequest, settings: Settings, progress: Progress | None = None) -> LoadedPair:
+    """Resolve, check, read and mask both dates of ``request``."""
+    timings: dict[str, float] = {}
+    with _stage("resolve", timings, progress):
+        sensor_hint = _sensor_of(request)
+        preset = get_preset(request.preset or _default_preset(sensor_hint, settings))
+        params = parse_params(preset, request.params)
+        before_acq = preset.prepare(_resolve(request.before, preset.sensor), params)
+        after_acq = preset.prepare(_resolve(request.after, preset.sensor), params)
+        for acq in (before_acq, after_acq):
+            if acq.sensor != preset.sensor:
+                raise InputError(
+                    f"{acq.id} is {acq.sensor} data but preset {preset.name!r} is for {preset.sensor}; "
+                    f"choose a {acq.sensor} preset (see `eowatch presets`)"
+                )
+        preset.check_pair(before_acq, after_acq, params)
+        aoi = (
+            check_aoi(parse_aoi(request.aoi), settings.max_aoi_area_km2) if request.aoi is not None else None
+        )
+    with _stage("read", timings, progress):
+        grid = pair_grid(before_acq, after_acq, aoi, request.crs, request.resolution)
+        before = read_scene(before_acq, grid, preset.bands(params), aoi)
+        after = read_scene(after_acq, grid, preset.bands(params), aoi)
+    with _stage("mask", timings, progress):
+        masking = {}
+        for role, scene, acq in (("before", before, before_acq), ("after", after, after_acq)):
+            clouds, method = cloud_mask(acq, grid, params.cloud_mask, settings.mask_snow)
+            scene.valid &= ~clouds
+            masking[role] = {"method": method, "masked_fraction": round(float(clouds.mean()), 6)}
+    return LoadedPair(preset, params, before_acq, after_acq, before, after, aoi, masking, timings)
+
+
+def detect_pair(request: DetectRequest, settings: Settings, out_dir: Path | None = None,
+                progress: Progress | None = None) -> RunOutput:  # fmt: skip
+    """Run one detection pass and write its product folder under ``out_dir``
+    (default ``settings.output_dir``)."""
+    pair = load_pair(request, settings, progress)
+    preset, params, timings = pair.preset, pair.params, pair.timings
+    with _stage("detect", timings, progress):
+        result = detect_scenes(preset, params, pair.before, pair.after)
+        result.metadata["masking"] = pair.masking
+    status = "ok" if result.valid.any() else "no-valid-data"
+    key = {"params": params.model_dump(), "aoi": getattr(pair.aoi, "wkt", None), "crs": request.crs,
+           "res": request.resolution}  # fmt: skip
+    run_id = run_id_for(preset.name, pair.before_acq, pair.after_acq, key)
+    folder = Path(out_dir or settings.output_dir) / run_id
+    with _stage("write", timings, progress):
+        extra_writers, extra_assets = preset.extra_products(pair.before, pair.after, result)
+
+        def item_builder(features: list[dict[str, Any]]) -> pystac.Item:
+            return build_item(
+                run_id, pair.before, pair.after, pair.before_acq.href, pair.after_acq.href, result, features,
+                preset.name, params.model_dump(), timings, PRODUCT_FILES, status=status,
+                extra_properties=preset.item_properties(pair.before_acq, pair.after_acq),
+                extra_assets=extra_assets,
+            )  # fmt: skip
+
+        folder, features, item = write_products(
+            folder, pair.before, pair.after, result, item_builder, settings.quicklook_max_size, extra_writers
+        )
+    return RunOutput(folder=folder, item=item, result=result, features=features)
+
+
+def _sensor_of(request: DetectRequest) -> str:
+    if request.preset:
+        return ""
+    acq = _resolve(request.before, "")  # peek at the data to pick the default preset
+    request.before = acq
+    return acq.sensor
+
+
+def _default_preset(sensor: str, settings: Settings) -> str:
+    return settings.default_s1_preset if sensor == "sentinel-1" else settings.default_s2_preset

@@ -1,0 +1,109 @@
+"""Write one run's products into a folder, atomically.
+
+Everything is written into a hidden staging folder beside the destination and
+renamed into place at the end, so a crashed or failed run never leaves a
+folder that looks complete; a re-run replaces the previous folder whole.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ProductWriteError
+from ..io.cog import write_cog
+from ..io.quicklook import quicklook_png
+from ..io.vector import polygonize_changes, write_flatgeobuf, write_geojson
+from ..model import NO_DATA_CLASS, ChangeResult, Scene
+
+__all__ = ["PRODUCT_FILES", "write_products", "preview_bands"]
+
+PRODUCT_FILES = {
+    "change_map": "change_map.tif",
+    "statistic": "statistic.tif",
+    "quicklook": "quicklook.png",
+    "polygons_geojson": "changes.geojson",
+    "polygons_fgb": "changes.fgb",
+    "item": "item.json",
+}
+
+
+def preview_bands(scene: Scene) -> NDArray[np.float32]:
+    """True colour (B04, B03, B02) when the scene has it, else its first band."""
+    if all(b in scene.bands for b in ("B04", "B03", "B02")):
+        rgb = np.stack([scene.band(b) for b in ("B04", "B03", "B02")])
+    else:
+        rgb = scene.data[:1]
+    return np.where(scene.valid, rgb, np.nan).astype(np.float32)
+
+
+def write_products(
+    folder: Path,
+    before: Scene,
+    after: Scene,
+    result: ChangeResult,
+    item_builder: Any,
+    quicklook_max_size: int = 768,
+    extra_writers: dict[str, Any] | None = None,
+) -> tuple[Path, list[dict[str, Any]], Any]:
+    """Write the product set of ``result`` into ``folder``.
+
+    ``item_builder(features)`` returns the STAC Item (written last, so its
+    presence marks a complete product). ``extra_writers`` maps an asset key to
+    ``fn(staging_folder) -> filename`` for sensor-specific products.
+    Returns the folder, the change polygons and the Item.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        colormap = {c.value: c.colour for c in result.class_table}
+        colormap[NO_DATA_CLASS] = (0, 0, 0, 0)
+        write_cog(
+            staging / PRODUCT_FILES["change_map"], result.classes, result.grid, nodata=NO_DATA_CLASS,
+            colormap=colormap, band_descriptions=["change_class"],
+            tags={"classes": json.dumps({c.value: c.name for c in result.class_table}),
+                  "no_valid_data_value": NO_DATA_CLASS},
+        )  # fmt: skip
+        write_cog(
+            staging / PRODUCT_FILES["statistic"], result.statistic.astype(np.float32), result.grid,
+            nodata=float("nan"), band_descriptions=[result.statistic_name], resampling="average",
+            tags={"statistic": result.statistic_name},
+        )  # fmt: skip
+        features = polygonize_changes(result)
+        write_geojson(features, staging / PRODUCT_FILES["polygons_geojson"])
+        write_flatgeobuf(features, staging / PRODUCT_FILES["polygons_fgb"])
+        quicklook_png(
+            staging / PRODUCT_FILES["quicklook"], preview_bands(before), preview_bands(after), result,
+            max_size=quicklook_max_size, title=f"{before.id} -> {after.id}",
+        )  # fmt: skip
+        for _key, writer in (extra_writers or {}).items():
+            writer(staging)
+        item = item_builder(features)
+        (staging / PRODUCT_FILES["item"]).write_text(json.dumps(item.to_dict(), indent=1, default=str))
+        _replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder, features, item
+
+
+def _replace(staging: Path, folder: Path) -> None:
+    """Move ``staging`` to ``folder``, replacing an earlier run as a whole."""
+    try:
+        if folder.exists():
+            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+            folder.rename(old)
+            staging.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(folder)
+    except OSError as exc:
+        raise ProductWriteError(f"cannot move the products into {folder}: {exc}") from exc
