@@ -17,6 +17,9 @@ demo: setup
 	$(VENV)/bin/eowatch presets --sensor s2
 	$(VENV)/bin/eowatch detect --before data/oscd-paris/imgs_1 --after data/oscd-paris/imgs_2 \
 		--aoi data/oscd-paris/paris.geojson --out $(OUT)/demo
+	$(VENV)/bin/eowatch demo-s1 --out $(OUT)/s1-demo-input
+	$(VENV)/bin/eowatch detect --before $(OUT)/s1-demo-input/s1demo_20190917_before.tif \
+		--after $(OUT)/s1-demo-input/s1demo_20190929_after.tif --preset s1-flood --out $(OUT)/demo
 	@echo "products in $(OUT)/demo (open quicklook.png, change_map.tif, changes.geojson, item.json)"
 
 ## Set up and run the test suite (lint and type checks first).
@@ -32,6 +35,8 @@ typecheck: setup
 ## Score the default preset on the labelled OSCD cities in the shared data.
 evaluate: setup
 	$(VENV)/bin/eowatch evaluate $(SHARED)/s2_pairs/oscd --json $(OUT)/evaluation/oscd.json
+	$(VENV)/bin/eowatch evaluate $(SHARED)/s1_pairs/ombria_s1_trainsubset --dataset ombria \
+		--json $(OUT)/evaluation/ombria.json
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -103,12 +103,49 @@ def detect(settings: Settings, before: str, after: str, preset: str | None, sens
         output = detect_pair(request, settings, out_dir, progress)
     finally:
         progress.close()
+    _print_summary(output)
+
+
+def _print_summary(output: Any) -> None:
     props = output.item.properties
     click.echo(json.dumps({
         "folder": str(output.folder), "status": props["eowatch:status"], "preset": props["eowatch:preset"],
         "changed_area_m2": props["eowatch:changed_area_m2"], "polygons": props["eowatch:polygon_count"],
         "valid_fraction": props["eowatch:valid_fraction"],
     }, indent=1))  # fmt: skip
+
+
+@cli.command("detect-series")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--preset", default="s1-omnibus", show_default=True, help="A preset that accepts time series.")
+@click.option("--aoi", default=None, help="AOI: GeoJSON file/text, WKT, or bbox minlon,minlat,maxlon,maxlat.")
+@click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.pass_obj
+def detect_series_cmd(settings: Settings, inputs: tuple[str, ...], preset: str, aoi: str | None,
+                      params: tuple[str, ...], out_dir: Path | None, quiet: bool) -> None:  # fmt: skip
+    """Detect changes across a time series of acquisitions (omnibus test)."""
+    from ..series import detect_series
+
+    progress = _Progress(quiet)
+    try:
+        output = detect_series(list(inputs), preset, _parse_param_values(params), aoi, out_dir, settings, progress)
+    finally:
+        progress.close()
+    _print_summary(output)
+
+
+@cli.command("demo-s1")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/s1-demo-input"),
+              show_default=True, help="Where to write the demo pair.")  # fmt: skip
+def demo_s1(out_dir: Path) -> None:
+    """Build the Sentinel-1 demo pair: a real Sen1Floods11 scene and an after date
+    with documented injected changes and fresh speckle."""
+    from ..demo_s1 import build_s1_demo
+
+    demo = build_s1_demo(out_dir)
+    click.echo(json.dumps({"before": str(demo.before), "after": str(demo.after), "changes": str(demo.changes)}))
 
 
 @cli.command()
@@ -132,7 +169,8 @@ def presets(sensor: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--dataset", type=click.Choice(["oscd"]), default="oscd", help="Layout of ROOT.")
+@click.option("--dataset", type=click.Choice(["oscd", "ombria"]), default="oscd",
+              help="Layout of ROOT: OSCD (Sentinel-2 cities) or OMBRIA (Sentinel-1 flood PNG pairs).")
 @click.option("--preset", default=None, help="Preset to score (default: the sensor's default preset).")
 @click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write scores here.")
@@ -141,19 +179,23 @@ def evaluate(settings: Settings, root: Path, dataset: str, preset: str | None, p
              json_path: Path | None) -> None:  # fmt: skip
     """Score a preset on labelled pairs (precision, recall, F1, kappa, ROC-AUC)."""
     from ..evaluation import evaluate_oscd
+    from ..evaluation.ombria import evaluate_ombria
 
-    name = preset or settings.default_s2_preset
-    report = evaluate_oscd(root, name, _parse_param_values(params), settings,
-                           progress=lambda c: click.echo(f"  {c}", err=True))  # fmt: skip
+    evaluator, name = {
+        "oscd": (evaluate_oscd, preset or settings.default_s2_preset),
+        "ombria": (evaluate_ombria, preset or "s1-flood"),
+    }[dataset]
+    report = evaluator(root, name, _parse_param_values(params), settings, progress=lambda c: None)
     header = f"{'pair':<14}{'precision':>10}{'recall':>8}{'F1':>8}{'kappa':>8}{'IoU':>8}{'ROC-AUC':>9}"
     click.echo(f"{report['dataset']} / {report['preset']}\n{header}")
     for r in report["pairs"]:
         auc = f"{r['roc_auc']:.3f}" if r["roc_auc"] is not None else "-"
         click.echo(f"{r['name']:<14}{r['precision']:>10.3f}{r['recall']:>8.3f}{r['f1']:>8.3f}"
                    f"{r['kappa']:>8.3f}{r['iou']:>8.3f}{auc:>9}")  # fmt: skip
-    m = report["mean"]
-    click.echo(f"{'mean':<14}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
-               f"{m['kappa']:>8.3f}{m['iou']:>8.3f}{m['roc_auc']:>9.3f}")  # fmt: skip
+    for label, m in (("mean", report["mean"]), ("pooled", report.get("pooled"))):
+        if m:
+            click.echo(f"{label:<14}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
+                       f"{m['kappa']:>8.3f}{m['iou']:>8.3f}{m['roc_auc'] or 0:>9.3f}")  # fmt: skip
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=1))

@@ -24,7 +24,7 @@ def register(cls: type[Preset]) -> type[Preset]:
 
 
 def _load_builtin() -> None:
-    from . import s2  # noqa: F401  (registers on import)
+    from . import s1, s2  # noqa: F401  (registers on import)
 
 
 def list_presets(sensor: str | None = None) -> list[Preset]:

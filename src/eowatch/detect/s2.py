@@ -12,14 +12,14 @@ from ..kernels.cva import cva_magnitude, standardize_difference
 from ..kernels.imad import chi2_no_change_probability, imad, radiometric_normalisation
 from ..kernels.indices import compute_index
 from ..kernels.thresholds import chi2_threshold, kittler_illingworth, otsu
-from ..model import NO_CHANGE_CLASS, ChangeClass, ChangeResult, Scene
+from ..model import NO_CHANGE_CLASS, ChangeResult, Scene
 from .base import Preset, PresetParams
 from .registry import register
 
 __all__ = ["IMADPreset", "CVAPreset", "BurnPreset", "WaterPreset"]
 
 _CLASSIFY_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
-S2_CLASSES = tuple(ChangeClass(v, n, c, d) for v, n, c, d in classify.CHANGE_CLASSES)
+S2_CLASSES = classify.SPECTRAL_CHANGE_CLASSES
 
 
 def _bands_of(scene: Scene) -> dict[str, np.ndarray]:
@@ -51,7 +51,7 @@ def _classified(before: Scene, after: Scene, changed: np.ndarray) -> np.ndarray:
     the bands needed for classes are not loaded)."""
     if not all(b in before.bands for b in _CLASSIFY_BANDS):
         return np.where(changed, classify.OTHER_CHANGE, NO_CHANGE_CLASS).astype(np.uint8)
-    return classify.classify_changes(_bands_of(before), _bands_of(after), changed)
+    return classify.classify_change_from_bands(changed, _bands_of(before), _bands_of(after))
 
 
 @register

@@ -42,6 +42,7 @@ __all__ = [
     "fit_imad",
     "imad",
     "chi2_no_change_probability",
+    "chi2_median_scale",
     "sample_pixels",
     "orthogonal_regression",
     "fit_radiometric_normalisation",
@@ -57,6 +58,29 @@ def chi2_no_change_probability(chi2: ArrayLike, dof: int) -> NDArray[np.float64]
     """P(chi2_dof > Z): the probability of a statistic this large under no change (the p-value)."""
     z = np.asarray(chi2, dtype=np.float64)
     return np.asarray(stats.chi2.sf(z, dof), dtype=np.float64)
+
+
+def chi2_median_scale(
+    chi2: ArrayLike, dof: int, valid: NDArray[np.bool_] | None = None
+) -> float:
+    """Factor that rescales a chi-square statistic so that its median is chi2_dof's median.
+
+    Multiplying ``chi2`` by it calibrates the statistic robustly when the
+    no-change pixels are over-dispersed (misregistration, BRDF and phenology in
+    urban scenes make them heavier-tailed than chi2_dof); it assumes fewer
+    than half of the pixels changed. Compute it on a sample and apply it to
+    every chunk.
+    """
+    z = np.asarray(chi2, dtype=np.float64)
+    keep = np.isfinite(z)
+    if valid is not None:
+        keep &= np.asarray(valid, dtype=bool)
+    if not keep.any():
+        raise ValueError("no finite chi-square value to calibrate on")
+    med = float(np.median(z[keep]))
+    if not med > 0:
+        raise ValueError(f"the median chi-square is {med}; cannot calibrate")
+    return float(stats.chi2.median(dof)) / med
 
 
 @dataclass

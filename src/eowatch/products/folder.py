@@ -35,9 +35,13 @@ PRODUCT_FILES = {
 
 
 def preview_bands(scene: Scene) -> NDArray[np.float32]:
-    """True colour (B04, B03, B02) when the scene has it, else its first band."""
+    """True colour (B04, B03, B02) when the scene has it, else its first band
+    (in dB for radar, whose linear power is too skewed to look at)."""
     if all(b in scene.bands for b in ("B04", "B03", "B02")):
         rgb = np.stack([scene.band(b) for b in ("B04", "B03", "B02")])
+    elif scene.sensor == "sentinel-1":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rgb = 10.0 * np.log10(np.maximum(scene.data[:1], 1e-6))
     else:
         rgb = scene.data[:1]
     return np.where(scene.valid, rgb, np.nan).astype(np.float32)

@@ -1,0 +1,266 @@
+"""Sentinel-1 presets: units, pairing rules with real STAC items, detection on
+simulated speckle, partial and empty overlaps, ACD product."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+from affine import Affine
+
+from eowatch.detect import get_preset, list_presets, parse_params
+from eowatch.detect.s1 import UNCALIBRATED_NOTE, detect_units
+from eowatch.errors import InputError, PairingError, ParameterError
+from eowatch.io.sources import acquisition_from_item, resolve_input
+from eowatch.model import Grid, Scene
+from eowatch.pipeline import DetectRequest, detect_pair, detect_scenes
+from eowatch.settings import Settings
+
+ENL = 4.4
+GRID = Grid(rasterio.crs.CRS.from_epsg(32631), Affine(10, 0, 600000, 0, -10, 5400000), 120, 120)
+
+
+def _pc_items(shared: Path) -> list[pystac.Item]:
+    data = json.loads((shared / "stac/planetary_computer/sentinel-1-rtc_items.json").read_text())
+    return [pystac.Item.from_dict(d) for d in data]
+
+
+def _es_grd_items(shared: Path) -> list[pystac.Item]:
+    data = json.loads((shared / "stac/earth_search_v1/sentinel-1-grd_items.json").read_text())
+    return [pystac.Item.from_dict(d) for d in data["features"]]
+
+
+def _scene(data: np.ndarray, bands: tuple[str, ...] = ("vv", "vh"), valid: np.ndarray | None = None) -> Scene:
+    v = np.ones(data.shape[1:], dtype=bool) if valid is None else valid
+    return Scene(data=data.astype(np.float32), valid=v, bands=bands, grid=GRID, id="sim")
+
+
+def _pair(seed: int = 1, change_db: float = -10.0) -> tuple[Scene, Scene, tuple[slice, slice]]:
+    """Dual-pol Gamma speckle (ENL 4.4) over a constant field; a 30x30 block
+    changes by ``change_db`` in both bands."""
+    rng = np.random.default_rng(seed)
+    mean = np.array([0.1, 0.02])[:, None, None] * np.ones((2, 120, 120))
+    block = (slice(40, 70), slice(50, 80))
+    changed = mean.copy()
+    changed[:, block[0], block[1]] *= 10 ** (change_db / 10)
+    b = mean * rng.gamma(ENL, 1 / ENL, mean.shape)
+    a = changed * rng.gamma(ENL, 1 / ENL, mean.shape)
+    return _scene(b), _scene(a), block
+
+
+def test_presets_are_registered() -> None:
+    names = {p.name for p in list_presets("sentinel-1")}
+    assert {"s1-logratio", "s1-omnibus", "s1-flood", "s1-bright-targets"} <= names
+    for p in list_presets("sentinel-1"):
+        described = p.describe()
+        assert "units" in described["parameters"] and described["summary"]
+
+
+def test_even_window_is_refused() -> None:
+    with pytest.raises(ParameterError, match="window"):
+        parse_params(get_preset("s1-logratio"), {"window": 6})
+
+
+# -- units ---------------------------------------------------------------------------------
+
+
+def test_units_detected_from_values_and_tags(raster_factory) -> None:
+    rng = np.random.default_rng(0)
+    linear = rng.gamma(ENL, 0.1 / ENL, (2, 40, 40)).astype(np.float32)
+    db = (10 * np.log10(linear)).astype(np.float32)
+    lin_acq = resolve_input(raster_factory("lin.tif", linear, descriptions=["VV", "VH"]))
+    db_acq = resolve_input(raster_factory("db.tif", db, descriptions=["VV", "VH"]))
+    assert detect_units(lin_acq, "vv") == ("linear", detect_units(lin_acq, "vv")[1])
+    assert detect_units(db_acq, "vh")[0] == "db"
+    preset = get_preset("s1-logratio")
+    prepared = preset.prepare(db_acq, parse_params(preset))
+    assert prepared.assets["vv"].units == "db"
+    assert prepared.properties["eowatch:units"]["vv"]["source"].startswith("values")
+    path = raster_factory("tagged.tif", db, descriptions=["VV", "VH"])
+    with rasterio.open(path, "r+") as ds:
+        ds.update_tags(units="dB")
+    units, source = detect_units(resolve_input(path), "vv")
+    assert (units, source) == ("db", "raster tag 'units'")
+
+
+def test_declared_units_contradicted_by_values(raster_factory) -> None:
+    rng = np.random.default_rng(0)
+    linear = rng.gamma(ENL, 0.1 / ENL, (2, 40, 40)).astype(np.float32)
+    db = (10 * np.log10(linear)).astype(np.float32)
+    preset = get_preset("s1-logratio")
+    db_acq = resolve_input(raster_factory("db.tif", db, descriptions=["VV", "VH"]))
+    with pytest.raises(InputError, match=r"declared 'linear'.*look like dB.*units='db'"):
+        preset.prepare(db_acq, parse_params(preset, {"units": "linear"}))
+    lin_acq = resolve_input(raster_factory("lin.tif", linear, descriptions=["VV", "VH"]))
+    with pytest.raises(InputError, match=r"declared 'db'.*linear power.*units='linear'"):
+        preset.prepare(lin_acq, parse_params(preset, {"units": "db"}))
+    ok = preset.prepare(lin_acq, parse_params(preset, {"units": "linear"}))
+    assert ok.properties["eowatch:units"]["vv"] == {"units": "linear", "source": "declared"}
+
+
+# -- STAC items: units and pairing -------------------------------------------------------------
+
+
+def test_planetary_computer_rtc_items_pair(shared_data) -> None:
+    preset = get_preset("s1-omnibus")
+    params = parse_params(preset)
+    items = _pc_items(shared_data)
+    assert {i.properties["sat:relative_orbit"] for i in items} == {51}
+    b, a = (preset.prepare(acquisition_from_item(i), params) for i in items[:2])
+    assert b.assets["vv"].units == "linear" and a.assets["vh"].units == "linear"
+    preset.check_pair(b, a, params)
+    assert preset.bands(params) == ("vv", "vh")
+    props = preset.item_properties(b, a)
+    assert props["eowatch:calibration"] != UNCALIBRATED_NOTE
+    assert props["eowatch:pairing"]["relative_orbit"] == [51, 51]
+
+
+def test_mismatched_orbits_and_polarisations(shared_data) -> None:
+    preset = get_preset("s1-logratio")
+    params = parse_params(preset)
+    pc = preset.prepare(acquisition_from_item(_pc_items(shared_data)[0]), params)
+    es = preset.prepare(acquisition_from_item(_es_grd_items(shared_data)[0]), params)
+    with pytest.raises(PairingError) as err:
+        preset.check_pair(pc, es, params)
+    text = str(err.value)
+    assert "relative orbit" in text and "pass direction" in text and "no common polarisation" in text
+    # The override waives orbit and pass, never polarisations.
+    with pytest.raises(PairingError, match="no common polarisation"):
+        preset.check_pair(pc, es, parse_params(preset, {"allow_mismatched_orbits": True}))
+
+
+def test_other_relative_orbit_needs_override(shared_data) -> None:
+    preset = get_preset("s1-logratio")
+    params = parse_params(preset)
+    first, second = _pc_items(shared_data)[:2]
+    second.properties["sat:relative_orbit"] = 124
+    b = preset.prepare(acquisition_from_item(first), params)
+    a = preset.prepare(acquisition_from_item(second), params)
+    with pytest.raises(PairingError, match=r"relative orbit.*allow_mismatched_orbits=true"):
+        preset.check_pair(b, a, params)
+    allowed = parse_params(preset, {"allow_mismatched_orbits": True})
+    preset.check_pair(b, a, allowed)
+    assert preset.item_properties(b, a)["eowatch:pairing"]["mismatch_allowed"]
+
+
+def test_earth_search_grd_is_marked_uncalibrated(shared_data) -> None:
+    preset = get_preset("s1-bright-targets")
+    params = parse_params(preset)
+    b, a = (preset.prepare(acquisition_from_item(i), params) for i in _es_grd_items(shared_data)[:2])
+    assert b.assets["hh"].units == "dn"
+    preset.check_pair(b, a, params)
+    assert preset.bands(params) == ("hh",)
+    props = preset.item_properties(b, a)
+    assert props["eowatch:calibration"] == UNCALIBRATED_NOTE
+    with pytest.raises(InputError, match="uncalibrated GRD amplitude"):
+        preset.prepare(
+            acquisition_from_item(_es_grd_items(shared_data)[0]), parse_params(preset, {"units": "db"})
+        )
+
+
+def test_uncalibrated_and_calibrated_do_not_pair(shared_data) -> None:
+    preset = get_preset("s1-logratio")
+    params = parse_params(preset, {"allow_mismatched_orbits": True})
+    es = acquisition_from_item(_es_grd_items(shared_data)[0])
+    pc = acquisition_from_item(_pc_items(shared_data)[0])
+    es.assets["vv"] = es.assets["hh"]  # pretend a common polarisation to reach the calibration rule
+    with pytest.raises(PairingError, match="uncalibrated GRD amplitude DN with calibrated"):
+        preset.check_pair(preset.prepare(pc, params), preset.prepare(es, params), params)
+
+
+def test_local_files_without_metadata_are_recorded(raster_factory, tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    db = (10 * np.log10(rng.gamma(ENL, 0.1 / ENL, (2, 40, 40)))).astype(np.float32)
+    before = raster_factory("s1_20240101.tif", db, descriptions=["VV", "VH"])
+    after = raster_factory("s1_20240113.tif", db, descriptions=["VV", "VH"])
+    out = detect_pair(DetectRequest(before, after, "s1-logratio"), Settings(), out_dir=tmp_path / "out")
+    pairing = out.item.properties["eowatch:pairing"]
+    assert any("relative orbit" in u for u in pairing["unchecked"])
+    assert out.item.properties["eowatch:units"]["before"]["vv"]["units"] == "db"
+    assert "acd_composite" in out.item.assets
+    with rasterio.open(out.folder / "acd_composite.tif") as ds:
+        assert ds.count == 3 and ds.dtypes[0] == "uint8"
+        rgb = ds.read()
+    assert np.array_equal(rgb[1], rgb[2])
+
+
+# -- detection on simulated speckle -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["s1-logratio", "s1-omnibus", "s1-flood"])
+def test_decrease_block_is_found(name: str) -> None:
+    before, after, block = _pair()
+    preset = get_preset(name)
+    params = parse_params(preset, {"min_area_m2": 0})
+    result = detect_scenes(preset, params, before, after)
+    decrease = {c.name: c.value for c in result.class_table}["decrease"]
+    inside = result.classes[block] == decrease
+    outside = np.ones(GRID.shape, dtype=bool)
+    outside[block[0].start - 8 : block[0].stop + 8, block[1].start - 8 : block[1].stop + 8] = False
+    assert inside.mean() > 0.8
+    assert result.changed[outside].mean() < 0.02
+
+
+def test_logratio_increase_and_threshold_modes() -> None:
+    before, after, block = _pair(change_db=10.0)
+    preset = get_preset("s1-logratio")
+    for mode in ("split", "absolute"):
+        for method in ("kittler-illingworth", "otsu"):
+            params = parse_params(preset, {"threshold_mode": mode, "threshold": method})
+            result = detect_scenes(preset, params, before, after)
+            assert (result.classes[block] == 1).mean() > 0.8, (mode, method)
+            assert result.metadata["increase_threshold_db"] >= 3.0
+
+
+def test_omnibus_statistic_is_a_p_value() -> None:
+    before, after, block = _pair(change_db=-10.0)
+    preset = get_preset("s1-omnibus")
+    result = detect_scenes(preset, parse_params(preset, {"enl": ENL}), before, after)
+    assert result.statistic_name == "omnibus_p_value"
+    assert np.nanmax(result.statistic) <= 1.0 and np.nanmin(result.statistic) >= 0.0
+    assert np.nanmedian(result.statistic[block]) < 0.01
+    neg = detect_scenes(preset, parse_params(preset, {"enl": ENL, "statistic": "-log10p"}), before, after)
+    assert np.nanmedian(neg.statistic[block]) > 2.0
+    single = detect_scenes(preset, parse_params(preset, {"polarisations": "vv"}), before, after)
+    assert single.metadata["polarisations"] == ["vv"]
+
+
+def test_bright_target_rule() -> None:
+    rng = np.random.default_rng(5)
+    base = np.full((1, 120, 120), 10 ** (-15 / 10)) * rng.gamma(20, 1 / 20, (1, 120, 120))
+    after = base * rng.gamma(20, 1 / 20, base.shape)
+    after[:, 10:20, 10:20] *= 10**1.5  # +15 dB: -15 -> 0 dB, a new bright target
+    after[:, 60:70, 60:70] *= 10**0.8  # +8 dB: below the 10 dB rule
+    preset = get_preset("s1-bright-targets")
+    result = detect_scenes(preset, parse_params(preset), _scene(base, ("vv",)), _scene(after, ("vv",)))
+    assert (result.classes[10:20, 10:20] == 1).mean() > 0.8
+    assert not result.changed[40:].any()
+
+
+@pytest.mark.parametrize("name", ["s1-logratio", "s1-omnibus", "s1-flood", "s1-bright-targets"])
+def test_partially_valid_data(name: str) -> None:
+    before, after, block = _pair()
+    before.valid[:, :30] = False
+    before.data[:, :, :30] = np.nan
+    after.valid[:10] = False
+    preset = get_preset(name)
+    result = detect_scenes(preset, parse_params(preset), before, after)
+    assert (result.classes[:, :30] == 255).all() and (result.classes[:10] == 255).all()
+    assert result.valid[20:, 40:].all()
+
+
+def test_all_nodata_overlap_gives_no_valid_data(raster_factory, tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    db = (10 * np.log10(rng.gamma(ENL, 0.1 / ENL, (2, 40, 40)))).astype(np.float32)
+    left, right = db.copy(), db.copy()
+    left[:, :, 20:] = np.nan
+    right[:, :, :20] = np.nan
+    before = raster_factory("a_20240101.tif", left, descriptions=["VV", "VH"], nodata=float("nan"))
+    after = raster_factory("b_20240113.tif", right, descriptions=["VV", "VH"], nodata=float("nan"))
+    out = detect_pair(DetectRequest(before, after, "s1-flood"), Settings(), out_dir=tmp_path)
+    assert out.status == "no-valid-data"
+    assert (out.result.classes == 255).all()

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from eowatch.errors import MissingBandError, ParameterError, UnknownPresetError
+from eowatch.io.cog import validate_cog
+from eowatch.model import NO_DATA_CLASS
+from eowatch.pipeline import DetectRequest, detect_pair
+from eowatch.products import PRODUCT_FILES
+from eowatch.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(output_dir=tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def paris_run(tmp_path_factory, paris):
+    out = tmp_path_factory.mktemp("paris")
+    settings = Settings(output_dir=out)
+    stages: list[str] = []
+    run = detect_pair(
+        DetectRequest(paris / "imgs_1", paris / "imgs_2", aoi=str(paris / "paris.geojson")),
+        settings, progress=stages.append,
+    )  # fmt: skip
+    return run, stages
+
+
+def test_product_folder_is_complete_and_valid(paris_run):
+    run, stages = paris_run
+    assert stages == ["resolve", "read", "mask", "detect", "write"]
+    files = {p.name for p in run.folder.iterdir()}
+    assert set(PRODUCT_FILES.values()) <= files
+    for name in ("change_map", "statistic"):
+        assert validate_cog(run.folder / PRODUCT_FILES[name]) == []
+    with rasterio.open(run.folder / PRODUCT_FILES["change_map"]) as ds:
+        assert ds.dtypes[0] == "uint8" and ds.nodata == NO_DATA_CLASS
+        cmap = ds.colormap(1)
+        classes = ds.read(1)
+    for cls in run.result.class_table:
+        assert cmap[cls.value][:3] == cls.colour
+    np.testing.assert_array_equal(classes, run.result.classes)
+    assert 0.0 < run.result.changed.mean() < 0.5
+    with rasterio.open(run.folder / PRODUCT_FILES["statistic"]) as ds:
+        assert ds.dtypes[0] == "float32" and ds.descriptions[0] == run.result.statistic_name
+
+
+def test_polygons_agree_with_the_map_and_each_other(paris_run):
+    run, _ = paris_run
+    gj = json.loads((run.folder / PRODUCT_FILES["polygons_geojson"]).read_text())
+    import pyogrio
+
+    info = pyogrio.read_info(run.folder / PRODUCT_FILES["polygons_fgb"])
+    assert info["features"] == len(gj["features"]) == len(run.features) > 0
+    props = gj["features"][0]["properties"]
+    assert {"class", "class_name", "area_m2", "mean_statistic", "confidence"} <= set(props)
+    changed_m2 = float((run.result.changed * run.result.grid.pixel_area_m2()[:, None]).sum())
+    assert sum(f["properties"]["area_m2"] for f in gj["features"]) == pytest.approx(changed_m2, rel=0.02)
+    # The minimum mapping unit (default 1000 m²) holds for every polygon of a class region.
+    assert min(f["properties"]["area_m2"] for f in gj["features"]) > 0
+
+
+def test_stac_item_records_provenance(paris_run):
+    run, _ = paris_run
+    item = json.loads((run.folder / PRODUCT_FILES["item"]).read_text())
+    p = item["properties"]
+    assert p["start_datetime"].startswith("2016-11-30") and p["end_datetime"].startswith("2017-11-07")
+    assert p["eowatch:preset"] == "s2-imad" and p["eowatch:status"] == "ok"
+    assert [i["role"] for i in p["eowatch:inputs"]] == ["before", "after"]
+    assert p["eowatch:inputs"][0]["bands"]["B04"].endswith("_B04.tif")
+    assert set(p["eowatch:timings_s"]) == {"resolve", "read", "mask", "detect", "write"}
+    assert p["processing:software"]["eowatch"]
+    assert "alpha" in p["eowatch:parameters"]
+    assets = item["assets"]
+    assert assets["change_map"]["type"] == "image/tiff; application=geotiff; profile=cloud-optimized"
+    assert assets["polygons"]["type"] == "application/geo+json"
+    assert assets["polygons_fgb"]["type"] == "application/vnd.flatgeobuf"
+    assert "overview" in assets["quicklook"]["roles"]
+    assert all((run.folder / a["href"]).exists() for a in assets.values())
+    lon, lat = item["geometry"]["coordinates"][0][0]
+    assert 2.3 < lon < 2.36 and 48.79 < lat < 48.85
+
+
+def test_rerun_replaces_and_failure_leaves_nothing(paris, settings, monkeypatch):
+    req = DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-cva")
+    first = detect_pair(req, settings)
+    second = detect_pair(req, settings)
+    assert first.folder == second.folder
+    assert [p.name for p in settings.output_dir.iterdir()] == [first.folder.name]
+
+    import eowatch.products.folder as folder_mod
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(folder_mod, "write_flatgeobuf", broken)
+    with pytest.raises(OSError, match="disk full"):
+        detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-cva",
+                                  params={"min_area_m2": 500}), settings)  # fmt: skip
+    # The earlier product is intact and no half-written folder is left behind.
+    assert [p.name for p in settings.output_dir.iterdir()] == [first.folder.name]
+    assert (first.folder / PRODUCT_FILES["item"]).exists()
+
+
+def _l2a_copy(src: Path, dst: Path, scl_value: int | np.ndarray) -> Path:
+    """A copy of an OSCD date with an SCL band on the 20 m grid (as in L2A)."""
+    dst.mkdir(parents=True)
+    for f in src.glob("*_B*.tif"):
+        shutil.copy(f, dst / f.name)
+    b11 = next(src.glob("*_B11.tif"))
+    with rasterio.open(b11) as ds:
+        profile = ds.profile | {"dtype": "uint8", "nodata": None}
+        shape = ds.shape
+    scl = np.broadcast_to(np.asarray(scl_value, dtype=np.uint8), shape)
+    with rasterio.open(dst / "T31UDQ_SCL_20m.tif", "w", **profile) as ds:
+        ds.write(scl, 1)
+    return dst
+
+
+def test_all_cloud_pair_gives_a_no_valid_data_product(paris, settings, tmp_path):
+    before = _l2a_copy(paris / "imgs_1", tmp_path / "b", 9)  # SCL 9 = cloud high probability
+    after = _l2a_copy(paris / "imgs_2", tmp_path / "a", 4)
+    run = detect_pair(DetectRequest(before, after, preset="s2-cva"), settings)
+    assert run.status == "no-valid-data"
+    assert (run.result.classes == NO_DATA_CLASS).all() and run.features == []
+    assert run.item.properties["eowatch:valid_fraction"] == 0.0
+
+
+def test_scl_clouds_and_shadows_are_no_valid_data_never_change(paris, settings, tmp_path):
+    with rasterio.open(next((paris / "imgs_1").glob("*_B11.tif"))) as ds:
+        scl = np.full(ds.shape, 4, dtype=np.uint8)
+    scl[: scl.shape[0] // 2] = 3  # cloud shadow on the top half
+    before = _l2a_copy(paris / "imgs_1", tmp_path / "b", scl)
+    after = _l2a_copy(paris / "imgs_2", tmp_path / "a", 5)
+    run = detect_pair(DetectRequest(before, after, preset="s2-cva"), settings)
+    rows = run.result.grid.height
+    assert (run.result.classes[: rows // 2 - 2] == NO_DATA_CLASS).all()
+    assert (run.result.classes[rows // 2 + 2 :] != NO_DATA_CLASS).all()
+    assert run.result.metadata["masking"]["before"]["method"] == "scl"
+
+
+def test_bad_requests_name_the_problem(paris, settings):
+    with pytest.raises(UnknownPresetError, match="s2-imad"):
+        detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-magic"), settings)
+    with pytest.raises(ParameterError, match="no parameter"):
+        detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-imad", params={"alfa": 0.1}),
+                    settings)  # fmt: skip
+    with pytest.raises(ParameterError, match="alpha"):
+        detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-imad", params={"alpha": 2}),
+                    settings)  # fmt: skip
+
+
+def test_missing_band_is_reported(paris, settings, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(paris / "imgs_2", partial)
+    next(partial.glob("*_B12.tif")).unlink()
+    with pytest.raises(MissingBandError, match="B12"):
+        detect_pair(DetectRequest(paris / "imgs_1", partial, preset="s2-imad"), settings)
