@@ -23,7 +23,7 @@ demo: setup
 	@echo "products in $(OUT)/demo (open quicklook.png, change_map.tif, changes.geojson, item.json)"
 
 ## Set up and run the test suite (lint and type checks first).
-test: setup lint
+test: setup lint typecheck
 	$(PY) -m pytest -q
 
 lint: setup

@@ -34,15 +34,30 @@ def shared_data() -> Path:
     return SHARED
 
 
-def write_raster(path: Path, data: np.ndarray, *, crs: str = "EPSG:32631", transform: Affine | None = None,
-                 nodata: float | None = None, descriptions: list[str] | None = None) -> Path:  # fmt: skip
+def write_raster(
+    path: Path,
+    data: np.ndarray,
+    *,
+    crs: str = "EPSG:32631",
+    transform: Affine | None = None,
+    nodata: float | None = None,
+    descriptions: list[str] | None = None,
+) -> Path:
     """Write a small GeoTIFF (2-D or (bands, rows, cols))."""
     arr = data[np.newaxis] if data.ndim == 2 else data
     transform = transform or Affine(10, 0, 600000, 0, -10, 5400000)
     with rasterio.open(
-        path, "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0],
-        dtype=arr.dtype, crs=crs, transform=transform, nodata=nodata,
-    ) as ds:  # fmt: skip
+        path,
+        "w",
+        driver="GTiff",
+        width=arr.shape[2],
+        height=arr.shape[1],
+        count=arr.shape[0],
+        dtype=arr.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as ds:
         ds.write(arr)
         if descriptions:
             ds.descriptions = tuple(descriptions)

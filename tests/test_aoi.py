@@ -12,8 +12,20 @@ def test_bbox_wkt_and_geojson_give_the_same_area(tmp_path):
     bbox = parse_aoi("2.31,48.80,2.35,48.84")
     wkt = parse_aoi("POLYGON((2.31 48.80, 2.35 48.80, 2.35 48.84, 2.31 48.84, 2.31 48.80))")
     path = tmp_path / "aoi.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {}, "geometry": json.loads(json.dumps(bbox.__geo_interface__))}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": json.loads(json.dumps(bbox.__geo_interface__)),
+                    }
+                ],
+            }
+        )
+    )
     from_file = parse_aoi(str(path))
     assert bbox.equals(wkt) and bbox.equals(from_file)
     # 0.04 deg x 0.04 deg at 48.8 N: 2.93 km x 4.45 km

@@ -28,8 +28,9 @@ def paris_run(tmp_path_factory, paris):
     stages: list[str] = []
     run = detect_pair(
         DetectRequest(paris / "imgs_1", paris / "imgs_2", aoi=str(paris / "paris.geojson")),
-        settings, progress=stages.append,
-    )  # fmt: skip
+        settings,
+        progress=stages.append,
+    )
     return run, stages
 
 
@@ -102,8 +103,10 @@ def test_rerun_replaces_and_failure_leaves_nothing(paris, settings, monkeypatch)
 
     monkeypatch.setattr(folder_mod, "write_flatgeobuf", broken)
     with pytest.raises(OSError, match="disk full"):
-        detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-cva",
-                                  params={"min_area_m2": 500}), settings)  # fmt: skip
+        detect_pair(
+            DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-cva", params={"min_area_m2": 500}),
+            settings,
+        )
     # The earlier product is intact and no half-written folder is left behind.
     assert [p.name for p in settings.output_dir.iterdir()] == [first.folder.name]
     assert (first.folder / PRODUCT_FILES["item"]).exists()
@@ -150,11 +153,14 @@ def test_bad_requests_name_the_problem(paris, settings):
     with pytest.raises(UnknownPresetError, match="s2-imad"):
         detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-magic"), settings)
     with pytest.raises(ParameterError, match="no parameter"):
-        detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-imad", params={"alfa": 0.1}),
-                    settings)  # fmt: skip
+        detect_pair(
+            DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-imad", params={"alfa": 0.1}),
+            settings,
+        )
     with pytest.raises(ParameterError, match="alpha"):
-        detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-imad", params={"alpha": 2}),
-                    settings)  # fmt: skip
+        detect_pair(
+            DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-imad", params={"alpha": 2}), settings
+        )
 
 
 def test_missing_band_is_reported(paris, settings, tmp_path):

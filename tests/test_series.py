@@ -34,8 +34,9 @@ def _series(raster_factory, shape: tuple[int, int] = (80, 80)) -> list[Path]:
 def test_series_of_four(raster_factory, tmp_path: Path) -> None:
     paths = _series(raster_factory)
     shuffled = [paths[2], paths[0], paths[3], paths[1]]  # put back in time order by date
-    out = detect_series(shuffled, "s1-omnibus", {"enl": ENL, "units": "linear"}, out_dir=tmp_path / "out",
-                        settings=Settings())  # fmt: skip
+    out = detect_series(
+        shuffled, "s1-omnibus", {"enl": ENL, "units": "linear"}, out_dir=tmp_path / "out", settings=Settings()
+    )
     assert out.status == "ok"
     assert [s["id"] for s in out.item.properties["eowatch:series"]] == [p.stem for p in paths]
     block = (slice(22, 38), slice(32, 48))

@@ -58,13 +58,25 @@ CHANGES_NAME = "injected_changes.geojson"
 #: name -> (row0, row1, col0, col1), what is done, and the class expected there.
 #: ``set_db`` replaces the values (VV, VH); ``delta_db`` adds to both bands.
 INJECTED_CHANGES: dict[str, dict[str, Any]] = {
-    "flood": {"window": (384, 448, 64, 160), "set_db": (-22.0, -28.0), "expected": "decrease",
-              "presets": ["s1-flood", "s1-logratio", "s1-omnibus"]},
-    "bright_target": {"window": (420, 436, 400, 416), "delta_db": 12.0, "expected": "increase",
-                      "presets": ["s1-bright-targets", "s1-logratio", "s1-omnibus"]},
-    "cleared": {"window": (320, 368, 256, 320), "delta_db": -6.0, "expected": "decrease",
-                "presets": ["s1-logratio", "s1-omnibus"]},
-}  # fmt: skip
+    "flood": {
+        "window": (384, 448, 64, 160),
+        "set_db": (-22.0, -28.0),
+        "expected": "decrease",
+        "presets": ["s1-flood", "s1-logratio", "s1-omnibus"],
+    },
+    "bright_target": {
+        "window": (420, 436, 400, 416),
+        "delta_db": 12.0,
+        "expected": "increase",
+        "presets": ["s1-bright-targets", "s1-logratio", "s1-omnibus"],
+    },
+    "cleared": {
+        "window": (320, 368, 256, 320),
+        "delta_db": -6.0,
+        "expected": "decrease",
+        "presets": ["s1-logratio", "s1-omnibus"],
+    },
+}
 
 _ATTRIBUTION = """# Sentinel-1 demo scene
 
@@ -155,10 +167,24 @@ def _read(path: Path) -> tuple[NDArray[np.float32], dict[str, Any], tuple[str, .
         ) from exc
 
 
-def _write(path: Path, data: NDArray[np.float32], profile: dict[str, Any], descriptions: tuple[str, ...],
-           tags: dict[str, str]) -> None:  # fmt: skip
-    out = {**profile, "driver": "GTiff", "dtype": "float32", "compress": "deflate", "predictor": 3,
-           "tiled": True, "blockxsize": 256, "blockysize": 256, "nodata": float("nan")}  # fmt: skip
+def _write(
+    path: Path,
+    data: NDArray[np.float32],
+    profile: dict[str, Any],
+    descriptions: tuple[str, ...],
+    tags: dict[str, str],
+) -> None:
+    out = {
+        **profile,
+        "driver": "GTiff",
+        "dtype": "float32",
+        "compress": "deflate",
+        "predictor": 3,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "nodata": float("nan"),
+    }
     with rasterio.open(path, "w", **out) as ds:
         ds.write(data.astype(np.float32))
         ds.descriptions = descriptions
@@ -173,9 +199,14 @@ def _changes_geojson(transform: Any) -> dict[str, Any]:
         left, right = transform.c + c0 * transform.a, transform.c + c1 * transform.a
         top, bottom = transform.f + r0 * transform.e, transform.f + r1 * transform.e
         ring = [[left, bottom], [right, bottom], [right, top], [left, top], [left, bottom]]
-        props = {"name": name, "window_rows_cols": [r0, r1, c0, c1], "expected_class": spec["expected"],
-                 "presets": spec["presets"]}  # fmt: skip
+        props = {
+            "name": name,
+            "window_rows_cols": [r0, r1, c0, c1],
+            "expected_class": spec["expected"],
+            "presets": spec["presets"],
+        }
         props.update({k: spec[k] for k in ("set_db", "delta_db") if k in spec})
-        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                         "properties": props})  # fmt: skip
+        features.append(
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": props}
+        )
     return {"type": "FeatureCollection", "features": features}

@@ -18,6 +18,7 @@ __all__ = [
     "PairingError",
     "NoValidDataError",
     "ProductWriteError",
+    "ProviderError",
 ]
 
 
@@ -69,3 +70,8 @@ class NoValidDataError(EowatchError):
 
 class ProductWriteError(EowatchError, OSError):
     """A product could not be written."""
+
+
+class ProviderError(EowatchError, OSError):
+    """A discovery provider (STAC API, token service, local catalogue) could not be
+    reached or answered with an error, after retries."""

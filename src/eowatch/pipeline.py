@@ -73,7 +73,7 @@ def _stage(name: str, timings: dict[str, float], progress: Progress | None) -> I
         progress(name)
     start = time.perf_counter()
     yield
-    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+    timings[name] = time.perf_counter() - start
 
 
 def run_id_for(preset: str, before: Acquisition, after: Acquisition, key: dict[str, Any]) -> str:
@@ -165,8 +165,9 @@ def load_pair(request: DetectRequest, settings: Settings, progress: Progress | N
     return LoadedPair(preset, params, before_acq, after_acq, before, after, aoi, masking, timings)
 
 
-def detect_pair(request: DetectRequest, settings: Settings, out_dir: Path | None = None,
-                progress: Progress | None = None) -> RunOutput:  # fmt: skip
+def detect_pair(
+    request: DetectRequest, settings: Settings, out_dir: Path | None = None, progress: Progress | None = None
+) -> RunOutput:
     """Run one detection pass and write its product folder under ``out_dir``
     (default ``settings.output_dir``)."""
     pair = load_pair(request, settings, progress)
@@ -175,20 +176,37 @@ def detect_pair(request: DetectRequest, settings: Settings, out_dir: Path | None
         result = detect_scenes(preset, params, pair.before, pair.after)
         result.metadata["masking"] = pair.masking
     status = "ok" if result.valid.any() else "no-valid-data"
-    key = {"params": params.model_dump(), "aoi": getattr(pair.aoi, "wkt", None), "crs": request.crs,
-           "res": request.resolution}  # fmt: skip
+    key = {
+        "params": params.model_dump(),
+        "aoi": getattr(pair.aoi, "wkt", None),
+        "crs": request.crs,
+        "res": request.resolution,
+    }
     run_id = run_id_for(preset.name, pair.before_acq, pair.after_acq, key)
     folder = Path(out_dir or settings.output_dir) / run_id
     with _stage("write", timings, progress):
         extra_writers, extra_assets = preset.extra_products(pair.before, pair.after, result)
+        write_start = time.perf_counter()
 
         def item_builder(features: list[dict[str, Any]]) -> pystac.Item:
+            # The Item is written last, so the write time it records is all but complete.
+            timings["write"] = time.perf_counter() - write_start
             return build_item(
-                run_id, pair.before, pair.after, pair.before_acq.href, pair.after_acq.href, result, features,
-                preset.name, params.model_dump(), timings, PRODUCT_FILES, status=status,
+                run_id,
+                pair.before,
+                pair.after,
+                pair.before_acq.href,
+                pair.after_acq.href,
+                result,
+                features,
+                preset.name,
+                params.model_dump(),
+                timings,
+                PRODUCT_FILES,
+                status=status,
                 extra_properties=preset.item_properties(pair.before_acq, pair.after_acq),
                 extra_assets=extra_assets,
-            )  # fmt: skip
+            )
 
         folder, features, item = write_products(
             folder, pair.before, pair.after, result, item_builder, settings.quicklook_max_size, extra_writers

@@ -72,7 +72,7 @@ def detect_series(
     all dates; ``change_map`` polygons, quicklook and ACD composite compare the
     first and the last date.
     """
-    settings = settings or Settings()  # type: ignore[call-arg]  # defaults + env
+    settings = settings or Settings()
     if len(inputs) < MIN_SERIES:
         raise InputError(
             f"a time series needs at least {MIN_SERIES} acquisitions; got {len(inputs)}. "
@@ -135,10 +135,21 @@ def detect_series(
 
         def item_builder(features: list[dict[str, Any]]) -> pystac.Item:
             return build_item(
-                run_id, first, last, acqs[0].href, acqs[-1].href, result, features, p.name,
-                values.model_dump(), timings, PRODUCT_FILES, status=status, extra_properties=extra_properties,
+                run_id,
+                first,
+                last,
+                acqs[0].href,
+                acqs[-1].href,
+                result,
+                features,
+                p.name,
+                values.model_dump(),
+                timings,
+                PRODUCT_FILES,
+                status=status,
+                extra_properties=extra_properties,
                 extra_assets=extra_assets,
-            )  # fmt: skip
+            )
 
         folder, features, item = write_products(
             folder, first, last, result, item_builder, settings.quicklook_max_size, extra_writers

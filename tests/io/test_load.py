@@ -70,7 +70,9 @@ def test_no_overlap_and_aoi_outside(raster_factory):
     raster_factory("b/X_20200101_B04.tif", d)
     raster_factory("a/X_20200201_B04.tif", d, transform=Affine(10, 0, 700000, 0, -10, 5400000))
     b = resolve_input(raster_factory("b2/X_20200101_B04.tif", d).parent)
-    far = resolve_input(raster_factory("a2/X_20200201_B04.tif", d, transform=Affine(10, 0, 700000, 0, -10, 5400000)).parent)
+    far = resolve_input(
+        raster_factory("a2/X_20200201_B04.tif", d, transform=Affine(10, 0, 700000, 0, -10, 5400000)).parent
+    )
     with pytest.raises(NoOverlapError, match="do not overlap"):
         pair_grid(b, far)
     with pytest.raises(AOIError, match="outside"):
@@ -95,13 +97,23 @@ def test_stac_item_over_http_reads_remote_cogs(tmp_path, paris):
         assets = {}
         for f in sorted((root / "imgs_1").glob("*_B0[2348].tif")):
             band = f.stem.rsplit("_", 1)[1]
-            assets[band] = {"href": f"{base}/imgs_1/{f.name}", "type": "image/tiff; application=geotiff",
-                            "eo:bands": [{"name": band}], "roles": ["data"]}  # fmt: skip
+            assets[band] = {
+                "href": f"{base}/imgs_1/{f.name}",
+                "type": "image/tiff; application=geotiff",
+                "eo:bands": [{"name": band}],
+                "roles": ["data"],
+            }
         item = {
-            "type": "Feature", "stac_version": "1.0.0", "id": "paris-20161130", "collection": "sentinel-2-l1c",
-            "geometry": parse_aoi("2.31,48.79,2.36,48.85").__geo_interface__, "bbox": [2.31, 48.79, 2.36, 48.85],
-            "properties": {"datetime": "2016-11-30T10:57:00Z"}, "links": [], "assets": assets,
-        }  # fmt: skip
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": "paris-20161130",
+            "collection": "sentinel-2-l1c",
+            "geometry": parse_aoi("2.31,48.79,2.36,48.85").__geo_interface__,
+            "bbox": [2.31, 48.79, 2.36, 48.85],
+            "properties": {"datetime": "2016-11-30T10:57:00Z"},
+            "links": [],
+            "assets": assets,
+        }
         (root / "item.json").write_text(json.dumps(item))
         acq = resolve_input(f"{base}/item.json")
         grid = pair_grid(acq, acq)

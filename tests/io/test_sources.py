@@ -32,7 +32,9 @@ def test_earth_search_v1_item_maps_common_names_and_prefers_cogs(shared_data):
 
 
 def test_planetary_computer_item_from_file(shared_data):
-    acq = resolve_input(shared_data / "stac/planetary_computer/S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531.json")
+    acq = resolve_input(
+        shared_data / "stac/planetary_computer/S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531.json"
+    )
     assert acq.id.startswith("S2B_MSIL2A_20190629")
     assert "SCL" in acq.assets and acq.assets["B8A"].href.endswith("B8A_20m.tif")
     # processing baseline 02.12 < 04.00: no BOA offset

@@ -45,10 +45,20 @@ class _Progress:
         if not self.quiet:
             click.echo(f"  {stage:<10}", nl=False, err=True)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         if self.last and not self.quiet:
-            click.echo(f"{time.perf_counter() - self.last[1]:6.2f} s", err=True)
+            click.echo("failed" if failed else f"{time.perf_counter() - self.last[1]:6.2f} s", err=True)
         self.last = None
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        """Call ``fn(*args, progress=self)`` and close the display, marking a failure."""
+        try:
+            result = fn(*args, progress=self)
+        except BaseException:
+            self.close(failed=True)
+            raise
+        self.close()
+        return result
 
 
 class _Cli(click.Group):
@@ -88,9 +98,19 @@ def cli(ctx: click.Context) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj
-def detect(settings: Settings, before: str, after: str, preset: str | None, sensor: str | None, aoi: str | None,
-           crs: str | None, resolution: float | None, params: tuple[str, ...], out_dir: Path | None,
-           quiet: bool) -> None:  # fmt: skip
+def detect(
+    settings: Settings,
+    before: str,
+    after: str,
+    preset: str | None,
+    sensor: str | None,
+    aoi: str | None,
+    crs: str | None,
+    resolution: float | None,
+    params: tuple[str, ...],
+    out_dir: Path | None,
+    quiet: bool,
+) -> None:
     """Detect changes between two acquisitions and write a product folder."""
     from ..detect import get_preset
     from ..pipeline import DetectRequest, detect_pair
@@ -98,21 +118,24 @@ def detect(settings: Settings, before: str, after: str, preset: str | None, sens
     if preset and sensor and get_preset(preset).sensor != {"s1": "sentinel-1", "s2": "sentinel-2"}[sensor]:
         raise click.BadParameter(f"preset {preset!r} is not a {sensor} preset", param_hint="--preset")
     request = DetectRequest(before, after, preset, _parse_param_values(params), aoi, crs, resolution)
-    progress = _Progress(quiet)
-    try:
-        output = detect_pair(request, settings, out_dir, progress)
-    finally:
-        progress.close()
-    _print_summary(output)
+    _print_summary(_Progress(quiet).run(detect_pair, request, settings, out_dir))
 
 
 def _print_summary(output: Any) -> None:
     props = output.item.properties
-    click.echo(json.dumps({
-        "folder": str(output.folder), "status": props["eowatch:status"], "preset": props["eowatch:preset"],
-        "changed_area_m2": props["eowatch:changed_area_m2"], "polygons": props["eowatch:polygon_count"],
-        "valid_fraction": props["eowatch:valid_fraction"],
-    }, indent=1))  # fmt: skip
+    click.echo(
+        json.dumps(
+            {
+                "folder": str(output.folder),
+                "status": props["eowatch:status"],
+                "preset": props["eowatch:preset"],
+                "changed_area_m2": props["eowatch:changed_area_m2"],
+                "polygons": props["eowatch:polygon_count"],
+                "valid_fraction": props["eowatch:valid_fraction"],
+            },
+            indent=1,
+        )
+    )
 
 
 @cli.command("detect-series")
@@ -123,29 +146,40 @@ def _print_summary(output: Any) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj
-def detect_series_cmd(settings: Settings, inputs: tuple[str, ...], preset: str, aoi: str | None,
-                      params: tuple[str, ...], out_dir: Path | None, quiet: bool) -> None:  # fmt: skip
+def detect_series_cmd(
+    settings: Settings,
+    inputs: tuple[str, ...],
+    preset: str,
+    aoi: str | None,
+    params: tuple[str, ...],
+    out_dir: Path | None,
+    quiet: bool,
+) -> None:
     """Detect changes across a time series of acquisitions (omnibus test)."""
     from ..series import detect_series
 
-    progress = _Progress(quiet)
-    try:
-        output = detect_series(list(inputs), preset, _parse_param_values(params), aoi, out_dir, settings, progress)
-    finally:
-        progress.close()
-    _print_summary(output)
+    args = (list(inputs), preset, _parse_param_values(params), aoi, out_dir, settings)
+    _print_summary(_Progress(quiet).run(detect_series, *args))
 
 
 @cli.command("demo-s1")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out/s1-demo-input"),
-              show_default=True, help="Where to write the demo pair.")  # fmt: skip
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("out/s1-demo-input"),
+    show_default=True,
+    help="Where to write the demo pair.",
+)
 def demo_s1(out_dir: Path) -> None:
     """Build the Sentinel-1 demo pair: a real Sen1Floods11 scene and an after date
     with documented injected changes and fresh speckle."""
     from ..demo_s1 import build_s1_demo
 
     demo = build_s1_demo(out_dir)
-    click.echo(json.dumps({"before": str(demo.before), "after": str(demo.after), "changes": str(demo.changes)}))
+    click.echo(
+        json.dumps({"before": str(demo.before), "after": str(demo.after), "changes": str(demo.changes)})
+    )
 
 
 @cli.command()
@@ -169,14 +203,24 @@ def presets(sensor: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--dataset", type=click.Choice(["oscd", "ombria"]), default="oscd",
-              help="Layout of ROOT: OSCD (Sentinel-2 cities) or OMBRIA (Sentinel-1 flood PNG pairs).")
+@click.option(
+    "--dataset",
+    type=click.Choice(["oscd", "ombria"]),
+    default="oscd",
+    help="Layout of ROOT: OSCD (Sentinel-2 cities) or OMBRIA (Sentinel-1 flood PNG pairs).",
+)
 @click.option("--preset", default=None, help="Preset to score (default: the sensor's default preset).")
 @click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write scores here.")
 @click.pass_obj
-def evaluate(settings: Settings, root: Path, dataset: str, preset: str | None, params: tuple[str, ...],
-             json_path: Path | None) -> None:  # fmt: skip
+def evaluate(
+    settings: Settings,
+    root: Path,
+    dataset: str,
+    preset: str | None,
+    params: tuple[str, ...],
+    json_path: Path | None,
+) -> None:
     """Score a preset on labelled pairs (precision, recall, F1, kappa, ROC-AUC)."""
     from ..evaluation import evaluate_oscd
     from ..evaluation.ombria import evaluate_ombria
@@ -190,12 +234,16 @@ def evaluate(settings: Settings, root: Path, dataset: str, preset: str | None, p
     click.echo(f"{report['dataset']} / {report['preset']}\n{header}")
     for r in report["pairs"]:
         auc = f"{r['roc_auc']:.3f}" if r["roc_auc"] is not None else "-"
-        click.echo(f"{r['name']:<14}{r['precision']:>10.3f}{r['recall']:>8.3f}{r['f1']:>8.3f}"
-                   f"{r['kappa']:>8.3f}{r['iou']:>8.3f}{auc:>9}")  # fmt: skip
+        click.echo(
+            f"{r['name']:<14}{r['precision']:>10.3f}{r['recall']:>8.3f}{r['f1']:>8.3f}"
+            f"{r['kappa']:>8.3f}{r['iou']:>8.3f}{auc:>9}"
+        )
     for label, m in (("mean", report["mean"]), ("pooled", report.get("pooled"))):
         if m:
-            click.echo(f"{label:<14}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
-                       f"{m['kappa']:>8.3f}{m['iou']:>8.3f}{m['roc_auc'] or 0:>9.3f}")  # fmt: skip
+            click.echo(
+                f"{label:<14}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
+                f"{m['kappa']:>8.3f}{m['iou']:>8.3f}{m['roc_auc'] or 0:>9.3f}"
+            )
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=1))

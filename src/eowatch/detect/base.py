@@ -27,7 +27,7 @@ class PresetParams(BaseModel):
     )
     cloud_mask: Literal["auto", "scl", "s2cloudless", "none"] = Field(
         "auto",
-        description="Cloud/shadow masking: SCL when the input has it, else s2cloudless when installed (auto).",
+        description="Cloud/shadow masking: SCL if the input has it, else s2cloudless when installed (auto).",
     )
 
 
@@ -53,6 +53,7 @@ class Preset(ABC):
 
     def check_pair(self, before: Any, after: Any, params: Any) -> None:
         """Refuse pairs that cannot be compared (e.g. Sentinel-1 orbits); none by default."""
+        return None
 
     def extra_products(
         self, before: Scene, after: Scene, result: ChangeResult

@@ -83,10 +83,12 @@ OMNIBUS_CLASSES = (
 )
 FLOOD_CLASSES = (
     ChangeClass(
-        DECREASE, "decrease", (30, 90, 255),
+        DECREASE,
+        "decrease",
+        (30, 90, 255),
         "flood: backscatter decreased to the open-water level (dark after, darker than before)",
     ),
-)  # fmt: skip
+)
 
 #: STAC property written for Earth Search ``sentinel-1-grd`` (amplitude DN) inputs.
 UNCALIBRATED_NOTE = "uncalibrated GRD DN² intensity"
@@ -155,10 +157,16 @@ class _SinglePolParams(S1Params):
 # -- units ----------------------------------------------------------------------
 
 _UNIT_WORDS = {
-    "db": "db", "decibel": "db", "decibels": "db",
-    "linear": "linear", "power": "linear", "intensity": "linear", "natural": "linear",
-    "dn": "dn", "amplitude": "dn",
-}  # fmt: skip
+    "db": "db",
+    "decibel": "db",
+    "decibels": "db",
+    "linear": "linear",
+    "power": "linear",
+    "intensity": "linear",
+    "natural": "linear",
+    "dn": "dn",
+    "amplitude": "dn",
+}
 
 
 def _metadata_units(acq: Acquisition, asset: BandAsset) -> tuple[str | None, str]:
@@ -304,8 +312,12 @@ def _despeckle(
         return x, {"filter": "none"}
     enl, source = _enl([x], scene, params.enl)
     out = _FILTERS[params.speckle_filter](x, params.window, enl).astype(np.float64)
-    return out, {"filter": params.speckle_filter, "window": params.window, "enl": round(enl, 3),
-                 "enl_source": source}  # fmt: skip
+    return out, {
+        "filter": params.speckle_filter,
+        "window": params.window,
+        "enl": round(enl, 3),
+        "enl_source": source,
+    }
 
 
 def _threshold(values: NDArray[np.floating], method: str) -> float | None:
@@ -472,11 +484,17 @@ class _S1Preset(Preset):
         def write_acd(folder: Path) -> None:
             rgb = acd_composite(to_db(_masked(before, band)), to_db(_masked(after, band)), vmin, vmax)
             write_cog(
-                Path(folder) / "acd_composite.tif", rgb, result.grid, resampling="average",
-                band_descriptions=[f"red: before {band.upper()} dB", f"green: after {band.upper()} dB",
-                                   f"blue: after {band.upper()} dB"],
+                Path(folder) / "acd_composite.tif",
+                rgb,
+                result.grid,
+                resampling="average",
+                band_descriptions=[
+                    f"red: before {band.upper()} dB",
+                    f"green: after {band.upper()} dB",
+                    f"blue: after {band.upper()} dB",
+                ],
                 tags={"acd_scale_db": f"{vmin} to {vmax} -> 0 to 255"},
-            )  # fmt: skip
+            )
 
         writers["acd_composite"] = write_acd
         assets["acd_composite"] = (
@@ -647,16 +665,19 @@ class OmnibusPreset(_S1Preset):
         """Test ``k >= 2`` co-registered scenes (in time order) together."""
         if len(scenes) < 2:
             raise InputError(f"the omnibus test needs at least 2 dates; got {len(scenes)}")
-        pols = list(params.polarisations) if params.polarisations != "auto" else [
-            p for p in _CO_POL_FIRST if all(p in s.bands for s in scenes)
-        ]  # fmt: skip
+        pols = (
+            list(params.polarisations)
+            if params.polarisations != "auto"
+            else [p for p in _CO_POL_FIRST if all(p in s.bands for s in scenes)]
+        )
         if not pols:
             raise InputError(
                 "no polarisation is common to every date; give dates with the same polarisations"
             )
         series = np.stack([np.stack([_masked(s, p) for p in pols]) for s in scenes])
-        enl, enl_source = _enl([series[i, j] for i in range(len(scenes)) for j in range(len(pols))],
-                               scenes[0], params.enl)  # fmt: skip
+        enl, enl_source = _enl(
+            [series[i, j] for i in range(len(scenes)) for j in range(len(pols))], scenes[0], params.enl
+        )
         res = omni.omnibus_change(series, enl, params.alpha)
         k = len(scenes)
         valid = res.valid
@@ -841,5 +862,5 @@ class BrightTargetPreset(_S1Preset):
                 "speckle": {"before": fb, "after": fa},
                 "signed_statistic": True,
                 "rule": rule,
-            },  # fmt: skip
+            },
         )

@@ -32,8 +32,12 @@ def _safe(num: float, den: float) -> float:
     return float(num / den) if den > 0 else 0.0
 
 
-def binary_scores(name: str, truth: NDArray[np.bool_], pred: NDArray[np.bool_],
-                  statistic: NDArray[np.floating] | None = None) -> Scores:  # fmt: skip
+def binary_scores(
+    name: str,
+    truth: NDArray[np.bool_],
+    pred: NDArray[np.bool_],
+    statistic: NDArray[np.floating] | None = None,
+) -> Scores:
     """Precision, recall, F1, Cohen's kappa, IoU and the ROC-AUC of ``statistic``."""
     t = truth.ravel().astype(bool)
     p = pred.ravel().astype(bool)
@@ -48,10 +52,17 @@ def binary_scores(name: str, truth: NDArray[np.bool_], pred: NDArray[np.bool_],
     kappa = _safe(observed - expected, 1.0 - expected)
     auc = roc_auc(t, statistic.ravel()) if statistic is not None else None
     return Scores(
-        name=name, precision=precision, recall=recall, f1=_safe(2 * precision * recall, precision + recall),
-        kappa=kappa, iou=_safe(tp, tp + fp + fn), roc_auc=auc, changed_fraction_true=float(t.mean()),
-        changed_fraction_pred=float(p.mean()), pixels=int(n),
-    )  # fmt: skip
+        name=name,
+        precision=precision,
+        recall=recall,
+        f1=_safe(2 * precision * recall, precision + recall),
+        kappa=kappa,
+        iou=_safe(tp, tp + fp + fn),
+        roc_auc=auc,
+        changed_fraction_true=float(t.mean()),
+        changed_fraction_pred=float(p.mean()),
+        pixels=int(n),
+    )
 
 
 def roc_auc(truth: NDArray[np.bool_], score: NDArray[np.floating]) -> float | None:
@@ -69,5 +80,10 @@ def report(dataset: str, preset: str, params: dict[str, Any] | None, rows: list[
     """Per-pair scores and their unweighted mean, as plain data."""
     keys = ("precision", "recall", "f1", "kappa", "iou", "roc_auc")
     mean = {k: float(np.mean([getattr(r, k) for r in rows if getattr(r, k) is not None])) for k in keys}
-    return {"dataset": dataset, "preset": preset, "params": dict(params or {}),
-            "pairs": [asdict(r) for r in rows], "mean": mean}  # fmt: skip
+    return {
+        "dataset": dataset,
+        "preset": preset,
+        "params": dict(params or {}),
+        "pairs": [asdict(r) for r in rows],
+        "mean": mean,
+    }

@@ -91,8 +91,11 @@ def ombria_ids(root: Path) -> list[str]:
     """Tile ids with a before, an after and a mask PNG, in sorted order."""
     root = Path(root)
     ids = sorted(m.group(1) for p in (root / "BEFORE").glob("S1_before_*.png") if (m := _ID.search(p.name)))
-    ids = [i for i in ids if (root / "AFTER" / f"S1_after_{i}.png").exists()
-           and (root / "MASK" / f"S1_mask_{i}.png").exists()]  # fmt: skip
+    ids = [
+        i
+        for i in ids
+        if (root / "AFTER" / f"S1_after_{i}.png").exists() and (root / "MASK" / f"S1_mask_{i}.png").exists()
+    ]
     if not ids:
         raise InputError(
             f"no OMBRIA Sentinel-1 triplets under {root}; expected BEFORE/S1_before_NNNN.png, "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,10 @@ def evaluate_oscd(
             DetectRequest(city / "imgs_1", city / "imgs_2", preset, dict(params or {})), settings
         )
         result = detect_scenes(pair.preset, pair.params, pair.before, pair.after)
-        with rasterio.open(label_path) as ds:
-            label = ds.read(1)
+        with warnings.catch_warnings():  # OSCD labels carry no georeference, by design
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(label_path) as ds:
+                label = ds.read(1)
         if label.shape != result.classes.shape:
             raise InputError(
                 f"{label_path} is {label.shape} but the change map is {result.classes.shape}; "

@@ -60,7 +60,9 @@ def _s2cloudless(acq: Acquisition, grid: Grid, factor: int = 6) -> NDArray[np.bo
     model's authors advise: it is a per-pixel model, and 36x fewer pixels make it
     routine on full tiles), then brought back to ``grid`` by nearest neighbour."""
     if not _has_s2cloudless():
-        raise InputError("cloud_mask='s2cloudless' needs the optional extra: pip install 'eowatch[cloudmask]'")
+        raise InputError(
+            "cloud_mask='s2cloudless' needs the optional extra: pip install 'eowatch[cloudmask]'"
+        )
     acq.require(S2CLOUDLESS_BANDS)
     from s2cloudless import S2PixelCloudDetector
 

@@ -29,10 +29,21 @@ S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09"
 S1_BANDS = ("vv", "vh", "hh", "hv")
 # Earth Search v1 asset keys and STAC common names -> Sentinel-2 band ids.
 _COMMON_NAMES = {
-    "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05",
-    "rededge2": "B06", "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09",
-    "cirrus": "B10", "swir16": "B11", "swir22": "B12", "scl": "SCL",
-}  # fmt: skip
+    "coastal": "B01",
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "rededge1": "B05",
+    "rededge2": "B06",
+    "rededge3": "B07",
+    "nir": "B08",
+    "nir08": "B8A",
+    "nir09": "B09",
+    "cirrus": "B10",
+    "swir16": "B11",
+    "swir22": "B12",
+    "scl": "SCL",
+}
 _S2_FILE = re.compile(r"(?:^|[_\-.])(B(?:0?[1-9]|1[0-2]|8A))(?:[_\-.]|$)", re.IGNORECASE)
 _SCL_FILE = re.compile(r"(?:^|[_\-.])SCL(?:[_\-.]|$)", re.IGNORECASE)
 _S1_FILE = re.compile(r"(?:^|[_\-.])(vv|vh|hh|hv)(?:[_\-.]|$)", re.IGNORECASE)
@@ -164,7 +175,9 @@ def _from_multiband(href: str, sensor: str | None) -> Acquisition:
             descriptions = [(d or "").strip() for d in ds.descriptions]
             count, nodata, tags = ds.count, ds.nodata, ds.tags()
     except rasterio.errors.RasterioIOError as exc:
-        raise InputReadError(f"cannot open raster {href}: {exc}. Check the path/URL and that it is a raster.")
+        raise InputReadError(
+            f"cannot open raster {href}: {exc}. Check the path/URL and that it is a raster."
+        ) from exc
     names: list[str | None] = []
     for d in descriptions:
         if d.lower() in S1_BANDS:

@@ -9,7 +9,9 @@ indices of both dates. Rules, first match wins:
    top-of-atmosphere NDWI exceeds 0 on some dark urban surfaces.
 2. **burn scar** - dNBR = NBR before - NBR after > 0.27 (lower bound of
    "moderate-low severity", Key & Benson 2006, USGS FIREMON) with an NDVI loss
-   (NDVI before - NDVI after > 0.1).
+   (NDVI before - NDVI after > 0.1) and, when the red band (B04) is given,
+   no brightening in red (rise < 0.03): char is dark, whereas new concrete or
+   exposed soil, which also lowers NBR, brightens the visible bands.
 3. **new bare/built surface** - the after date is not vegetated (NDVI < 0.2,
    the bare-soil limit of Sobrino et al. 2004) and NDBI (Zha et al. 2003) or
    BSI (Rikimaru et al. 2002) rose by more than 0.1.
@@ -93,6 +95,7 @@ class ClassifyRules:
     water_nir_max: float | None = None
     burn_dnbr: float = 0.27
     burn_ndvi_loss: float = 0.1
+    burn_red_rise_max: float = 0.03
     bare_ndvi_max: float = 0.2
     bare_index_rise: float = 0.1
     vegetation_dndvi: float = 0.2
@@ -109,15 +112,14 @@ def classify_change(
     after: Mapping[str, ArrayLike],
     valid: NDArray[np.bool_] | None = None,
     rules: ClassifyRules | None = None,
-    nir_before: ArrayLike | None = None,
-    nir_after: ArrayLike | None = None,
 ) -> NDArray[np.uint8]:
     """Label changed pixels with a spectral change class.
 
     ``before``/``after`` map index names (``ndvi``, ``ndwi``, ``nbr``, ``ndbi``,
-    ``bsi``; any subset) to arrays shaped like ``changed``. ``nir_before`` /
-    ``nir_after`` (reflectance) are only used when ``rules.water_nir_max`` is
-    set. Returns uint8: 0 unchanged, 255 where ``valid`` is false, else 1..7.
+    ``bsi``; any subset) and optionally band reflectances (``B04`` for the burn
+    rule, ``B08`` for ``rules.water_nir_max``) to arrays shaped like
+    ``changed``. Returns uint8: 0 unchanged, 255 where ``valid`` is false,
+    else 1..7.
     """
     r = rules or ClassifyRules()
     ch = np.asarray(changed, dtype=bool)
@@ -135,16 +137,21 @@ def classify_change(
         w0, w1 = _get(before, "ndwi"), _get(after, "ndwi")
         if w0 is not None and w1 is not None:
             wet0, wet1 = w0 > r.water_ndwi, w1 > r.water_ndwi
-            if r.water_nir_max is not None and nir_before is not None and nir_after is not None:
-                wet0 &= np.asarray(nir_before, dtype=np.float64) < r.water_nir_max
-                wet1 &= np.asarray(nir_after, dtype=np.float64) < r.water_nir_max
+            nir0, nir1 = _get(before, "B08"), _get(after, "B08")
+            if r.water_nir_max is not None and nir0 is not None and nir1 is not None:
+                wet0 &= nir0 < r.water_nir_max
+                wet1 &= nir1 < r.water_nir_max
             assign(wet1 & ~wet0 & np.isfinite(w0), WATER_GAIN)
             assign(wet0 & ~wet1 & np.isfinite(w1), WATER_LOSS)
         v0, v1 = _get(before, "ndvi"), _get(after, "ndvi")
         dndvi = None if v0 is None or v1 is None else v1 - v0
         n0, n1 = _get(before, "nbr"), _get(after, "nbr")
         if n0 is not None and n1 is not None and dndvi is not None:
-            assign(((n0 - n1) > r.burn_dnbr) & (-dndvi > r.burn_ndvi_loss), BURN_SCAR)
+            burn = ((n0 - n1) > r.burn_dnbr) & (-dndvi > r.burn_ndvi_loss)
+            red0, red1 = _get(before, "B04"), _get(after, "B04")
+            if red0 is not None and red1 is not None:
+                burn &= (red1 - red0) < r.burn_red_rise_max
+            assign(burn, BURN_SCAR)
         if v1 is not None:
             rise = np.zeros(ch.shape, dtype=bool)
             for name in ("ndbi", "bsi"):
@@ -173,18 +180,10 @@ def classify_change_from_bands(
     Every index whose bands are present at both dates is computed; rules
     needing an absent index are skipped.
     """
-    idx_b: dict[str, NDArray[np.float32]] = {}
-    idx_a: dict[str, NDArray[np.float32]] = {}
+    idx_b: dict[str, ArrayLike] = {k: bands_before[k] for k in ("B04", "B08") if k in bands_before}
+    idx_a: dict[str, ArrayLike] = {k: bands_after[k] for k in ("B04", "B08") if k in bands_after}
     for name, need in INDEX_BANDS.items():
         if all(b in bands_before and b in bands_after for b in need):
             idx_b[name] = compute_index(name, bands_before)
             idx_a[name] = compute_index(name, bands_after)
-    return classify_change(
-        changed,
-        idx_b,
-        idx_a,
-        valid,
-        rules,
-        nir_before=bands_before.get("B08"),
-        nir_after=bands_after.get("B08"),
-    )
+    return classify_change(changed, idx_b, idx_a, valid, rules)

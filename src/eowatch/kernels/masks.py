@@ -9,10 +9,19 @@ __all__ = ["SCL_CLASSES", "SCL_INVALID", "scl_invalid"]
 
 #: Sentinel-2 L2A scene classification values (ESA L2A product format).
 SCL_CLASSES = {
-    0: "no data", 1: "saturated or defective", 2: "dark area pixels", 3: "cloud shadow",
-    4: "vegetation", 5: "not vegetated", 6: "water", 7: "unclassified",
-    8: "cloud medium probability", 9: "cloud high probability", 10: "thin cirrus", 11: "snow or ice",
-}  # fmt: skip
+    0: "no data",
+    1: "saturated or defective",
+    2: "dark area pixels",
+    3: "cloud shadow",
+    4: "vegetation",
+    5: "not vegetated",
+    6: "water",
+    7: "unclassified",
+    8: "cloud medium probability",
+    9: "cloud high probability",
+    10: "thin cirrus",
+    11: "snow or ice",
+}
 #: Classes that are never a valid observation of the ground.
 SCL_INVALID = (0, 1, 3, 8, 9, 10)
 SCL_SNOW = 11

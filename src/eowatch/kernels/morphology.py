@@ -57,7 +57,7 @@ def component_areas(
     area = _row_areas(pixel_area_m2_per_row, m.shape[0])
     labels, n = ndimage.label(m, structure=connectivity_structure(connectivity))
     rows, cols = np.nonzero(labels)
-    areas = np.bincount(labels[rows, cols], weights=area[rows], minlength=n + 1)
+    areas = np.bincount(labels[rows, cols], weights=area[rows], minlength=n + 1).astype(np.float64)
     areas[0] = 0.0
     return labels.astype(np.int32, copy=False), areas
 

@@ -29,12 +29,12 @@ def _histogram(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     v = valid_values(values, valid)
     if v.size < 2:
-        raise ValueError("a threshold needs at least two valid values; got %d" % v.size)
+        raise ValueError(f"a threshold needs at least two valid values; got {v.size}")
     lo, hi = np.percentile(v, [0.1, 99.9])
     if not hi > lo:
         lo, hi = float(v.min()), float(v.max())
     if not hi > lo:
-        raise ValueError("all valid values are equal (%g): no threshold separates them" % lo)
+        raise ValueError(f"all valid values are equal ({lo:g}): no threshold separates them")
     counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
     centres = 0.5 * (edges[:-1] + edges[1:])
     return counts.astype(np.float64), centres
@@ -89,5 +89,5 @@ def kittler_illingworth(
 def chi2_threshold(alpha: float, dof: int) -> float:
     """The chi-square value exceeded with probability ``alpha`` under no change."""
     if not 0.0 < alpha < 1.0:
-        raise ValueError("alpha must be between 0 and 1 (exclusive); got %r" % alpha)
+        raise ValueError(f"alpha must be between 0 and 1 (exclusive); got {alpha!r}")
     return float(stats.chi2.isf(alpha, dof))

@@ -41,7 +41,7 @@ def preview_bands(scene: Scene) -> NDArray[np.float32]:
         rgb = np.stack([scene.band(b) for b in ("B04", "B03", "B02")])
     elif scene.sensor == "sentinel-1":
         with np.errstate(divide="ignore", invalid="ignore"):
-            rgb = 10.0 * np.log10(np.maximum(scene.data[:1], 1e-6))
+            rgb = (10.0 * np.log10(np.maximum(scene.data[:1], 1e-6))).astype(np.float32)
     else:
         rgb = scene.data[:1]
     return np.where(scene.valid, rgb, np.nan).astype(np.float32)
@@ -68,26 +68,42 @@ def write_products(
     staging = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        colormap = {c.value: c.colour for c in result.class_table}
+        colormap: dict[int, tuple[int, int, int] | tuple[int, int, int, int]] = {
+            c.value: c.colour for c in result.class_table
+        }
         colormap[NO_DATA_CLASS] = (0, 0, 0, 0)
         write_cog(
-            staging / PRODUCT_FILES["change_map"], result.classes, result.grid, nodata=NO_DATA_CLASS,
-            colormap=colormap, band_descriptions=["change_class"],
-            tags={"classes": json.dumps({c.value: c.name for c in result.class_table}),
-                  "no_valid_data_value": NO_DATA_CLASS},
-        )  # fmt: skip
+            staging / PRODUCT_FILES["change_map"],
+            result.classes,
+            result.grid,
+            nodata=NO_DATA_CLASS,
+            colormap=colormap,
+            band_descriptions=["change_class"],
+            tags={
+                "classes": json.dumps({c.value: c.name for c in result.class_table}),
+                "no_valid_data_value": NO_DATA_CLASS,
+            },
+        )
         write_cog(
-            staging / PRODUCT_FILES["statistic"], result.statistic.astype(np.float32), result.grid,
-            nodata=float("nan"), band_descriptions=[result.statistic_name], resampling="average",
+            staging / PRODUCT_FILES["statistic"],
+            result.statistic.astype(np.float32),
+            result.grid,
+            nodata=float("nan"),
+            band_descriptions=[result.statistic_name],
+            resampling="average",
             tags={"statistic": result.statistic_name},
-        )  # fmt: skip
+        )
         features = polygonize_changes(result)
         write_geojson(features, staging / PRODUCT_FILES["polygons_geojson"])
         write_flatgeobuf(features, staging / PRODUCT_FILES["polygons_fgb"])
         quicklook_png(
-            staging / PRODUCT_FILES["quicklook"], preview_bands(before), preview_bands(after), result,
-            max_size=quicklook_max_size, title=f"{before.id} -> {after.id}",
-        )  # fmt: skip
+            staging / PRODUCT_FILES["quicklook"],
+            preview_bands(before),
+            preview_bands(after),
+            result,
+            max_size=quicklook_max_size,
+            title=f"{before.id} -> {after.id}",
+        )
         for _key, writer in (extra_writers or {}).items():
             writer(staging)
         item = item_builder(features)

@@ -96,28 +96,73 @@ def build_item(
         properties=properties,
         stac_extensions=list(_EXTENSIONS),
     )
-    classes = [{"value": c.value, "name": c.name, "description": c.description or c.name,
-                "color_hint": "%02X%02X%02X" % c.colour} for c in result.class_table]  # fmt: skip
-    classes.append({"value": 255, "name": "no_valid_data", "description": "cloud, shadow or nodata in a date",
-                    "nodata": True})  # fmt: skip
-    item.add_asset("change_map", pystac.Asset(
-        files["change_map"], title="Change classes", media_type=MEDIA_TYPES["cog"], roles=["data"],
-        extra_fields={"classification:classes": classes, "raster:bands": [{"data_type": "uint8", "nodata": 255}]},
-    ))  # fmt: skip
-    item.add_asset("statistic", pystac.Asset(
-        files["statistic"], title=f"Change statistic ({result.statistic_name})", media_type=MEDIA_TYPES["cog"],
-        roles=["data"], extra_fields={"raster:bands": [{"data_type": "float32", "nodata": "nan"}]},
-    ))  # fmt: skip
-    item.add_asset("quicklook", pystac.Asset(
-        files["quicklook"], title="Before / after / change", media_type=MEDIA_TYPES["png"],
-        roles=["overview", "visual"],
-    ))  # fmt: skip
-    item.add_asset("polygons", pystac.Asset(
-        files["polygons_geojson"], title="Change polygons", media_type=MEDIA_TYPES["geojson"], roles=["data"],
-    ))  # fmt: skip
-    item.add_asset("polygons_fgb", pystac.Asset(
-        files["polygons_fgb"], title="Change polygons (FlatGeobuf)", media_type=MEDIA_TYPES["fgb"], roles=["data"],
-    ))  # fmt: skip
+    classes = [
+        {
+            "value": c.value,
+            "name": c.name,
+            "description": c.description or c.name,
+            "color_hint": "{:02X}{:02X}{:02X}".format(*c.colour),
+        }
+        for c in result.class_table
+    ]
+    classes.append(
+        {
+            "value": 255,
+            "name": "no_valid_data",
+            "description": "cloud, shadow or nodata in a date",
+            "nodata": True,
+        }
+    )
+    item.add_asset(
+        "change_map",
+        pystac.Asset(
+            files["change_map"],
+            title="Change classes",
+            media_type=MEDIA_TYPES["cog"],
+            roles=["data"],
+            extra_fields={
+                "classification:classes": classes,
+                "raster:bands": [{"data_type": "uint8", "nodata": 255}],
+            },
+        ),
+    )
+    item.add_asset(
+        "statistic",
+        pystac.Asset(
+            files["statistic"],
+            title=f"Change statistic ({result.statistic_name})",
+            media_type=MEDIA_TYPES["cog"],
+            roles=["data"],
+            extra_fields={"raster:bands": [{"data_type": "float32", "nodata": "nan"}]},
+        ),
+    )
+    item.add_asset(
+        "quicklook",
+        pystac.Asset(
+            files["quicklook"],
+            title="Before / after / change",
+            media_type=MEDIA_TYPES["png"],
+            roles=["overview", "visual"],
+        ),
+    )
+    item.add_asset(
+        "polygons",
+        pystac.Asset(
+            files["polygons_geojson"],
+            title="Change polygons",
+            media_type=MEDIA_TYPES["geojson"],
+            roles=["data"],
+        ),
+    )
+    item.add_asset(
+        "polygons_fgb",
+        pystac.Asset(
+            files["polygons_fgb"],
+            title="Change polygons (FlatGeobuf)",
+            media_type=MEDIA_TYPES["fgb"],
+            roles=["data"],
+        ),
+    )
     for key, (href, title, media) in (extra_assets or {}).items():
         item.add_asset(key, pystac.Asset(href, title=title, media_type=media, roles=["visual"]))
     for href in {before_href, after_href}:
