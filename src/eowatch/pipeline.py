@@ -68,7 +68,7 @@ class RunOutput:
 
 
 @contextmanager
-def _stage(name: str, timings: dict[str, float], progress: Progress | None) -> Iterator[None]:
+def stage(name: str, timings: dict[str, float], progress: Progress | None) -> Iterator[None]:
     if progress:
         progress(name)
     start = time.perf_counter()
@@ -95,18 +95,23 @@ def detect_scenes(preset: Preset, params: Any, before: Scene, after: Scene) -> C
     Pixels invalid in either date are ``NO_DATA_CLASS``, never change."""
     valid = before.valid & after.valid
     if not valid.any():
-        return _no_valid_data(preset, before)
-    result = preset.run(before, after, params)
+        return no_valid_data(preset, before)
+    return finalize(preset.run(before, after, params), valid, params.min_area_m2)
+
+
+def finalize(result: ChangeResult, valid: np.ndarray, min_area_m2: float) -> ChangeResult:
+    """Mark pixels invalid in any date as no data and drop change regions
+    smaller than the minimum mapping unit (8-connected, whatever their class)."""
     result.classes[~valid] = NO_DATA_CLASS
     result.statistic[~valid] = np.nan
     changed = result.changed
-    if params.min_area_m2 > 0 and changed.any():
-        kept = sieve(changed, result.grid.pixel_area_m2(), params.min_area_m2)
+    if min_area_m2 > 0 and changed.any():
+        kept = sieve(changed, result.grid.pixel_area_m2(), min_area_m2)
         result.classes[changed & ~kept] = NO_CHANGE_CLASS
     return result
 
 
-def _no_valid_data(preset: Preset, scene: Scene) -> ChangeResult:
+def no_valid_data(preset: Preset, scene: Scene) -> ChangeResult:
     shape = scene.grid.shape
     return ChangeResult(
         classes=np.full(shape, NO_DATA_CLASS, dtype=np.uint8),
@@ -136,7 +141,7 @@ class LoadedPair:
 def load_pair(request: DetectRequest, settings: Settings, progress: Progress | None = None) -> LoadedPair:
     """Resolve, check, read and mask both dates of ``request``."""
     timings: dict[str, float] = {}
-    with _stage("resolve", timings, progress):
+    with stage("resolve", timings, progress):
         sensor_hint = _sensor_of(request)
         preset = get_preset(request.preset or _default_preset(sensor_hint, settings))
         params = parse_params(preset, request.params)
@@ -152,11 +157,11 @@ def load_pair(request: DetectRequest, settings: Settings, progress: Progress | N
         aoi = (
             check_aoi(parse_aoi(request.aoi), settings.max_aoi_area_km2) if request.aoi is not None else None
         )
-    with _stage("read", timings, progress):
+    with stage("read", timings, progress):
         grid = pair_grid(before_acq, after_acq, aoi, request.crs, request.resolution)
         before = read_scene(before_acq, grid, preset.bands(params), aoi)
         after = read_scene(after_acq, grid, preset.bands(params), aoi)
-    with _stage("mask", timings, progress):
+    with stage("mask", timings, progress):
         masking = {}
         for role, scene, acq in (("before", before, before_acq), ("after", after, after_acq)):
             clouds, method = cloud_mask(acq, grid, params.cloud_mask, settings.mask_snow)
@@ -172,10 +177,9 @@ def detect_pair(
     (default ``settings.output_dir``)."""
     pair = load_pair(request, settings, progress)
     preset, params, timings = pair.preset, pair.params, pair.timings
-    with _stage("detect", timings, progress):
+    with stage("detect", timings, progress):
         result = detect_scenes(preset, params, pair.before, pair.after)
         result.metadata["masking"] = pair.masking
-    status = "ok" if result.valid.any() else "no-valid-data"
     key = {
         "params": params.model_dump(),
         "aoi": getattr(pair.aoi, "wkt", None),
@@ -183,20 +187,48 @@ def detect_pair(
         "res": request.resolution,
     }
     run_id = run_id_for(preset.name, pair.before_acq, pair.after_acq, key)
-    folder = Path(out_dir or settings.output_dir) / run_id
-    with _stage("write", timings, progress):
-        extra_writers, extra_assets = preset.extra_products(pair.before, pair.after, result)
+    return write_run(
+        Path(out_dir or settings.output_dir) / run_id,
+        preset,
+        params,
+        (pair.before, pair.after),
+        (pair.before_acq, pair.after_acq),
+        result,
+        timings,
+        settings,
+        progress,
+    )
+
+
+def write_run(
+    folder: Path,
+    preset: Preset,
+    params: Any,
+    scenes: tuple[Scene, Scene],
+    acquisitions: tuple[Acquisition, Acquisition],
+    result: ChangeResult,
+    timings: dict[str, float],
+    settings: Settings,
+    progress: Progress | None = None,
+    extra_properties: dict[str, Any] | None = None,
+) -> RunOutput:
+    """Write the product folder of a run comparing ``scenes`` (first, last)."""
+    (before, after), (before_acq, after_acq) = scenes, acquisitions
+    status = "ok" if result.valid.any() else "no-valid-data"
+    properties = {**preset.item_properties(before_acq, after_acq), **(extra_properties or {})}
+    with stage("write", timings, progress):
+        extra_writers, extra_assets = preset.extra_products(before, after, result)
         write_start = time.perf_counter()
 
         def item_builder(features: list[dict[str, Any]]) -> pystac.Item:
             # The Item is written last, so the write time it records is all but complete.
             timings["write"] = time.perf_counter() - write_start
             return build_item(
-                run_id,
-                pair.before,
-                pair.after,
-                pair.before_acq.href,
-                pair.after_acq.href,
+                folder.name,
+                before,
+                after,
+                before_acq.href,
+                after_acq.href,
                 result,
                 features,
                 preset.name,
@@ -204,12 +236,12 @@ def detect_pair(
                 timings,
                 PRODUCT_FILES,
                 status=status,
-                extra_properties=preset.item_properties(pair.before_acq, pair.after_acq),
+                extra_properties=properties,
                 extra_assets=extra_assets,
             )
 
         folder, features, item = write_products(
-            folder, pair.before, pair.after, result, item_builder, settings.quicklook_max_size, extra_writers
+            folder, before, after, result, item_builder, settings.quicklook_max_size, extra_writers
         )
     return RunOutput(folder=folder, item=item, result=result, features=features)
 

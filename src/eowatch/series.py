@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pystac
 from rasterio.warp import transform_bounds
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
@@ -26,10 +25,8 @@ from .errors import InputError, NoOverlapError
 from .io.load import pair_grid, read_scene, reference_grid
 from .io.masks import cloud_mask
 from .io.sources import Acquisition, resolve_input
-from .kernels.morphology import sieve
-from .model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeResult, Grid, Scene
-from .pipeline import Progress, RunOutput, _no_valid_data, _stage, run_id_for
-from .products import PRODUCT_FILES, build_item, write_products
+from .model import ChangeResult, Grid, Scene
+from .pipeline import Progress, RunOutput, finalize, no_valid_data, run_id_for, stage, write_run
 from .settings import Settings
 
 __all__ = ["detect_series", "detect_series_scenes", "MIN_SERIES"]
@@ -43,15 +40,9 @@ def detect_series_scenes(preset: Preset, params: Any, scenes: Sequence[Scene]) -
     minimum mapping unit. Pixels invalid in any date are ``NO_DATA_CLASS``."""
     valid = np.logical_and.reduce([s.valid for s in scenes])
     if not valid.any():
-        return _no_valid_data(preset, scenes[0])
+        return no_valid_data(preset, scenes[0])
     result = preset.run_series(scenes, params)  # type: ignore[attr-defined]
-    result.classes[~valid] = NO_DATA_CLASS
-    result.statistic[~valid] = np.nan
-    changed = result.changed
-    if params.min_area_m2 > 0 and changed.any():
-        kept = sieve(changed, result.grid.pixel_area_m2(), params.min_area_m2)
-        result.classes[changed & ~kept] = NO_CHANGE_CLASS
-    return result
+    return finalize(result, valid, params.min_area_m2)
 
 
 def detect_series(
@@ -79,7 +70,7 @@ def detect_series(
             "Give two or more dates of the same orbit (for two, `eowatch detect` does the same)."
         )
     timings: dict[str, float] = {}
-    with _stage("resolve", timings, progress):
+    with stage("resolve", timings, progress):
         p = get_preset(preset)
         if not hasattr(p, "run_series"):
             raise InputError(
@@ -108,7 +99,7 @@ def detect_series(
             for acq in acqs[1:]:
                 p.check_pair(acqs[0], acq, values)
         region = check_aoi(parse_aoi(aoi), settings.max_aoi_area_km2) if aoi is not None else None
-    with _stage("read", timings, progress):
+    with stage("read", timings, progress):
         grid = pair_grid(acqs[0], acqs[-1], region)
         bands = p.bands(values)
         scenes = []
@@ -118,43 +109,25 @@ def detect_series(
             clouds, _ = cloud_mask(acq, grid, values.cloud_mask, settings.mask_snow)
             scene.valid &= ~clouds
             scenes.append(scene)
-    with _stage("detect", timings, progress):
+    with stage("detect", timings, progress):
         result = detect_series_scenes(p, values, scenes)
-    status = "ok" if result.valid.any() else "no-valid-data"
     key = {"params": values.model_dump(), "aoi": getattr(region, "wkt", None), "series": ids}
     run_id = run_id_for(p.name, acqs[0], acqs[-1], key) + f"_k{len(acqs)}"
-    folder = Path(out_dir or settings.output_dir) / run_id
-    first, last = scenes[0], scenes[-1]
-    with _stage("write", timings, progress):
-        extra_writers, extra_assets = p.extra_products(first, last, result)
-        series_record = [
-            {"id": a.id, "datetime": a.datetime.isoformat() if a.datetime else None, "href": a.href}
-            for a in acqs
-        ]
-        extra_properties = {**p.item_properties(acqs[0], acqs[-1]), "eowatch:series": series_record}
-
-        def item_builder(features: list[dict[str, Any]]) -> pystac.Item:
-            return build_item(
-                run_id,
-                first,
-                last,
-                acqs[0].href,
-                acqs[-1].href,
-                result,
-                features,
-                p.name,
-                values.model_dump(),
-                timings,
-                PRODUCT_FILES,
-                status=status,
-                extra_properties=extra_properties,
-                extra_assets=extra_assets,
-            )
-
-        folder, features, item = write_products(
-            folder, first, last, result, item_builder, settings.quicklook_max_size, extra_writers
-        )
-    return RunOutput(folder=folder, item=item, result=result, features=features)
+    series_record = [
+        {"id": a.id, "datetime": a.datetime.isoformat() if a.datetime else None, "href": a.href} for a in acqs
+    ]
+    return write_run(
+        Path(out_dir or settings.output_dir) / run_id,
+        p,
+        values,
+        (scenes[0], scenes[-1]),
+        (acqs[0], acqs[-1]),
+        result,
+        timings,
+        settings,
+        progress,
+        extra_properties={"eowatch:series": series_record},
+    )
 
 
 def _footprint(acq: Acquisition, grid: Grid) -> np.ndarray:
