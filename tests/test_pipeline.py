@@ -169,3 +169,21 @@ def test_missing_band_is_reported(paris, settings, tmp_path):
     next(partial.glob("*_B12.tif")).unlink()
     with pytest.raises(MissingBandError, match="B12"):
         detect_pair(DetectRequest(paris / "imgs_1", partial, preset="s2-imad"), settings)
+
+
+def test_minimum_mapping_unit_and_cleanup_remove_small_regions(paris, settings):
+    from eowatch.kernels.morphology import component_areas
+    from eowatch.pipeline import detect_scenes, load_pair
+
+    def changed(params: dict) -> tuple[np.ndarray, np.ndarray]:
+        pair = load_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", "s2-cva", params), settings)
+        result = detect_scenes(pair.preset, pair.params, pair.before, pair.after)
+        return result.changed, result.grid.pixel_area_m2()
+
+    raw, area = changed({"min_area_m2": 0})
+    mmu, _ = changed({"min_area_m2": 5000})
+    cleaned, _ = changed({"min_area_m2": 0, "cleanup_radius": 1})
+    assert mmu.sum() < raw.sum() and (mmu <= raw).all()
+    _, areas = component_areas(mmu, area)
+    assert areas[1:].min() >= 5000
+    assert 0 < cleaned.sum() < raw.sum() and (cleaned <= raw).all()

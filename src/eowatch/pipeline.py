@@ -17,12 +17,12 @@ import pystac
 from shapely.geometry.base import BaseGeometry
 
 from .aoi import check_aoi, parse_aoi
-from .detect import Preset, get_preset, parse_params
+from .detect import Preset, PresetParams, get_preset, parse_params
 from .errors import InputError
 from .io.load import pair_grid, read_scene
 from .io.masks import cloud_mask
 from .io.sources import Acquisition, resolve_input
-from .kernels.morphology import sieve
+from .kernels.morphology import clean, sieve
 from .model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeClass, ChangeResult, Scene
 from .products import PRODUCT_FILES, build_item, write_products
 from .settings import Settings
@@ -96,18 +96,22 @@ def detect_scenes(preset: Preset, params: Any, before: Scene, after: Scene) -> C
     valid = before.valid & after.valid
     if not valid.any():
         return no_valid_data(preset, before)
-    return finalize(preset.run(before, after, params), valid, params.min_area_m2)
+    return finalize(preset.run(before, after, params), valid, params)
 
 
-def finalize(result: ChangeResult, valid: np.ndarray, min_area_m2: float) -> ChangeResult:
-    """Mark pixels invalid in any date as no data and drop change regions
-    smaller than the minimum mapping unit (8-connected, whatever their class)."""
+def finalize(result: ChangeResult, valid: np.ndarray, params: PresetParams) -> ChangeResult:
+    """Mark pixels invalid in any date as no data, clean the change mask
+    morphologically (when asked) and drop change regions smaller than the
+    minimum mapping unit (8-connected, whatever their class)."""
     result.classes[~valid] = NO_DATA_CLASS
     result.statistic[~valid] = np.nan
     changed = result.changed
-    if min_area_m2 > 0 and changed.any():
-        kept = sieve(changed, result.grid.pixel_area_m2(), min_area_m2)
-        result.classes[changed & ~kept] = NO_CHANGE_CLASS
+    kept = changed
+    if params.cleanup_radius > 0 and changed.any():
+        kept = clean(changed, params.cleanup_radius, "open") & changed
+    if params.min_area_m2 > 0 and kept.any():
+        kept = sieve(kept, result.grid.pixel_area_m2(), params.min_area_m2)
+    result.classes[changed & ~kept] = NO_CHANGE_CLASS
     return result
 
 

@@ -42,7 +42,7 @@ def detect_series_scenes(preset: Preset, params: Any, scenes: Sequence[Scene]) -
     if not valid.any():
         return no_valid_data(preset, scenes[0])
     result = preset.run_series(scenes, params)  # type: ignore[attr-defined]
-    return finalize(result, valid, params.min_area_m2)
+    return finalize(result, valid, params)
 
 
 def detect_series(

@@ -25,6 +25,9 @@ class PresetParams(BaseModel):
     min_area_m2: float = Field(
         1000.0, ge=0, description="Minimum mapping unit: change regions smaller than this (m²) are removed."
     )
+    cleanup_radius: int = Field(
+        0, ge=0, le=10, description="Morphological opening then closing of the change mask (disk radius, px)."
+    )
     cloud_mask: Literal["auto", "scl", "s2cloudless", "none"] = Field(
         "auto",
         description="Cloud/shadow masking: SCL if the input has it, else s2cloudless when installed (auto).",
