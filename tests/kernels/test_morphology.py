@@ -54,3 +54,15 @@ def test_clean_open_close():
     assert not out[5, 5] and out[5, 6]
     np.testing.assert_array_equal(mo.clean(m, 0), m)
     assert mo.disk(2).sum() == 13
+
+
+def test_region_majority_gives_each_region_one_class():
+    from eowatch.kernels.morphology import region_majority
+
+    classes = np.zeros((6, 8), dtype=np.uint8)
+    classes[1:4, 1:4] = 5
+    classes[1, 1] = 7  # a minority pixel inside the region
+    classes[2, 6] = 2  # a separate one-pixel region
+    changed = classes > 0
+    out = region_majority(classes, changed)
+    assert (out[1:4, 1:4] == 5).all() and out[2, 6] == 2 and (out[~changed] == 0).all()

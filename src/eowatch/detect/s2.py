@@ -11,6 +11,7 @@ from ..kernels import classify
 from ..kernels.cva import cva_magnitude, standardize_difference
 from ..kernels.imad import chi2_median_scale, chi2_no_change_probability, imad, radiometric_normalisation
 from ..kernels.indices import compute_index
+from ..kernels.morphology import region_majority
 from ..kernels.thresholds import chi2_threshold, kittler_illingworth, otsu
 from ..model import NO_CHANGE_CLASS, ChangeResult, Scene
 from .base import Preset, PresetParams
@@ -53,7 +54,7 @@ def _classified(
     the bands needed for classes are not loaded)."""
     if not all(b in before for b in _CLASSIFY_BANDS):
         return np.where(changed, classify.OTHER_CHANGE, NO_CHANGE_CLASS).astype(np.uint8)
-    return classify.classify_change_from_bands(changed, before, after)
+    return region_majority(classify.classify_change_from_bands(changed, before, after), changed)
 
 
 @register

@@ -14,7 +14,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-__all__ = ["disk", "connectivity_structure", "component_areas", "sieve", "sieve_classes", "clean"]
+__all__ = [
+    "disk",
+    "connectivity_structure",
+    "component_areas",
+    "sieve",
+    "sieve_classes",
+    "clean",
+    "region_majority",
+]
 
 
 def disk(radius: int) -> NDArray[np.bool_]:
@@ -137,3 +145,26 @@ def clean(
         else:
             out = ndimage.binary_closing(out, structure=se)
     return np.asarray(out[pad:-pad, pad:-pad])
+
+
+def region_majority(
+    classes: NDArray[np.uint8], changed: NDArray[np.bool_], connectivity: int = 8
+) -> NDArray[np.uint8]:
+    """Give every connected changed region the class most of its pixels have.
+
+    One object, one class: a new building whose edge pixels mix with the
+    street becomes one "new bare/built" region instead of a patchwork, and
+    its polygon is one feature. Pixels outside ``changed`` are untouched.
+    """
+    c = np.asarray(classes)
+    m = np.asarray(changed, dtype=bool)
+    labels, n = ndimage.label(m, structure=connectivity_structure(connectivity))
+    if n == 0:
+        return c.copy()
+    lab = labels[m].astype(np.int64)
+    cls = c[m].astype(np.int64)
+    k = int(cls.max()) + 1
+    counts = np.bincount(lab * k + cls, minlength=(n + 1) * k).reshape(n + 1, k)
+    out = c.copy()
+    out[m] = counts.argmax(axis=1)[lab].astype(np.uint8)
+    return out
