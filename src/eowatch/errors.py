@@ -19,6 +19,8 @@ __all__ = [
     "NoValidDataError",
     "ProductWriteError",
     "ProviderError",
+    "NotFoundError",
+    "CatalogError",
 ]
 
 
@@ -75,3 +77,11 @@ class ProductWriteError(EowatchError, OSError):
 class ProviderError(EowatchError, OSError):
     """A discovery provider (STAC API, token service, local catalogue) could not be
     reached or answered with an error, after retries."""
+
+
+class NotFoundError(EowatchError, LookupError):
+    """A collection, item or asset does not exist in the results catalogue."""
+
+
+class CatalogError(EowatchError):
+    """The results catalogue (its database or a product folder) cannot be used as asked."""

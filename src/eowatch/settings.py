@@ -31,3 +31,34 @@ class Settings(BaseSettings):
     quicklook_max_size: int = Field(
         768, ge=64, description="Largest side of each quicklook panel, in pixels."
     )
+
+    # Discovery (eowatch.catalog)
+    discovery_provider: str = Field(
+        "earth-search", description="earth-search, planetary-computer, cdse, local, or a STAC API URL."
+    )
+    stac_api_url: str | None = Field(None, description="URL of the generic 'stac-api' provider.")
+    earth_search_url: str | None = Field(None, description="Override of the Earth Search v1 URL.")
+    pc_stac_url: str | None = Field(None, description="Override of the Planetary Computer STAC URL.")
+    pc_token_url: str | None = Field(
+        None, description="Override of the Planetary Computer SAS token endpoint."
+    )
+    pc_subscription_key: str | None = Field(None, description="Planetary Computer subscription key, if any.")
+    cdse_stac_url: str | None = Field(None, description="Override of the Copernicus Data Space STAC URL.")
+    local_catalog_path: Path | None = Field(None, description="Folder indexed by the 'local' provider.")
+    local_catalog_db: Path | None = Field(None, description="SQLite index of the local catalogue.")
+    http_retries: int = Field(
+        3, ge=0, le=10, description="Retries of transient HTTP failures (timeouts, 429, 5xx)."
+    )
+    http_backoff_s: float = Field(0.5, ge=0, description="First back-off delay; doubles at each retry.")
+    stac_page_size: int = Field(100, ge=1, le=1000, description="Items per STAC API page.")
+    stac_max_pages: int = Field(50, ge=1, description="Most pages read per search.")
+    aoi_cloud_from_scl: bool = Field(
+        True, description="Estimate cloud cover over the AOI from the SCL asset."
+    )
+    aoi_cloud_resolution_m: float = Field(160.0, gt=0, description="Resolution of that SCL read, in metres.")
+    pair_max_gap_days: float | None = Field(
+        None, gt=0, description="Largest gap of a pair (S1 36, S2 60 days)."
+    )
+    pair_min_valid_fraction: float | None = Field(
+        None, ge=0, le=1, description="Least clear fraction of the AOI on both dates (S2; default 0.5)."
+    )

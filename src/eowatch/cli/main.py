@@ -12,6 +12,7 @@ import click
 
 from ..errors import EowatchError
 from ..settings import Settings
+from .search import search
 
 __all__ = ["cli"]
 
@@ -82,9 +83,16 @@ def cli(ctx: click.Context) -> None:
 
 @cli.command()
 @click.option(
-    "--before", required=True, help="Earlier date: band folder, raster file or STAC Item (path/URL)."
+    "--before", default=None, help="Earlier date: band folder, raster file or STAC Item (path/URL)."
 )
-@click.option("--after", required=True, help="Later date, same forms as --before.")
+@click.option("--after", default=None, help="Later date, same forms as --before.")
+@click.option(
+    "--start", default=None, help="With --aoi and --sensor instead of files: discover from this date."
+)
+@click.option(
+    "--end", default=None, help="... to this date (the newest eligible pair in the period is used)."
+)
+@click.option("--provider", default=None, help="Discovery provider (default: settings.discovery_provider).")
 @click.option(
     "--preset", default=None, help="Preset name (see `eowatch presets`); default depends on the sensor."
 )
@@ -100,8 +108,11 @@ def cli(ctx: click.Context) -> None:
 @click.pass_obj
 def detect(
     settings: Settings,
-    before: str,
-    after: str,
+    before: str | None,
+    after: str | None,
+    start: str | None,
+    end: str | None,
+    provider: str | None,
     preset: str | None,
     sensor: str | None,
     aoi: str | None,
@@ -117,7 +128,16 @@ def detect(
 
     if preset and sensor and get_preset(preset).sensor != {"s1": "sentinel-1", "s2": "sentinel-2"}[sensor]:
         raise click.BadParameter(f"preset {preset!r} is not a {sensor} preset", param_hint="--preset")
-    request = DetectRequest(before, after, preset, _parse_param_values(params), aoi, crs, resolution)
+    inputs: tuple[Any, Any] = (before, after)
+    if before is None or after is None:
+        if not (aoi and start and end and sensor):
+            raise click.UsageError("give --before and --after, or --aoi with --start, --end and --sensor")
+        from ..catalog import discover_pair
+
+        pair = discover_pair(aoi, start, end, sensor, provider or settings.discovery_provider, settings)
+        click.echo(f"pair {pair.before.id} -> {pair.after.id}: {pair.reason}", err=True)
+        inputs = (pair.before.acquisition, pair.after.acquisition)
+    request = DetectRequest(*inputs, preset, _parse_param_values(params), aoi, crs, resolution)
     _print_summary(_Progress(quiet).run(detect_pair, request, settings, out_dir))
 
 
@@ -248,3 +268,6 @@ def evaluate(
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=1))
         click.echo(f"scores written to {json_path}", err=True)
+
+
+cli.add_command(search)

@@ -54,7 +54,14 @@ def _classified(
     the bands needed for classes are not loaded)."""
     if not all(b in before for b in _CLASSIFY_BANDS):
         return np.where(changed, classify.OTHER_CHANGE, NO_CHANGE_CLASS).astype(np.uint8)
-    return region_majority(classify.classify_change_from_bands(changed, before, after), changed)
+    # Indices only where something changed: memory follows the change, not the tile.
+    picked = np.ones(int(changed.sum()), dtype=bool)
+    codes = classify.classify_change_from_bands(
+        picked, {b: v[changed] for b, v in before.items()}, {b: v[changed] for b, v in after.items()}
+    )
+    classes = np.zeros(changed.shape, dtype=np.uint8)
+    classes[changed] = codes
+    return region_majority(classes, changed)
 
 
 @register

@@ -148,9 +148,17 @@ class IMADModel:
                 f"got {bx.shape} and {ay.shape}"
             )
         p, rows, cols = bx.shape
-        mad_flat, chi2_flat = self.transform_samples(bx.reshape(p, -1).T, ay.reshape(p, -1).T)
-        mad = mad_flat.T.reshape(p, rows, cols).astype(np.float32)
-        chi2 = chi2_flat.reshape(rows, cols).astype(np.float32)
+        mad = np.empty((p, rows, cols), dtype=np.float32)
+        chi2 = np.empty((rows, cols), dtype=np.float32)
+        # Row blocks of ~1M pixels keep the float64 temporaries small on full tiles.
+        step = max(1, 1_000_000 // max(cols, 1))
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            xb = bx[:, r0:r1].reshape(p, -1).T
+            yb = ay[:, r0:r1].reshape(p, -1).T
+            m, z = self.transform_samples(xb, yb)
+            mad[:, r0:r1] = m.T.reshape(p, r1 - r0, cols)
+            chi2[r0:r1] = z.reshape(r1 - r0, cols)
         if valid is not None:
             bad = ~np.asarray(valid, dtype=bool)
             mad[:, bad] = np.nan
