@@ -9,7 +9,13 @@ from pydantic import Field, field_validator
 
 from ..kernels import classify
 from ..kernels.cva import cva_magnitude, standardize_difference
-from ..kernels.imad import chi2_median_scale, chi2_no_change_probability, imad, radiometric_normalisation
+from ..kernels.imad import (
+    chi2_median_scale,
+    chi2_no_change_probability,
+    fit_radiometric_normalisation,
+    imad,
+    sample_pixels,
+)
 from ..kernels.indices import compute_index
 from ..kernels.morphology import region_majority
 from ..kernels.thresholds import chi2_threshold, kittler_illingworth, otsu
@@ -48,17 +54,23 @@ class _SpectralParams(PresetParams):
 
 
 def _classified(
-    before: dict[str, np.ndarray], after: dict[str, np.ndarray], changed: np.ndarray
+    before: Scene,
+    after: Scene,
+    changed: np.ndarray,
+    normalise: dict[str, tuple[float, float]] | None = None,
 ) -> np.ndarray:
     """Spectral change classes for the changed pixels (``other change`` when
-    the bands needed for classes are not loaded)."""
-    if not all(b in before for b in _CLASSIFY_BANDS):
+    the bands needed for classes are not loaded). ``normalise`` maps a band to
+    the (gain, offset) that brings the after date onto the before date."""
+    if not all(b in before.bands for b in _CLASSIFY_BANDS):
         return np.where(changed, classify.OTHER_CHANGE, NO_CHANGE_CLASS).astype(np.uint8)
     # Indices only where something changed: memory follows the change, not the tile.
-    picked = np.ones(int(changed.sum()), dtype=bool)
-    codes = classify.classify_change_from_bands(
-        picked, {b: v[changed] for b, v in before.items()}, {b: v[changed] for b, v in after.items()}
-    )
+    b_px = {b: before.band(b)[changed] for b in _CLASSIFY_BANDS}
+    a_px = {b: after.band(b)[changed] for b in _CLASSIFY_BANDS}
+    for band, (gain, offset) in (normalise or {}).items():
+        if band in a_px:
+            a_px[band] = (a_px[band] - np.float32(offset)) / np.float32(gain)
+    codes = classify.classify_change_from_bands(np.ones(int(changed.sum()), dtype=bool), b_px, a_px)
     classes = np.zeros(changed.shape, dtype=np.uint8)
     classes[changed] = codes
     return region_majority(classes, changed)
@@ -96,7 +108,9 @@ class IMADPreset(Preset):
 
     def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
         valid = before.valid & after.valid
-        x, y = _select(before, params.bands), _select(after, params.bands)
+        # bands() lists the compared bands first, so these are views, not copies.
+        n = len(params.bands)
+        x, y = before.data[:n], after.data[:n]
         res = imad(x, y, valid, max_iter=params.max_iter, tol=params.tol)
         dof = len(params.bands)
         # Real no-change pixels are heavier-tailed than chi2(dof) (misregistration,
@@ -107,11 +121,13 @@ class IMADPreset(Preset):
         changed = valid & (z > threshold)
         p_value = chi2_no_change_probability(z, dof).astype(np.float32)
         # Normalise the after date on the no-change pixels so index-based classes compare like with like.
-        after_bands = _bands_of(after)
-        y_norm, gain, offset = radiometric_normalisation(x, y, p_value, valid)
-        after_bands.update(zip(params.bands, y_norm, strict=True))
+        idx = sample_pixels(valid & (p_value > 0.95), 1_000_000)
+        gain, offset = fit_radiometric_normalisation(
+            x.reshape(n, -1)[:, idx].T, y.reshape(n, -1)[:, idx].T, np.ones(idx.size, dtype=bool)
+        )
+        normalise = dict(zip(params.bands, zip(gain.tolist(), offset.tolist(), strict=True), strict=True))
         return ChangeResult(
-            classes=_classified(_bands_of(before), after_bands, changed),
+            classes=_classified(before, after, changed, normalise),
             statistic=np.where(valid, z, np.nan).astype(np.float32),
             statistic_name="mad_chi2",
             class_table=S2_CLASSES,
@@ -158,7 +174,7 @@ class CVAPreset(Preset):
         t = _threshold(magnitude, valid, params.threshold)
         changed = valid & (magnitude > t)
         return ChangeResult(
-            classes=_classified(_bands_of(before), _bands_of(after), changed),
+            classes=_classified(before, after, changed),
             statistic=magnitude,
             statistic_name="cva_magnitude",
             class_table=S2_CLASSES,
