@@ -22,9 +22,11 @@ demo: setup
 		--after $(OUT)/s1-demo-input/s1demo_20190929_after.tif --preset s1-flood --out $(OUT)/demo
 	@echo "products in $(OUT)/demo (open quicklook.png, change_map.tif, changes.geojson, item.json)"
 
-## Set up and run the test suite (lint and type checks first).
+## Set up and run the test suite (lint and type checks first). A throwaway PostgreSQL
+## server is started on 127.0.0.1 for the catalogue tests and stopped afterwards.
 test: setup lint typecheck
-	$(PY) -m pytest -q
+	eval "$$(bash scripts/start_postgres.sh)" && $(PY) -m pytest -q; status=$$?; \
+		bash scripts/stop_postgres.sh || true; exit $$status
 
 lint: setup
 	$(VENV)/bin/ruff check src tests

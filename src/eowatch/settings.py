@@ -62,3 +62,13 @@ class Settings(BaseSettings):
     pair_min_valid_fraction: float | None = Field(
         None, ge=0, le=1, description="Least clear fraction of the AOI on both dates (S2; default 0.5)."
     )
+
+    # Results catalogue and API (eowatch.results, eowatch.api)
+    database_url: str | None = Field(
+        None,
+        description="Results catalogue database (sqlite:///... or postgresql+psycopg://...); "
+        "default sqlite:///<output_dir>/eowatch.db",
+    )
+    api_base_url: str | None = Field(
+        None, description="Public base URL of the API when behind a proxy; default: the request's URL."
+    )

@@ -12,6 +12,7 @@ import click
 
 from ..errors import EowatchError
 from ..settings import Settings
+from .catalog import catalog as catalog_group
 from .search import search
 
 __all__ = ["cli"]
@@ -271,3 +272,4 @@ def evaluate(
 
 
 cli.add_command(search)
+cli.add_command(catalog_group)

@@ -1,0 +1,7 @@
+"""The eowatch web service, built by ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from .app import STATUS_CODES, create_app
+
+__all__ = ["create_app", "STATUS_CODES"]

@@ -1,0 +1,9 @@
+"""Persistence: a SQLAlchemy engine from a URL (SQLite by default, PostgreSQL to
+scale out) and the tables of the results catalogue."""
+
+from __future__ import annotations
+
+from .db import create_schema, make_engine, sqlite_url
+from .models import Base, CollectionRow, ItemRow
+
+__all__ = ["Base", "CollectionRow", "ItemRow", "create_schema", "make_engine", "sqlite_url"]

@@ -1,0 +1,76 @@
+"""Engines from a database URL, with the settings each backend needs.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys enforced, so
+a reader (the API) and a writer (an ingest) can work at the same time;
+PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from ..errors import CatalogError
+from .models import Base
+
+__all__ = ["make_engine", "create_schema", "sqlite_url"]
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """The URL of a SQLite database file."""
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: ``sqlite:///path.db`` or
+    ``postgresql+psycopg://user@host:port/db`` (a bare ``postgresql://`` uses psycopg 3).
+    The schema is created when missing."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise CatalogError(
+            f"{url!r} is not a database URL; use sqlite:///path/to/eowatch.db or "
+            "postgresql+psycopg://user:password@host:port/database"
+        ) from exc
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False}
+    elif parsed.get_backend_name() == "postgresql":
+        kwargs["pool_pre_ping"] = True
+    else:
+        raise CatalogError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (ImportError, SQLAlchemyError) as exc:
+        raise CatalogError(f"cannot open the database {parsed!r}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    create_schema(engine)
+    return engine
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the catalogue tables that do not exist yet."""
+    try:
+        Base.metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise CatalogError(
+            f"cannot reach or initialise the database {engine.url!r}: {exc.__class__.__name__}: {exc}"
+        ) from exc
