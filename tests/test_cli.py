@@ -72,3 +72,15 @@ def test_bad_input_exits_2_with_one_clear_line(paris, tmp_path):
         ],
     )
     assert res.exit_code == 2 and "outside" in res.stderr
+
+
+def test_detect_registers_the_run_in_the_results_catalogue(paris, tmp_path, monkeypatch):
+    monkeypatch.setenv("EOWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'catalog.db'}")
+    args = ["detect", "--before", str(paris / "imgs_1"), "--after", str(paris / "imgs_2"), "--preset", "s2-cva"]
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out"), "--collection", "paris-watch"])
+    assert res.exit_code == 0, res.output
+    from eowatch.results import ResultsCatalog
+
+    catalog = ResultsCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    found = catalog.search(collections=["paris-watch"])
+    assert [i["id"] for i in found.items] == [json.loads(res.stdout)["folder"].split("/")[-1]]

@@ -51,6 +51,8 @@ class DetectRequest:
     aoi: str | BaseGeometry | None = None
     crs: str | None = None
     resolution: float | None = None
+    #: Extra STAC Item properties, e.g. ``eowatch:pairing`` when discovery chose the pair.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,6 +203,7 @@ def detect_pair(
         timings,
         settings,
         progress,
+        extra_properties=request.provenance,
     )
 
 

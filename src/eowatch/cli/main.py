@@ -105,6 +105,9 @@ def cli(ctx: click.Context) -> None:
 @click.option("--resolution", type=float, default=None, help="Target pixel size in CRS units (e.g. 10).")
 @click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder.")
+@click.option(
+    "--collection", default=None, help="Also register the run in this collection of the results catalogue."
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj
 def detect(
@@ -121,6 +124,7 @@ def detect(
     resolution: float | None,
     params: tuple[str, ...],
     out_dir: Path | None,
+    collection: str | None,
     quiet: bool,
 ) -> None:
     """Detect changes between two acquisitions and write a product folder."""
@@ -130,6 +134,7 @@ def detect(
     if preset and sensor and get_preset(preset).sensor != {"s1": "sentinel-1", "s2": "sentinel-2"}[sensor]:
         raise click.BadParameter(f"preset {preset!r} is not a {sensor} preset", param_hint="--preset")
     inputs: tuple[Any, Any] = (before, after)
+    provenance: dict[str, Any] = {}
     if before is None or after is None:
         if not (aoi and start and end and sensor):
             raise click.UsageError("give --before and --after, or --aoi with --start, --end and --sensor")
@@ -138,8 +143,15 @@ def detect(
         pair = discover_pair(aoi, start, end, sensor, provider or settings.discovery_provider, settings)
         click.echo(f"pair {pair.before.id} -> {pair.after.id}: {pair.reason}", err=True)
         inputs = (pair.before.acquisition, pair.after.acquisition)
-    request = DetectRequest(*inputs, preset, _parse_param_values(params), aoi, crs, resolution)
-    _print_summary(_Progress(quiet).run(detect_pair, request, settings, out_dir))
+        provenance = {"eowatch:pairing": pair.as_dict()}
+    request = DetectRequest(*inputs, preset, _parse_param_values(params), aoi, crs, resolution, provenance)
+    output = _Progress(quiet).run(detect_pair, request, settings, out_dir)
+    if collection:
+        from ..results import ResultsCatalog
+
+        ResultsCatalog.from_settings(settings).ingest_folder(output.folder, collection)
+        click.echo(f"registered {output.item.id} in collection {collection!r}", err=True)
+    _print_summary(output)
 
 
 def _print_summary(output: Any) -> None:
