@@ -80,15 +80,16 @@ def _print_table(found: Any, sensor: str, provider: str) -> None:
         + (f", {found.skipped} skipped" if found.skipped else "")
     )
     if sensor == "sentinel-1":
-        click.echo(f"{'datetime':<21}{'orbit':>6} {'pass':<11}{'pol':<8}{'collection':<20}id")
+        click.echo(f"{'datetime':<21}{'orbit':>6} {'pass':<11}{'pol':<8}{'collection':<24}id")
         for r in found:
             orbit, state = r.relative_orbit or "-", r.orbit_state or "-"
             click.echo(f"{r.datetime:%Y-%m-%d %H:%M:%S}  {orbit:>5} {state:<11}"
-                       f"{'+'.join(r.polarisations):<8}{r.collection:<20}{r.id}")  # fmt: skip
+                       f"{'+'.join(r.polarisations):<8}{r.collection[:23]:<24}{r.id}")  # fmt: skip
         return
-    click.echo(f"{'datetime':<21}{'tile':<7}{'cloud over AOI':<34}{'collection':<20}id")
+    click.echo(f"{'datetime':<21}{'tile':<7}{'cloud over AOI':<34}{'collection':<24}id")
     for r in found:
         cloud = r.cloud.describe() if r.cloud is not None else "-"
         click.echo(
-            f"{r.datetime:%Y-%m-%d %H:%M:%S}  {r.mgrs_tile or '-':<7}{cloud[:33]:<34}{r.collection:<20}{r.id}"
+            f"{r.datetime:%Y-%m-%d %H:%M:%S}  {r.mgrs_tile or '-':<7}{cloud[:33]:<34}"
+            f"{r.collection[:23]:<24}{r.id}"
         )
