@@ -47,12 +47,17 @@ class RangeHandler(SimpleHTTPRequestHandler):
 
 @contextmanager
 def serve(folder: Path) -> Iterator[str]:
-    """Serve ``folder`` on 127.0.0.1 at a free port from a separate process
-    (GDAL's reads hold the GIL, so an in-process server thread would starve);
-    yields the base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-u", __file__, os.fspath(folder)], stdout=subprocess.PIPE, text=True
-    )
+    """Serve ``folder`` on 127.0.0.1 at a free port; yields the base URL."""
+    with server_process([sys.executable, "-u", __file__, os.fspath(folder)]) as url:
+        yield url
+
+
+@contextmanager
+def server_process(argv: list[str]) -> Iterator[str]:
+    """Run a test server in a separate process (GDAL's reads hold the GIL, so an
+    in-process server thread would starve). The process prints its port on its
+    first line; yields ``http://127.0.0.1:<port>`` and stops it afterwards."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         port = int(proc.stdout.readline().strip())

@@ -22,7 +22,6 @@ Usage: ``python stac_replay.py CONFIG.json`` prints the port, then serves.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -47,16 +46,10 @@ def serve(config: dict[str, Any], workdir: Path) -> Iterator[str]:
     """Run the replay server for ``config`` in a subprocess; yields its base URL."""
     path = workdir / "stac_replay.json"
     path.write_text(json.dumps(config))
-    proc = subprocess.Popen([sys.executable, "-u", __file__, str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline().strip())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+    from tests.http_server import server_process  # client side only: this file also runs as a script
+
+    with server_process([sys.executable, "-u", __file__, str(path)]) as url:
+        yield url
 
 
 # --- server side (runs in the subprocess) -------------------------------------
