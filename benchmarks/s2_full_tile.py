@@ -62,10 +62,14 @@ def build_inputs(work: Path, bands: list[str]) -> tuple[Path, Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/eowatch-bench"))
     parser.add_argument("--preset", default="s2-imad")
-    parser.add_argument("--cloud-mask", default="none", help="auto/s2cloudless/none (s2cloudless needs 10 bands)")
+    parser.add_argument(
+        "--cloud-mask", default="none", help="auto, s2cloudless or none"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -85,7 +89,9 @@ def main() -> None:
 
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
-    run = detect_pair(DetectRequest(before, after, args.preset, params), Settings(output_dir=args.work / "out"))
+    run = detect_pair(
+        DetectRequest(before, after, args.preset, params), Settings(output_dir=args.work / "out")
+    )
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     figures = {

@@ -14,5 +14,5 @@ fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # rasterio and pyogrio wheels bundle GDAL, so no system GDAL is needed.
-"$VENV/bin/python" -m pip install -q -e ".[test,cloudmask,server]"
+"$VENV/bin/python" -m pip install -q -e ".[test,cloudmask,server,monitor,dask]"
 "$VENV/bin/python" -c "import eowatch, rasterio; print('eowatch', eowatch.__version__, 'GDAL', rasterio.__gdal_version__)"

@@ -85,3 +85,14 @@ class NotFoundError(EowatchError, LookupError):
 
 class CatalogError(EowatchError):
     """The results catalogue (its database or a product folder) cannot be used as asked."""
+
+
+class AuthError(EowatchError, PermissionError):
+    """No credentials, or credentials that are not valid (unknown, revoked, expired)."""
+
+
+class ForbiddenError(EowatchError, PermissionError):
+    """Valid credentials whose role does not allow the action."""
+
+
+__all__ += ["AuthError", "ForbiddenError"]

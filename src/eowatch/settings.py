@@ -72,3 +72,44 @@ class Settings(BaseSettings):
     api_base_url: str | None = Field(
         None, description="Public base URL of the API when behind a proxy; default: the request's URL."
     )
+
+    # Monitoring (eowatch.monitor)
+    monitor_database_url: str | None = Field(
+        None, description="Job/task database (default: results DB)."
+    )
+    monitor_output_dir: Path | None = Field(
+        None, description="Job products (default: output_dir/tasks)."
+    )
+    monitor_search_limit: int = Field(1000, ge=1, description="Most acquisitions read per task poll.")
+    job_lease_s: float = Field(
+        300.0, gt=0, description="Lease of a claimed job (renewed while it runs)."
+    )
+    job_max_attempts: int = Field(5, ge=1, description="Attempts before a job is failed.")
+    job_backoff_s: float = Field(30.0, ge=0, description="First retry delay of a transient failure; doubles.")
+    executor: str | None = Field(None, description="inline, local (worker processes) or dask.")
+    dask_scheduler_address: str | None = Field(None, description="Dask scheduler address (tcp://host:8786).")
+    worker_processes: int | None = Field(None, ge=1, description="Worker processes of the local executor.")
+    worker_poll_s: float = Field(2.0, gt=0, description="Idle worker poll interval.")
+    scheduler_poll_s: float = Field(10.0, gt=0, description="Scheduler loop interval.")
+    alert_max_attempts: int = Field(5, ge=1, description="Delivery attempts of one alert.")
+    alert_backoff_s: float = Field(5.0, ge=0, description="First alert retry delay; doubles.")
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail alerts.")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+
+    # Service access control and processes (eowatch.api)
+    auth_required: bool = Field(True, description="Require an API key or OIDC token on the API.")
+    oidc_jwks_url: str | None = Field(None, description="JWKS URL (or file) of the identity provider.")
+    oidc_audience: str | None = None
+    oidc_issuer: str | None = None
+    oidc_role_claim: str = "eowatch_role"
+    oidc_org_claim: str = "organisation"
+    process_input_roots: list[Path] = Field(
+        default_factory=list, description="Local folders process inputs may come from."
+    )
+    process_workers: int = Field(2, ge=1, description="Threads running OGC API process jobs.")
+    process_collection: str = Field("processes", description="Collection receiving process results.")
+    max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")

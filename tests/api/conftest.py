@@ -32,7 +32,7 @@ def database(products: dict[str, list[Path]], tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture(scope="module")
 def client(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(output_dir=tmp_path_factory.mktemp("out"))
+    settings = Settings(output_dir=tmp_path_factory.mktemp("out"), auth_required=False)
     app = create_app(settings, catalog=ResultsCatalog(database))
     with TestClient(app) as test_client:
         yield test_client

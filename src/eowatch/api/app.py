@@ -3,13 +3,25 @@ HTTP status codes (titiler's ``DEFAULT_STATUS_CODES`` lesson)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..errors import CatalogError, EowatchError, InputError, NotFoundError, ProviderError
+from ..errors import (
+    AuthError,
+    CatalogError,
+    EowatchError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    ProviderError,
+)
 from ..results import ResultsCatalog
 from . import stac
 
@@ -18,6 +30,8 @@ __all__ = ["create_app", "STATUS_CODES"]
 # Most specific first: the first class an exception is an instance of wins.
 STATUS_CODES: list[tuple[type[Exception], int]] = [
     (NotFoundError, 404),
+    (AuthError, 401),
+    (ForbiddenError, 403),
     (InputError, 400),
     (ProviderError, 502),
     (CatalogError, 503),
@@ -34,24 +48,87 @@ def _status_of(exc: Exception) -> int:
 
 async def _eowatch_error(_request: Request, exc: Exception) -> JSONResponse:
     status = _status_of(exc)
-    return JSONResponse({"code": type(exc).__name__, "description": str(exc)}, status_code=status)
+    headers = {"WWW-Authenticate": 'Bearer realm="eowatch"'} if status == 401 else None
+    return JSONResponse(
+        {"code": type(exc).__name__, "description": str(exc)}, status_code=status, headers=headers
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (no route, wrong method, body too large) in the same shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+    if status == 404:
+        detail = f"nothing at {request.url.path!r}: see /openapi.json for the paths of this API"
+    return JSONResponse(
+        {"code": type(exc).__name__, "description": str(detail)},
+        status_code=status,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Request validation failures are a 400 with a readable message, not a bare 422."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
+    )
+    return JSONResponse(
+        {"code": "InputError", "description": f"invalid request: {problems or exc}"}, status_code=400
+    )
 
 
 def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
     """The eowatch web service for ``settings``: the results catalogue as a
-    STAC API. ``catalog`` defaults to the one named by the settings
-    (``database_url``, else ``<output_dir>/eowatch.db``)."""
+    STAC API, OGC API - Processes, map tiles and operations endpoints, behind
+    API-key / OpenID Connect authentication. ``catalog`` defaults to the one
+    named by the settings (``database_url``, else ``<output_dir>/eowatch.db``);
+    users, grants and jobs live in the same database."""
+    from ..store.auth import AccessStore
+    from ..store.processes import JobStore
+    from . import auth, ops, processes, tiles
+
+    max_body = int(getattr(settings, "max_request_bytes", ops.DEFAULT_MAX_BODY) or ops.DEFAULT_MAX_BODY)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.processes.shutdown()
+
     app = FastAPI(
         title="eowatch",
         version=__version__,
-        description="Change detection results of eowatch, served as a STAC API.",
+        description="Change detection with eowatch: results as a STAC API, processing as "
+        "OGC API - Processes, map tiles of results.",
         openapi_url=None,  # served by the STAC router with its OpenAPI media type
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(auth.authenticate)],
+        lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.catalog = catalog or ResultsCatalog.from_settings(settings)
+    app.state.catalog = catalog = catalog or ResultsCatalog.from_settings(settings)
     app.state.base_url = getattr(settings, "api_base_url", None)
+    app.state.access = AccessStore(catalog.engine)
+    app.state.jwt_verifier = auth.make_verifier(settings)
+    jobs = JobStore(catalog.engine)
+    app.state.metrics = metrics = ops.Metrics(jobs)
+    app.state.processes = processes.ProcessService(settings, catalog, jobs, on_finish=metrics.job_finished)
+    app.state.extra_conformance = processes.CONFORMANCE
+    app.state.extra_landing_links = [
+        (processes.REL_PROCESSES, "/processes", "Processes: one per detection preset"),
+        (processes.REL_JOBS, "/jobs", "Jobs"),
+    ]
     app.add_exception_handler(EowatchError, _eowatch_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(
+        ops.ServiceMiddleware,
+        metrics=metrics,
+        max_body=max_body,
+    )
     app.include_router(stac.router)
+    app.include_router(processes.router)
+    app.include_router(tiles.router)
+    app.include_router(ops.router)
     return app

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ..errors import InputError
 from ..results import STAC_VERSION, ResultsCatalog, SearchResult
+from .auth import principal, visible_collections
 
 __all__ = ["router", "CONFORMANCE"]
 
@@ -41,6 +42,11 @@ class GeoJSONResponse(JSONResponse):
 def _catalog(request: Request) -> ResultsCatalog:
     catalog: ResultsCatalog = request.app.state.catalog
     return catalog
+
+
+def _conformance(request: Request) -> list[str]:
+    """This API's conformance classes plus those other routers of the app add."""
+    return [*CONFORMANCE, *getattr(request.app.state, "extra_conformance", [])]
 
 
 def _base(request: Request) -> str:
@@ -175,7 +181,11 @@ def landing(request: Request) -> dict[str, Any]:
     base = _base(request)
     children = [
         _link("child", f"{base}/collections/{_q(c['id'])}", title=c.get("title"))
-        for c in _catalog(request).list_collections()
+        for c in _catalog(request).list_collections(visible_collections(request))
+    ]
+    extra = [
+        _link(rel, f"{base}{path}", title=title)
+        for rel, path, title in getattr(request.app.state, "extra_landing_links", [])
     ]
     return {
         "type": "Catalog",
@@ -183,7 +193,7 @@ def landing(request: Request) -> dict[str, Any]:
         "id": "eowatch",
         "title": "eowatch results",
         "description": "Change maps, change polygons and quicklooks of eowatch runs.",
-        "conformsTo": CONFORMANCE,
+        "conformsTo": _conformance(request),
         "links": [
             _link("self", f"{base}/"),
             _link("root", f"{base}/"),
@@ -193,6 +203,7 @@ def landing(request: Request) -> dict[str, Any]:
             _link("search", f"{base}/search", GEOJSON, method="POST"),
             _link("service-desc", f"{base}/openapi.json", OPENAPI),
             _link("service-doc", f"{base}/docs", "text/html"),
+            *extra,
             *children,
         ],
     }
@@ -215,9 +226,9 @@ def docs(request: Request) -> HTMLResponse:
 
 
 @router.get("/conformance")
-def conformance() -> dict[str, Any]:
+def conformance(request: Request) -> dict[str, Any]:
     """The conformance classes this API implements."""
-    return {"conformsTo": CONFORMANCE}
+    return {"conformsTo": _conformance(request)}
 
 
 @router.get("/collections")
@@ -225,7 +236,9 @@ def collections(request: Request) -> dict[str, Any]:
     """Every collection of the results catalogue."""
     base = _base(request)
     return {
-        "collections": [_collection(base, c) for c in _catalog(request).list_collections()],
+        "collections": [
+            _collection(base, c) for c in _catalog(request).list_collections(visible_collections(request))
+        ],
         "links": [_link("self", f"{base}/collections"), _link("root", f"{base}/")],
     }
 
@@ -233,17 +246,19 @@ def collections(request: Request) -> dict[str, Any]:
 @router.get("/collections/{collection_id}")
 def collection(request: Request, collection_id: str) -> dict[str, Any]:
     """One collection."""
-    return _collection(_base(request), _catalog(request).get_collection(collection_id))
+    visible = visible_collections(request)
+    return _collection(_base(request), _catalog(request).get_collection(collection_id, visible))
 
 
 @router.get("/collections/{collection_id}/items", response_class=GeoJSONResponse)
 def items(request: Request, collection_id: str) -> GeoJSONResponse:
     """The Items of a collection (bbox, datetime, limit and paging)."""
     base = _base(request)
-    _catalog(request).get_collection(collection_id)  # 404 before any parameter error
+    visible = visible_collections(request)
+    _catalog(request).get_collection(collection_id, visible)  # 404 before any parameter error
     params = dict(request.query_params)
     args = _search_args({k: params.get(k) for k in ("bbox", "datetime", "limit", "token")}, False)
-    result = _catalog(request).search(**{**args, "collections": [collection_id]})
+    result = _catalog(request).search(**{**args, "collections": [collection_id]}, visible=visible)
     path = f"/collections/{_q(collection_id)}/items"
     self_link = _link("self", _get_url(base, path, params), GEOJSON)
     next_link = None
@@ -257,13 +272,19 @@ def items(request: Request, collection_id: str) -> GeoJSONResponse:
 @router.get("/collections/{collection_id}/items/{item_id}", response_class=GeoJSONResponse)
 def item(request: Request, collection_id: str, item_id: str) -> GeoJSONResponse:
     """One Item, with absolute asset URLs."""
-    return GeoJSONResponse(_item(_base(request), _catalog(request).get_item(collection_id, item_id)))
+    visible = visible_collections(request)
+    return GeoJSONResponse(_item(_base(request), _catalog(request).get_item(collection_id, item_id, visible)))
 
 
 @router.get("/collections/{collection_id}/items/{item_id}/assets/{asset_key}")
 def asset(request: Request, collection_id: str, item_id: str, asset_key: str) -> FileResponse:
     """The file of one asset of an Item, with the asset's media type."""
-    path, media_type = _catalog(request).asset_file(collection_id, item_id, asset_key)
+    path, media_type = _catalog(request).asset_file(
+        collection_id, item_id, asset_key, visible_collections(request)
+    )
+    request.app.state.access.audit(
+        principal(request).name, "download", f"{collection_id}/{item_id}/{asset_key}"
+    )
     return FileResponse(path, media_type=media_type or "application/octet-stream", filename=path.name)
 
 
@@ -272,7 +293,7 @@ def search_get(request: Request) -> GeoJSONResponse:
     """Item search by query parameters."""
     base = _base(request)
     params = dict(request.query_params)
-    result = _catalog(request).search(**_search_args(params, False))
+    result = _catalog(request).search(**_search_args(params, False), visible=visible_collections(request))
     self_link = _link("self", _get_url(base, "/search", params), GEOJSON)
     next_link = None
     if result.next_token:
@@ -292,7 +313,7 @@ async def search_post(request: Request) -> GeoJSONResponse:
         raise InputError(f"the search body is not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise InputError("the search body must be a JSON object")
-    result = _catalog(request).search(**_search_args(body, True))
+    result = _catalog(request).search(**_search_args(body, True), visible=visible_collections(request))
     self_link = _link("self", f"{base}/search", GEOJSON)
     next_link = None
     if result.next_token:

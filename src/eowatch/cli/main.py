@@ -14,6 +14,8 @@ from ..errors import EowatchError
 from ..settings import Settings
 from .catalog import catalog as catalog_group
 from .search import search
+from .serve import admin, serve
+from .task import scheduler, task, worker
 
 __all__ = ["cli"]
 
@@ -285,3 +287,5 @@ def evaluate(
 
 cli.add_command(search)
 cli.add_command(catalog_group)
+for _command in (serve, admin, task, scheduler, worker):
+    cli.add_command(_command)

@@ -14,7 +14,7 @@ import binascii
 import json
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,18 +218,23 @@ class ResultsCatalog:
             raise CatalogError(f"cannot write collection {collection_id!r}: {exc}") from exc
         return self.get_collection(collection_id)
 
-    def list_collections(self) -> list[dict[str, Any]]:
-        """Every collection as a STAC Collection dict (extent computed from its Items)."""
+    def list_collections(self, visible: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Every collection as a STAC Collection dict (extent computed from its
+        Items); only those in ``visible`` when given (access control)."""
+        query = select(CollectionRow).order_by(CollectionRow.id)
+        if visible is not None:
+            query = query.where(CollectionRow.id.in_(list(visible)))
         with self._session() as session:
-            rows = session.scalars(select(CollectionRow).order_by(CollectionRow.id)).all()
+            rows = session.scalars(query).all()
             extents = self._extents(session)
         return [self._collection_dict(r, extents.get(r.id)) for r in rows]
 
-    def get_collection(self, collection_id: str) -> dict[str, Any]:
-        """One collection as a STAC Collection dict; NotFoundError when unknown."""
+    def get_collection(self, collection_id: str, visible: Collection[str] | None = None) -> dict[str, Any]:
+        """One collection as a STAC Collection dict; NotFoundError when unknown
+        (or, when ``visible`` is given, not in it: the same answer)."""
         with self._session() as session:
             row = session.get(CollectionRow, collection_id)
-            if row is None:
+            if row is None or (visible is not None and collection_id not in visible):
                 raise NotFoundError(f"no collection {collection_id!r} in the results catalogue")
             extents = self._extents(session, collection_id)
         return self._collection_dict(row, extents.get(collection_id))
@@ -365,7 +370,11 @@ class ResultsCatalog:
             "assets": {k: dict(v) for k, v in (row.assets or {}).items()},
         }
 
-    def _row(self, session: Session, collection_id: str, item_id: str) -> ItemRow:
+    def _row(
+        self, session: Session, collection_id: str, item_id: str, visible: Collection[str] | None = None
+    ) -> ItemRow:
+        if visible is not None and collection_id not in visible:
+            raise NotFoundError(f"no collection {collection_id!r} in the results catalogue")
         row = session.get(ItemRow, (collection_id, item_id))
         if row is None:
             if session.get(CollectionRow, collection_id) is None:
@@ -373,16 +382,21 @@ class ResultsCatalog:
             raise NotFoundError(f"no item {item_id!r} in collection {collection_id!r}")
         return row
 
-    def get_item(self, collection_id: str, item_id: str) -> dict[str, Any]:
-        """One Item as a STAC dict; NotFoundError when unknown."""
+    def get_item(
+        self, collection_id: str, item_id: str, visible: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """One Item as a STAC dict; NotFoundError when unknown or its collection
+        is not in ``visible`` (when given)."""
         with self._session() as session:
-            return self._item_dict(self._row(session, collection_id, item_id))
+            return self._item_dict(self._row(session, collection_id, item_id, visible))
 
-    def asset_file(self, collection_id: str, item_id: str, asset_key: str) -> tuple[Path, str | None]:
+    def asset_file(
+        self, collection_id: str, item_id: str, asset_key: str, visible: Collection[str] | None = None
+    ) -> tuple[Path, str | None]:
         """The local file behind an asset of an Item and its media type. Only
         the Item's own assets inside its product folder are ever returned."""
         with self._session() as session:
-            row = self._row(session, collection_id, item_id)
+            row = self._row(session, collection_id, item_id, visible)
             asset = (row.assets or {}).get(asset_key)
             folder = Path(row.folder)
         if asset is None:
@@ -411,9 +425,11 @@ class ResultsCatalog:
         collections: Iterable[str] | None = None,
         limit: int = 10,
         token: str | None = None,
+        visible: Collection[str] | None = None,
     ) -> SearchResult:
         """Items matching every given filter, newest first (then by collection
-        and id), ``limit`` at a time; pass the returned token for the next page."""
+        and id), ``limit`` at a time; pass the returned token for the next page.
+        ``visible`` (access control) limits the search to those collections."""
         if not 1 <= int(limit) <= MAX_LIMIT:
             raise InputError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         if bbox is not None and intersects is not None:
@@ -431,6 +447,8 @@ class ResultsCatalog:
             conditions.append(ItemRow.id.in_(list(ids)))
         if collections is not None:
             conditions.append(ItemRow.collection_id.in_(list(collections)))
+        if visible is not None:
+            conditions.append(ItemRow.collection_id.in_(list(visible)))
         if interval is not None:
             start, end = interval
             if end is not None:

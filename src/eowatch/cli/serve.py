@@ -1,0 +1,101 @@
+"""``eowatch serve`` (the web service) and ``eowatch admin`` (users, API keys,
+grants). Each command is a few lines over the library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import EowatchError
+from ..settings import Settings
+
+__all__ = ["serve", "admin", "run_server"]
+
+
+def run_server(settings: Any, host: str, port: int, log_level: str = "info") -> None:
+    """Serve ``create_app(settings)`` with uvicorn, logging JSON lines to stderr."""
+    import uvicorn
+
+    from ..api import create_app
+    from ..api.ops import configure_logging
+
+    configure_logging(log_level.upper())
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(host: str, port: int, log_level: str) -> None:
+    """Serve the eowatch API: STAC results, OGC API - Processes, tiles, metrics."""
+    run_server(Settings(), host, port, log_level)
+
+
+def _access() -> Any:
+    from ..results import ResultsCatalog
+    from ..store.auth import AccessStore
+
+    return AccessStore(ResultsCatalog.from_settings(Settings()).engine)
+
+
+def _guard(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except EowatchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def admin() -> None:
+    """Manage users, API keys and collection grants (in the database of the settings)."""
+
+
+@admin.command("create-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "analyst", "partner"]), required=True)
+@click.option("--organisation", default="", help="Organisation (needed for partners).")
+@click.option("--with-key", is_flag=True, help="Also create an API key and print it.")
+def create_user(name: str, role: str, organisation: str, with_key: bool) -> None:
+    """Add a user (the first admin bootstraps the service)."""
+    access = _access()
+    _guard(access.create_user, name, role, organisation)
+    click.echo(f"created {role} {name!r}", err=True)
+    if with_key:
+        click.echo(_guard(access.create_key, name))
+
+
+@admin.command("create-key")
+@click.argument("user")
+def create_key(user: str) -> None:
+    """Create an API key for USER and print it (it is shown only this once)."""
+    click.echo(_guard(_access().create_key, user))
+
+
+@admin.command("revoke-key")
+@click.argument("key_or_prefix")
+def revoke_key(key_or_prefix: str) -> None:
+    """Revoke an API key, given whole or by its prefix."""
+    _guard(_access().revoke_key, key_or_prefix)
+    click.echo("revoked", err=True)
+
+
+@admin.command("grant")
+@click.argument("organisation")
+@click.argument("collection")
+def grant(organisation: str, collection: str) -> None:
+    """Let ORGANISATION read COLLECTION."""
+    _guard(_access().grant, organisation, collection, "cli")
+    click.echo(f"granted {collection!r} to {organisation!r}", err=True)
+
+
+@admin.command("revoke")
+@click.argument("organisation")
+@click.argument("collection")
+def revoke(organisation: str, collection: str) -> None:
+    """Withdraw ORGANISATION's read access to COLLECTION."""
+    _guard(_access().revoke, organisation, collection, "cli")
+    click.echo(f"revoked {collection!r} from {organisation!r}", err=True)

@@ -1,0 +1,299 @@
+"""Monitoring tasks: what to watch, how often, with which presets, and whom to tell.
+
+A ``TaskSpec`` (pydantic) is validated once and stored as JSON in the
+``monitor_tasks`` table; ``TaskService`` creates, lists, shows, pauses,
+resumes, deletes and triggers tasks. The scheduler reads the same rows.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ..aoi import check_aoi, parse_aoi
+from ..catalog.providers import normalise_sensor, parse_time
+from ..errors import CatalogError, InputError, NotFoundError
+from ..store import make_engine
+from ..store.monitoring import JobRow, TaskRow
+
+__all__ = ["TaskSpec", "Task", "WebhookTarget", "TaskService", "monitor_engine", "next_due"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+DEFAULT_CADENCE_S = 3600
+_NEVER = 9.0e15  # the due time of a paused task: far after any real time
+
+
+class WebhookTarget(BaseModel):
+    """A URL that receives alerts as a JSON POST, signed with ``secret`` (HMAC-SHA256)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    secret: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"webhook URL {value!r} must start with http:// or https://")
+        return value
+
+
+class TaskSpec(BaseModel):
+    """What a monitoring task watches and what it does with new acquisitions.
+
+    ``aoi`` accepts GeoJSON (text, dict, file), WKT or ``minx,miny,maxx,maxy``
+    and is stored as a GeoJSON geometry. ``end=None`` watches continuously.
+    ``cadence`` is seconds between polls or a cron expression (``croniter``).
+    ``presets`` default to the settings' default preset of each sensor;
+    ``params`` maps a preset name to its parameters. ``pairing`` overrides
+    ``PairingRules`` fields (``max_gap_days``, ``min_valid_fraction``...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    aoi: Any
+    sensors: list[str] = Field(default_factory=lambda: ["sentinel-2"])
+    presets: list[str] = Field(default_factory=list)
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    cadence: int | str = DEFAULT_CADENCE_S
+    provider: str | None = None
+    pairing: dict[str, Any] = Field(default_factory=dict)
+    max_cloud_cover: float | None = Field(None, ge=0, le=100)
+    min_alert_area_m2: float = Field(0.0, ge=0)
+    webhooks: list[WebhookTarget] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    collection: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"task name {value!r}: use letters, digits, '.', '_' or '-' (at most 128, no spaces)"
+            )
+        return value
+
+    @field_validator("aoi", mode="before")
+    @classmethod
+    def _aoi(cls, value: Any) -> dict[str, Any]:
+        geom = value if isinstance(value, BaseGeometry) else parse_aoi(value)
+        return dict(mapping(geom))
+
+    @field_validator("sensors")
+    @classmethod
+    def _sensors(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("a task watches at least one sensor (s1 or s2)")
+        return list(dict.fromkeys(normalise_sensor(s) for s in value))
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> datetime | None:
+        return None if value in (None, "") else parse_time(value)
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, value: int | str) -> int | str:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError(f"cadence must be at least 1 second, not {value}")
+            return value
+        next_due(value, time.time())  # validates the cron expression
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _period(self) -> TaskSpec:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(
+                f"the period ends ({self.end:%Y-%m-%d}) before it starts ({self.start:%Y-%m-%d})"
+            )
+        if self.collection is None:
+            self.collection = f"task-{self.name}"
+        elif not self.collection or "/" in self.collection:
+            raise ValueError(f"{self.collection!r} is not a usable collection id (no '/')")
+        return self
+
+    @property
+    def geometry(self) -> BaseGeometry:
+        return shape(self.aoi)
+
+    @property
+    def continuous(self) -> bool:
+        return self.end is None
+
+
+class Task(BaseModel):
+    """A stored task: its spec plus identity and polling state."""
+
+    id: str
+    spec: TaskSpec
+    state: str
+    created: datetime
+    updated: datetime
+    next_due_at: datetime | None
+    last_polled_at: datetime | None
+    last_poll_error: str | None = None
+    jobs: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def as_dict(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        """JSON-ready view (webhook secrets masked unless asked)."""
+        data = self.model_dump(mode="json")
+        if not show_secrets:
+            for hook in data["spec"]["webhooks"]:
+                if hook.get("secret"):
+                    hook["secret"] = "***"
+        return data
+
+
+def next_due(cadence: int | str, after: float) -> float:
+    """The epoch time of the next poll after ``after``: ``after + cadence`` seconds,
+    or the next instant of a cron expression (UTC)."""
+    if isinstance(cadence, int):
+        return after + cadence
+    try:
+        from croniter import croniter
+    except ImportError:  # pragma: no cover - depends on the install
+        raise InputError(
+            f"cadence {cadence!r} is a cron expression: install croniter (pip install 'eowatch[monitor]') "
+            "or give an interval in seconds"
+        ) from None
+    try:
+        it = croniter(cadence, datetime.fromtimestamp(after, UTC))
+    except (ValueError, KeyError) as exc:
+        raise InputError(
+            f"cadence {cadence!r} is neither seconds nor a valid cron expression: {exc}"
+        ) from None
+    return float(it.get_next(float))
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def monitor_engine(settings: Any) -> Engine:
+    """The engine of the monitoring tables: ``settings.monitor_database_url``, else
+    ``settings.database_url`` (the results catalogue's), else SQLite in the output folder."""
+    from pathlib import Path
+
+    url = getattr(settings, "monitor_database_url", None) or getattr(settings, "database_url", None)
+    if not url:
+        url = f"sqlite:///{(Path(settings.output_dir) / 'eowatch.db').resolve()}"
+    return make_engine(url)
+
+
+class TaskService:
+    """Create, list, show, pause, resume, delete and trigger monitoring tasks."""
+
+    def __init__(self, settings: Any, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine if engine is not None else monitor_engine(settings)
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def create(self, spec: TaskSpec | dict[str, Any]) -> Task:
+        """Validate and store a new task (due at once). ``InputError`` when invalid or the name is taken."""
+        if not isinstance(spec, TaskSpec):
+            try:
+                spec = TaskSpec.model_validate(spec)
+            except ValueError as exc:
+                raise InputError(f"invalid task: {exc}") from None
+        max_area = getattr(self.settings, "max_aoi_area_km2", None)
+        if max_area:
+            check_aoi(spec.geometry, float(max_area))
+        if spec.presets:
+            from ..detect import get_preset
+
+            for preset in spec.presets:
+                get_preset(preset)  # UnknownPresetError names the choices
+        now = time.time()
+        row = TaskRow(
+            id=uuid.uuid4().hex[:16], name=spec.name, owner=spec.owner, collection=spec.collection or "",
+            state="active", spec=spec.model_dump(mode="json"), created=now, updated=now, next_due_at=0.0,
+        )  # fmt: skip
+        try:
+            with self._session() as session, session.begin():
+                session.add(row)
+        except IntegrityError:
+            raise InputError(f"a task named {spec.name!r} already exists; choose another name") from None
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"cannot store task {spec.name!r}: {exc}") from exc
+        return self.get(row.id)
+
+    def _find(self, session: Session, key: str) -> TaskRow:
+        row = session.get(TaskRow, key) or session.scalars(select(TaskRow).where(TaskRow.name == key)).first()
+        if row is None:
+            raise NotFoundError(f"no monitoring task {key!r} (see `eowatch task list`)")
+        return row
+
+    def _task(self, session: Session, row: TaskRow) -> Task:
+        counts: dict[str, int] = {}
+        for status in session.scalars(select(JobRow.status).where(JobRow.task_id == row.id)):
+            counts[status] = counts.get(status, 0) + 1
+        due = row.next_due_at if 0 < row.next_due_at < _NEVER else None
+        return Task(
+            id=row.id, spec=TaskSpec.model_validate(row.spec), state=row.state, created=_dt(row.created),
+            updated=_dt(row.updated), next_due_at=_dt(due),
+            last_polled_at=_dt(row.last_polled_at), last_poll_error=row.last_poll_error, jobs=counts,
+        )  # fmt: skip
+
+    def get(self, key: str) -> Task:
+        """A task by id or name."""
+        with self._session() as session:
+            return self._task(session, self._find(session, key))
+
+    def list(self, owner: str | None = None, state: str | None = None) -> list[Task]:
+        """Every task (of ``owner``, in ``state``), by name."""
+        query = select(TaskRow).order_by(TaskRow.name)
+        if owner is not None:
+            query = query.where(TaskRow.owner == owner)
+        if state is not None:
+            query = query.where(TaskRow.state == state)
+        with self._session() as session:
+            return [self._task(session, row) for row in session.scalars(query).all()]
+
+    def _set(self, key: str, **values: Any) -> Task:
+        with self._session() as session, session.begin():
+            row = self._find(session, key)
+            session.execute(update(TaskRow).where(TaskRow.id == row.id).values(updated=time.time(), **values))
+        return self.get(key)
+
+    def pause(self, key: str) -> Task:
+        """Stop polling the task (queued jobs stay queued)."""
+        return self._set(key, state="paused", next_due_at=_NEVER)
+
+    def resume(self, key: str) -> Task:
+        """Poll the task again, at once."""
+        return self._set(key, state="active", next_due_at=0.0)
+
+    def trigger(self, key: str) -> Task:
+        """Make the task due now: the next scheduler tick polls it (even if paused)."""
+        return self._set(key, next_due_at=0.0)
+
+    def delete(self, key: str) -> None:
+        """Delete the task with its jobs and alert records. Products already in
+        the results catalogue stay there."""
+        with self._session() as session, session.begin():
+            row = self._find(session, key)
+            session.execute(delete(JobRow).where(JobRow.task_id == row.id))
+            session.delete(row)

@@ -1,0 +1,282 @@
+"""The worker: claim a job, run its detection pass on an executor, catalogue
+the products in the task's collection, record the outcome and the alerts.
+
+The lease of every job in flight is renewed by a heartbeat thread, so a long
+job keeps its claim while the worker lives and is taken over by another worker
+soon after it dies. Products are written atomically under a run id derived from
+the inputs, so a job run again replaces its products instead of adding a copy,
+and ingesting the same Item again replaces its catalogue record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry import shape
+from sqlalchemy import Engine
+
+from .. import pipeline
+from ..io.sources import Acquisition, BandAsset
+from .executors import Executor, FutureLike, get_executor
+from .jobs import Job, JobQueue, new_worker_id
+
+__all__ = ["Worker", "JobOutcome", "run_job", "acquisition_to_dict", "acquisition_from_dict"]
+
+log = logging.getLogger(__name__)
+
+
+def acquisition_to_dict(acq: Acquisition) -> dict[str, Any]:
+    """A JSON-ready copy of an ``Acquisition`` (kept in the job payload)."""
+    data = asdict(acq)
+    data["datetime"] = acq.datetime.isoformat() if acq.datetime else None
+    return data
+
+
+def acquisition_from_dict(data: dict[str, Any]) -> Acquisition:
+    """The ``Acquisition`` written by ``acquisition_to_dict``."""
+    return Acquisition(
+        id=data["id"], sensor=data["sensor"],
+        assets={k: BandAsset(**v) for k, v in data["assets"].items()},
+        datetime=datetime.fromisoformat(data["datetime"]) if data.get("datetime") else None,
+        href=data.get("href", ""), properties=dict(data.get("properties") or {}),
+    )  # fmt: skip
+
+
+def run_job(payload: dict[str, Any], settings: Any, out_dir: str) -> dict[str, Any]:
+    """Run one job's detection pass (in whichever process the executor chose) and
+    return a JSON-ready summary of its products."""
+    before, after = acquisition_from_dict(payload["before"]), acquisition_from_dict(payload["after"])
+    request = pipeline.DetectRequest(
+        before=before,
+        after=after,
+        preset=payload["preset"],
+        params=dict(payload.get("params") or {}),
+        aoi=shape(payload["aoi"]) if payload.get("aoi") else None,
+        provenance={"eowatch:pairing": payload.get("pair", {}), "eowatch:task": payload["task"]["name"]},
+    )
+    output = pipeline.detect_pair(request, settings, Path(out_dir))
+    props = output.item.properties
+    return {
+        "folder": str(output.folder),
+        "item_id": output.item.id,
+        "status": output.status,
+        "changed_area_m2": float(props.get("eowatch:changed_area_m2") or 0.0),
+        "polygon_count": int(props.get("eowatch:polygon_count") or 0),
+        "before": {"id": before.id, "datetime": payload["before"].get("datetime")},
+        "after": {"id": after.id, "datetime": payload["after"].get("datetime")},
+    }
+
+
+@dataclass
+class JobOutcome:
+    """How one job ended in this worker."""
+
+    job_id: str
+    status: str  # succeeded | queued (retry) | failed | lost (lease taken over)
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Worker:
+    """Claims and runs jobs until stopped.
+
+    ``executor`` is an ``Executor`` or a registered name (``inline``, ``local``,
+    ``dask``); ``concurrency`` jobs run at once (default: 1)."""
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        engine: Engine | None = None,
+        queue: JobQueue | None = None,
+        executor: Executor | str | None = None,
+        worker_id: str | None = None,
+        concurrency: int = 1,
+        lease_s: float | None = None,
+        heartbeat_s: float | None = None,
+        poll_s: float | None = None,
+    ) -> None:
+        from .tasks import monitor_engine
+
+        self.settings = settings
+        self.engine = engine if engine is not None else monitor_engine(settings)
+        self.queue = queue if queue is not None else JobQueue.from_settings(settings, self.engine)
+        self._own_executor = executor is None or isinstance(executor, str)
+        self.executor: Executor = (
+            get_executor(executor, settings) if executor is None or isinstance(executor, str) else executor
+        )
+        self.worker_id = worker_id or new_worker_id()
+        self.concurrency = max(1, int(concurrency))
+        self.lease_s = float(lease_s or self.queue.lease_s)
+        self.heartbeat_s = float(heartbeat_s or max(0.2, self.lease_s / 3))
+        self.poll_s = float(poll_s if poll_s is not None else getattr(settings, "worker_poll_s", 2.0))
+        self.out_root = Path(
+            getattr(settings, "monitor_output_dir", None) or Path(settings.output_dir) / "tasks"
+        )
+        self._in_flight: dict[str, tuple[Job, FutureLike]] = {}
+        self._leased: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._catalog: Any = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the jobs in flight (graceful)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        if self._own_executor:
+            self.executor.close()
+        if self._catalog is not None:
+            self._catalog.close()
+
+    def _heartbeat(self, done: threading.Event) -> None:
+        while not done.wait(self.heartbeat_s):
+            with self._lock:
+                ids = list(self._leased)
+            for job_id in ids:
+                try:
+                    if not self.queue.heartbeat(job_id, self.worker_id, lease_s=self.lease_s):
+                        log.warning("job %s: lease lost (another worker took it over)", job_id)
+                except Exception:  # the next beat tries again
+                    log.exception("job %s: lease renewal failed", job_id)
+
+    def run_once(self) -> JobOutcome | None:
+        """Claim one job, run it to its end and record it; None when the queue is empty."""
+        outcomes = self.run(max_jobs=1, until_empty=True)
+        return outcomes[0] if outcomes else None
+
+    def run(
+        self,
+        stop_event: threading.Event | None = None,
+        *,
+        max_jobs: int | None = None,
+        until_empty: bool = False,
+    ) -> list[JobOutcome]:
+        """Claim and run jobs until ``stop_event`` (or ``stop()``), ``max_jobs`` claimed,
+        or (``until_empty``) nothing is left to claim; jobs in flight are finished first."""
+        stop = stop_event or self._stop
+        outcomes: list[JobOutcome] = []
+        claimed = 0
+        beat_done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(beat_done,), daemon=True, name="eowatch-lease")
+        beat.start()
+        try:
+            while True:
+                empty = False
+                while self._room(stop, max_jobs, claimed):
+                    job = self.queue.claim(self.worker_id, lease_s=self.lease_s)
+                    if job is None:
+                        empty = True
+                        break
+                    claimed += 1
+                    self._start(job)
+                if not self._in_flight:
+                    finished = max_jobs is not None and claimed >= max_jobs
+                    if stop.is_set() or self._stop.is_set() or finished or (until_empty and empty):
+                        break
+                    self._deliver_alerts()
+                    stop.wait(self.poll_s)
+                    continue
+                outcomes.extend(self._collect())
+        finally:
+            beat_done.set()
+            beat.join()
+        return outcomes
+
+    def _room(self, stop: threading.Event, max_jobs: int | None, claimed: int) -> bool:
+        """Whether to claim another job now."""
+        if stop.is_set() or self._stop.is_set() or len(self._in_flight) >= self.concurrency:
+            return False
+        return max_jobs is None or claimed < max_jobs
+
+    # -- one job ----------------------------------------------------------------
+
+    def _start(self, job: Job) -> None:
+        out_dir = str(self.out_root / job.task_id)
+        log.info("job %s: attempt %d (%s, %s -> %s)", job.id, job.attempts, job.preset, job.before_id,
+                 job.after_id)  # fmt: skip
+        with self._lock:
+            self._leased.add(job.id)  # renewed from now on, even while an inline executor runs it
+        try:
+            future = self.executor.submit(run_job, job.payload, self.settings, out_dir)
+        except Exception as exc:  # e.g. the Dask scheduler is unreachable: a transient failure
+            future = Future()
+            future.set_exception(exc)
+        with self._lock:
+            self._in_flight[job.id] = (job, future)
+
+    def _collect(self) -> list[JobOutcome]:
+        """Wait a little for jobs in flight; record those that ended."""
+        outcomes: list[JobOutcome] = []
+        deadline = time.monotonic() + min(self.heartbeat_s, 0.5)
+        while not outcomes:
+            with self._lock:
+                ready = [(j, f) for j, f in self._in_flight.values() if f.done()]
+            for job, future in ready:
+                outcomes.append(self._finish(job, future))
+                with self._lock:
+                    del self._in_flight[job.id]
+                    self._leased.discard(job.id)
+            if outcomes or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        return outcomes
+
+    def _results(self) -> Any:
+        if self._catalog is None:
+            from ..results import ResultsCatalog
+
+            # Without monitor_database_url, the monitoring tables live in the results database.
+            separate = getattr(self.settings, "monitor_database_url", None) is not None
+            self._catalog = (
+                ResultsCatalog.from_settings(self.settings) if separate else ResultsCatalog(self.engine)
+            )
+        return self._catalog
+
+    def _finish(self, job: Job, future: FutureLike) -> JobOutcome:
+        from .alerts import queue_alerts
+
+        try:
+            summary = future.result()
+            collection = str(job.payload["task"]["collection"])
+            item = self._results().ingest_folder(summary["folder"], collection)
+            summary["collection"] = collection
+        except Exception as exc:  # recorded on the job: retried or failed by its class
+            status = self.queue.fail(job.id, self.worker_id, exc)
+            log.warning("job %s: %s: %s -> %s", job.id, type(exc).__name__, exc, status)
+            return JobOutcome(job.id, status or "lost", error=f"{type(exc).__name__}: {exc}")
+        folder, item_id = summary["folder"], summary["item_id"]
+        recorded = self.queue.complete(
+            job.id,
+            self.worker_id,
+            product_folder=folder,
+            item_id=item_id,
+            collection=collection,
+            summary=summary,
+        )
+        if not recorded:
+            log.warning("job %s: finished after its lease was taken over; the products are the same", job.id)
+            return JobOutcome(job.id, "lost", summary)
+        try:
+            queue_alerts(self.engine, self.settings, job, summary, item)
+            self._deliver_alerts()
+        except Exception:  # alerts stay pending and are retried by the next delivery round
+            log.exception("job %s: alerts not sent yet", job.id)
+        return JobOutcome(job.id, "succeeded", summary)
+
+    def _deliver_alerts(self) -> None:
+        from .alerts import deliver_due
+
+        try:
+            deliver_due(self.engine, self.settings)
+        except Exception:
+            log.exception("alert delivery failed; retried later")

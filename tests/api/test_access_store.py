@@ -1,0 +1,58 @@
+"""The users/keys/grants/audit and job tables on both database servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from eowatch.errors import AuthError, NotFoundError
+from eowatch.store import make_engine
+from eowatch.store.auth import AccessStore
+from eowatch.store.processes import JobStore
+
+from ..results.products import database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    eng = make_engine(database_url(request.param, tmp_path))
+    yield eng
+    eng.dispose()
+
+
+def test_access_store(engine: Engine) -> None:
+    access = AccessStore(engine)
+    access.create_user("root", "admin")
+    access.create_user("pia", "partner", "acme")
+    key = access.create_key("pia")
+    who = access.authenticate(key)
+    assert (who.name, who.role, who.organisation) == ("pia", "partner", "acme")
+    assert access.visible_collections(access.get_user("root")) is None
+    assert access.visible_collections(who) == frozenset()
+    access.grant("acme", "urban")
+    access.grant("acme", "urban")  # idempotent
+    assert access.visible_collections(who) == {"urban"}
+    access.revoke("acme", "urban")
+    assert access.visible_collections(who) == frozenset()
+    with pytest.raises(NotFoundError):
+        access.revoke("acme", "urban")
+    access.revoke_key(key)
+    with pytest.raises(AuthError):
+        access.authenticate(key)
+    assert [e["action"] for e in access.audit_log(3)] == ["revoke-key", "revoke", "grant"]
+
+
+def test_job_store(engine: Engine) -> None:
+    jobs = JobStore(engine)
+    job = jobs.create("s2-cva", "ana", {"before": "a"}, "adhoc")
+    assert jobs.get(job["id"])["status"] == "accepted"
+    with pytest.raises(NotFoundError):
+        jobs.get(job["id"], owner="otto")
+    jobs.update(job["id"], status="running", progress=0.5)
+    assert jobs.get(job["id"], owner="ana")["progress"] == 50
+    assert jobs.counts()["running"] == 1
+    assert jobs.fail_interrupted() == 1
+    assert jobs.get(job["id"])["status"] == "failed" and jobs.list("ana")[0]["id"] == job["id"]
