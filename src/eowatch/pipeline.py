@@ -97,7 +97,7 @@ def detect_scenes(preset: Preset, params: Any, before: Scene, after: Scene) -> C
     Pixels invalid in either date are ``NO_DATA_CLASS``, never change."""
     valid = before.valid & after.valid
     if not valid.any():
-        return no_valid_data(preset, before)
+        return no_valid_data(before)
     return finalize(preset.run(before, after, params), valid, params)
 
 
@@ -117,7 +117,8 @@ def finalize(result: ChangeResult, valid: np.ndarray, params: PresetParams) -> C
     return result
 
 
-def no_valid_data(preset: Preset, scene: Scene) -> ChangeResult:
+def no_valid_data(scene: Scene) -> ChangeResult:
+    """An all no-data result on the scene's grid (no pixel valid in every date)."""
     shape = scene.grid.shape
     return ChangeResult(
         classes=np.full(shape, NO_DATA_CLASS, dtype=np.uint8),

@@ -40,7 +40,7 @@ def detect_series_scenes(preset: Preset, params: Any, scenes: Sequence[Scene]) -
     minimum mapping unit. Pixels invalid in any date are ``NO_DATA_CLASS``."""
     valid = np.logical_and.reduce([s.valid for s in scenes])
     if not valid.any():
-        return no_valid_data(preset, scenes[0])
+        return no_valid_data(scenes[0])
     result = preset.run_series(scenes, params)  # type: ignore[attr-defined]
     return finalize(result, valid, params)
 

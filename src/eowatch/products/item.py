@@ -12,7 +12,7 @@ from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 
 from .. import __version__
-from ..model import ChangeResult, Scene
+from ..model import NO_DATA_CLASS, ChangeResult, Scene
 
 __all__ = ["build_item", "MEDIA_TYPES"]
 
@@ -107,7 +107,7 @@ def build_item(
     ]
     classes.append(
         {
-            "value": 255,
+            "value": NO_DATA_CLASS,
             "name": "no_valid_data",
             "description": "cloud, shadow or nodata in a date",
             "nodata": True,
@@ -122,7 +122,7 @@ def build_item(
             roles=["data"],
             extra_fields={
                 "classification:classes": classes,
-                "raster:bands": [{"data_type": "uint8", "nodata": 255}],
+                "raster:bands": [{"data_type": "uint8", "nodata": NO_DATA_CLASS}],
             },
         ),
     )
