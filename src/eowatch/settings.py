@@ -113,3 +113,7 @@ class Settings(BaseSettings):
     process_workers: int = Field(2, ge=1, description="Threads running OGC API process jobs.")
     process_collection: str = Field("processes", description="Collection receiving process results.")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
+    web_basemap_url: str | None = Field(
+        None, description="XYZ template of the web map's online base map; default: offline country outlines."
+    )
+    web_basemap_attribution: str = Field("", description="Attribution shown with that base map.")

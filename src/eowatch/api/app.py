@@ -131,4 +131,7 @@ def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
     app.include_router(processes.router)
     app.include_router(tiles.router)
     app.include_router(ops.router)
+    from ..web import router as web_router  # the browser application under /app/
+
+    app.include_router(web_router)
     return app

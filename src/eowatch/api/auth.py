@@ -37,7 +37,9 @@ __all__ = [
 #: The caller when authentication is not required and no credentials were given.
 ANONYMOUS = Principal("anonymous", "admin", "", via="none")
 #: Paths anyone may read, even when authentication is required.
-PUBLIC_PATHS = frozenset({"/conformance", "/openapi.json", "/docs", "/healthz", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/conformance", "/openapi.json", "/docs", "/healthz", "/readyz", "/metrics", "/app"})
+#: Path prefixes anyone may read: the web application's pages and scripts (its data calls send a key).
+PUBLIC_PREFIXES = ("/app/",)
 
 
 class JWTVerifier:
@@ -117,7 +119,9 @@ def authenticate(request: Request) -> None:
     state = request.app.state
     token = _credentials(request)
     if token is None:
-        if getattr(state.settings, "auth_required", False) and request.url.path not in PUBLIC_PATHS:
+        path = request.url.path
+        public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+        if getattr(state.settings, "auth_required", False) and not public:
             raise AuthError("authentication required: send 'Authorization: Bearer <key>' or 'X-API-Key'")
         request.state.principal = ANONYMOUS
         return

@@ -110,6 +110,9 @@ def cli(ctx: click.Context) -> None:
 @click.option(
     "--collection", default=None, help="Also register the run in this collection of the results catalogue."
 )
+@click.option(
+    "--stac-catalog", is_flag=True, help="Also link the product from a STAC catalog.json in --out."
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj
 def detect(
@@ -127,6 +130,7 @@ def detect(
     params: tuple[str, ...],
     out_dir: Path | None,
     collection: str | None,
+    stac_catalog: bool,
     quiet: bool,
 ) -> None:
     """Detect changes between two acquisitions and write a product folder."""
@@ -153,6 +157,10 @@ def detect(
 
         ResultsCatalog.from_settings(settings).ingest_folder(output.folder, collection)
         click.echo(f"registered {output.item.id} in collection {collection!r}", err=True)
+    if stac_catalog:
+        from ..io.stac_catalog import write_output_catalog
+
+        write_output_catalog(output.folder.parent, [output.folder])
     _print_summary(output)
 
 
@@ -215,6 +223,20 @@ def demo_s1(out_dir: Path) -> None:
     click.echo(
         json.dumps({"before": str(demo.before), "after": str(demo.after), "changes": str(demo.changes)})
     )
+
+
+@cli.command("stac-wrap")
+@click.argument("source")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Catalogue folder.")
+@click.option("--id", "item_id", default=None, help="Item id (default: derived from SOURCE).")
+@click.option("--sensor", type=click.Choice(["s1", "s2"]), default=None, help="When the files are ambiguous.")
+def stac_wrap(source: str, out_dir: Path, item_id: str | None, sensor: str | None) -> None:
+    """Wrap a band folder or multi-band raster as a STAC catalogue (catalog.json, one Item,
+    the band files beside it): the input form of the CWL application packages."""
+    from ..io.stac_catalog import wrap_input
+
+    names = {"s1": "sentinel-1", "s2": "sentinel-2"}
+    click.echo(str(wrap_input(source, out_dir, item_id, names.get(sensor or ""))))
 
 
 @cli.command()

@@ -8,7 +8,9 @@ Accepted inputs:
 * one multi-band raster whose band descriptions name the bands (or a
   13-band Sentinel-2 stack in the standard order);
 * a STAC Item (JSON file or URL) with band assets, Earth Search (``red``,
-  ``nir``, ``scl``...) or Planetary Computer (``B04``, ``SCL``, ``vv``) naming.
+  ``nir``, ``scl``...) or Planetary Computer (``B04``, ``SCL``, ``vv``) naming;
+* a STAC Catalog holding one Item (``catalog.json``, or a folder holding it:
+  what an OGC application package's stage-in hands over).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ _COMMON_NAMES = {
 _S2_FILE = re.compile(r"(?:^|[_\-.])(B(?:0?[1-9]|1[0-2]|8A))(?:[_\-.]|$)", re.IGNORECASE)
 _SCL_FILE = re.compile(r"(?:^|[_\-.])SCL(?:[_\-.]|$)", re.IGNORECASE)
 _S1_FILE = re.compile(r"(?:^|[_\-.])(vv|vh|hh|hv)(?:[_\-.]|$)", re.IGNORECASE)
+# raster:bands "unit" of radar assets -> BandAsset.units (anything else: read as stated elsewhere).
+_RASTER_UNITS = {"db": "db", "decibel": "db", "linear": "linear", "dn": "dn"}
 _DATE = re.compile(r"(20\d{2})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2}))?")
 _RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img"}
 
@@ -119,6 +123,8 @@ def resolve_input(source: str | Path, sensor: str | None = None) -> Acquisition:
     path = Path(text)
     if not path.exists():
         raise InputReadError(f"input {path} does not exist; give a band folder, a raster file or a STAC Item")
+    if path.is_dir() and (path / "catalog.json").is_file():
+        return _from_stac_item(str(path / "catalog.json"))
     if path.is_dir():
         return _from_folder(path, sensor)
     return _from_multiband(text, sensor)
@@ -221,12 +227,20 @@ def _from_stac_item(href: str) -> Acquisition:
     import pystac
 
     try:
-        item = pystac.Item.from_file(href)
+        obj = pystac.read_file(href)
+        # A catalogue (stage-in of an application package) is followed to its one Item.
+        items = list(obj.get_items(recursive=True)) if isinstance(obj, pystac.Catalog) else [obj]
     except Exception as exc:  # pystac raises many kinds (IO, JSON, STAC errors)
         raise InputReadError(
             f"cannot read STAC Item {href}: {exc}. Give a STAC Item JSON path or URL."
         ) from exc
-    return acquisition_from_item(item, href)
+    if len(items) != 1 or not isinstance(items[0], pystac.Item):
+        raise InputError(
+            f"STAC {href} holds {len(items)} Items; one date is one Item: give a catalogue with exactly one "
+            "Item, or the Item itself"
+        )
+    item = items[0]
+    return acquisition_from_item(item, href if isinstance(obj, pystac.Item) else item.get_self_href() or href)
 
 
 def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
@@ -248,14 +262,15 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
         elif scale is None:
             # Planetary Computer items carry no raster:bands; baseline >= 4.00 adds 1000 to DN.
             scale, offset = 1e-4, (-0.1 if baseline is not None and baseline >= 4.0 else 0.0)
-        nodata = rb.get("nodata", 0.0 if not is_s1 else None)
+        nodata = _float(rb["nodata"]) if "nodata" in rb else (0.0 if not is_s1 else None)  # "nan" is text
         abs_href = asset.get_absolute_href() or asset.href
         if abs_href.startswith("s3://"):
             abs_href = "/vsis3/" + abs_href[5:]
         # Prefer cloud-optimised GeoTIFFs over JPEG2000 copies, and https over s3.
         rank = ("geotiff" in (asset.media_type or "")) * 2 + abs_href.startswith("http")
         if name not in candidates or rank > candidates[name][0]:
-            candidates[name] = (rank, BandAsset(abs_href, 1, float(scale), float(offset), nodata))
+            units = _RASTER_UNITS.get(str(rb.get("unit", "")).lower(), "reflectance")
+            candidates[name] = (rank, BandAsset(abs_href, 1, float(scale), float(offset), nodata, units))
     if not candidates:
         raise InputError(
             f"STAC Item {item.id} has no band assets eowatch recognises (keys {list(item.assets)})"
