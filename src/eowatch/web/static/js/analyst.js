@@ -1,0 +1,104 @@
+// The analyst map page: sign in, tasks and their AOIs, new tasks, results of a task.
+
+import { geometryOf, TaskForm, TaskPanel } from "./tasks.js";
+import { ResultsPanel } from "./results.js";
+import { addDrawing, createMap } from "./map.js";
+import { loadConfig } from "./api.js";
+import { messenger, setupSession } from "./session.js";
+
+const REFRESH_MS = 4000;
+const $ = (id) => document.getElementById(id);
+
+async function main() {
+  const config = await loadConfig();
+  $("version").textContent = `v${config.version}`;
+  const map = await createMap($("map"), config);
+  const say = messenger($("message"));
+  let refreshTimer = null;
+
+  const results = new ResultsPanel({
+    map,
+    onMessage: say,
+    elements: {
+      timeline: $("timeline"),
+      details: $("result-details"),
+      polygons: $("polygon-rows"),
+      downloads: $("downloads"),
+      compare: $("compare"),
+      opacity: $("overlay-opacity"),
+      resultSection: $("result-section"),
+    },
+  });
+  const tasks = new TaskPanel({
+    map,
+    list: $("task-list"),
+    onMessage: say,
+    onSelect: (task) => {
+      $("results-title").textContent = task ? `Results of ${task.spec.name}` : "Results";
+      results.showTask(task).catch((err) => say(`Cannot list results: ${err.message}`, "error"));
+    },
+  });
+  const form = new TaskForm({
+    form: $("task-form"),
+    presetSelect: $("task-presets"),
+    onMessage: say,
+    onCreated: async (task) => {
+      drawing.clear();
+      form.setAOI(null);
+      $("task-form").reset();
+      form.renderPresets();
+      await tasks.refresh();
+      tasks.select(task.id);
+    },
+  });
+  const drawing = addDrawing(map, (geometry) => form.setAOI(geometry, "the map"));
+  form.setAOI(null);
+
+  $("aoi-file").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    try {
+      const geometry = geometryOf(JSON.parse(await file.text()));
+      drawing.show(geometry);
+      form.setAOI(geometry, file.name);
+    } catch (err) {
+      say(`${file.name} is not a usable AOI: ${err.message}`, "error");
+    }
+  });
+
+  const refresh = async () => {
+    try {
+      await tasks.refresh();
+      await results.refreshTimeline();
+    } catch (err) {
+      say(`Refresh failed: ${err.message}`, "error");
+    }
+  };
+
+  setupSession({
+    onSignedIn: async (who) => {
+      $("new-task").hidden = who.role === "partner";
+      try {
+        await Promise.all([tasks.refresh(), who.role === "partner" ? null : form.loadPresets()]);
+      } catch (err) {
+        say(err.message, "error");
+      }
+      clearInterval(refreshTimer);
+      refreshTimer = setInterval(refresh, REFRESH_MS);
+    },
+    onSignedOut: () => {
+      clearInterval(refreshTimer);
+      tasks.tasks = [];
+      tasks.selectedId = null;
+      tasks.render();
+      results.showTask(null);
+    },
+  });
+}
+
+main().catch((err) => {
+  const box = document.getElementById("message");
+  box.textContent = `The application failed to start: ${err.message}`;
+  box.className = "message error";
+  box.hidden = false;
+});

@@ -1,0 +1,115 @@
+// The operations dashboard: GET /ops/summary every few seconds, drawn as figures,
+// tables and inline SVG charts. ?refresh=<seconds> changes the interval.
+
+import { escapeHTML, getJSON, loadConfig } from "./api.js";
+import { horizontalBars, sparkline, stackedBars } from "./charts.js";
+import { messenger, setupSession } from "./session.js";
+
+const $ = (id) => document.getElementById(id);
+const REFRESH_S = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 5);
+const MAX_SAMPLES = 360;
+
+function seconds(value) {
+  if (value === null || value === undefined) return "–";
+  if (value < 120) return `${value.toFixed(1)} s`;
+  if (value < 7200) return `${(value / 60).toFixed(1)} min`;
+  if (value < 172800) return `${(value / 3600).toFixed(1)} h`;
+  return `${(value / 86400).toFixed(1)} d`;
+}
+
+function total(states, name) {
+  return Object.values(states).reduce((sum, bySource) => sum + (bySource[name] || 0), 0);
+}
+
+export function render(summary, samples) {
+  const states = summary.jobs_by_state || {};
+  $("queue-depth").textContent = summary.queue_depth ?? "–";
+  $("running").textContent = total(states, "running");
+  $("succeeded").textContent = total(states, "succeeded") + total(states, "successful");
+  $("failed").textContent = total(states, "failed");
+  const latency = summary.latency_s || {};
+  const acquisition = latency.acquisition_to_product || latency;
+  $("latency-median").textContent = seconds(acquisition.median);
+
+  const rows = Object.entries(states).flatMap(([source, byState]) =>
+    Object.entries(byState).map(([state, n]) => `<tr data-source="${escapeHTML(source)}" data-state="${escapeHTML(state)}">
+      <td>${escapeHTML(source)}</td><td><span class="state state-${escapeHTML(state)}">${escapeHTML(state)}</span></td>
+      <td class="num">${n}</td></tr>`),
+  );
+  $("jobs-by-state").innerHTML = rows.join("") || '<tr><td colspan="3">No jobs yet.</td></tr>';
+
+  const span = summary.throughput_window;
+  $("throughput-window").textContent = span ? `(last ${span.hours} h, ${span.bucket_s / 60}-minute bars)` : "";
+  $("throughput").replaceChildren(
+    stackedBars(summary.throughput || [], [
+      { key: "succeeded", colour: "var(--ok)" },
+      { key: "failed", colour: "var(--bad)" },
+    ], { label: "Jobs finished per interval" }),
+  );
+
+  const durations = Object.entries(summary.duration_s || {}).map(([preset, s]) => ({
+    label: preset, value: s.median, extra: s.p90,
+    text: `${seconds(s.median)} (p90 ${seconds(s.p90)}, n=${s.count})`,
+  }));
+  $("durations").replaceChildren(
+    durations.length
+      ? horizontalBars(durations, { label: "Run time per preset" })
+      : Object.assign(document.createElement("p"), { className: "note", textContent: "No finished jobs yet." }),
+  );
+
+  const measures = [
+    ["Acquisition → product", latency.acquisition_to_product || latency],
+    ["Queued → product", latency.enqueued_to_product],
+  ].filter(([, s]) => s);
+  $("latency").innerHTML = measures
+    .map(([name, s]) => `<tr><td>${name}</td><td class="num">${s.count ?? 0}</td><td class="num">${seconds(s.median)}</td>
+      <td class="num">${seconds(s.p90)}</td></tr>`)
+    .join("");
+  $("latency-note").textContent = latency.description || "";
+
+  $("queue-history").replaceChildren(sparkline(samples, { label: "Queue depth over time" }));
+
+  const failures = summary.recent_failures || [];
+  $("failures").innerHTML =
+    failures
+      .map((f) => `<tr><td>${escapeHTML(String(f.time || "").replace("T", " ").slice(0, 19))}</td>
+        <td>${escapeHTML(f.source)}</td><td>${escapeHTML(f.task || "")}</td><td>${escapeHTML(f.preset || "")}</td>
+        <td class="error-text"><strong>${escapeHTML(f.error_class || "")}</strong> ${escapeHTML(f.error || "")}</td></tr>`)
+      .join("") || '<tr><td colspan="5">No failures.</td></tr>';
+  $("updated").textContent = new Date().toISOString().slice(11, 19) + " UTC";
+}
+
+async function main() {
+  const config = await loadConfig();
+  $("version").textContent = `v${config.version}`;
+  $("refresh-s").textContent = REFRESH_S;
+  const say = messenger($("message"));
+  const samples = [];
+  let timer = null;
+
+  const refresh = async () => {
+    try {
+      const summary = await getJSON("/ops/summary");
+      samples.push({ t: Date.now(), v: summary.queue_depth || 0 });
+      if (samples.length > MAX_SAMPLES) samples.shift();
+      render(summary, samples);
+    } catch (err) {
+      say(`Cannot read the operations summary: ${err.message}`, "error");
+    }
+  };
+  setupSession({
+    onSignedIn: () => {
+      refresh();
+      clearInterval(timer);
+      timer = setInterval(refresh, REFRESH_S * 1000);
+    },
+    onSignedOut: () => clearInterval(timer),
+  });
+}
+
+main().catch((err) => {
+  const box = document.getElementById("message");
+  box.textContent = `The dashboard failed to start: ${err.message}`;
+  box.className = "message error";
+  box.hidden = false;
+});

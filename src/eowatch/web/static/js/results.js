@@ -1,0 +1,238 @@
+// Results of the selected task: a timeline of its STAC items (whatever /search lets the
+// caller see), and for the selected item the change-map tiles, the change polygons with
+// popups, a before/after comparison cut from the item's quicklook, and the downloads.
+
+import { download, escapeHTML, formatArea, formatDate, getJSON, objectURL, searchAll } from "./api.js";
+import { authTileLayer, bboxBounds } from "./map.js";
+import { comparePanels } from "./compare.js";
+
+const L = window.L;
+const CLASS_COLOURS = {
+  "vegetation loss": "#e8590c",
+  "vegetation gain": "#2f9e44",
+  "water gain": "#1971c2",
+  "water loss": "#c2255c",
+  "new bare/built surface": "#862e9c",
+  "burn scar": "#343a40",
+  "other change": "#f08c00",
+};
+const MAX_LISTED_POLYGONS = 300;
+
+export function taskCollection(task) {
+  return task.collection || (task.spec && task.spec.collection) || `task-${task.spec ? task.spec.name : task.id}`;
+}
+
+function itemDates(item) {
+  const p = item.properties || {};
+  return { before: p.start_datetime || null, after: p.end_datetime || p.datetime || null };
+}
+
+function tileUrl(item, asset) {
+  const c = encodeURIComponent(item.collection);
+  const i = encodeURIComponent(item.id);
+  return `/collections/${c}/items/${i}/tiles/${asset}/{z}/{x}/{y}.png`;
+}
+
+export class ResultsPanel {
+  constructor({ map, elements, onMessage }) {
+    this.map = map;
+    this.el = elements; // timeline, details, polygons, downloads, compare, opacity
+    this.onMessage = onMessage;
+    this.items = [];
+    this.selected = null;
+    this.overlays = [];
+    this.polygonLayers = new Map();
+    this.el.timeline.addEventListener("click", (event) => {
+      const row = event.target.closest("li[data-item-id]");
+      if (row) this.select(row.dataset.itemId);
+    });
+    this.el.polygons.addEventListener("click", (event) => {
+      const row = event.target.closest("tr[data-polygon]");
+      const layer = row && this.polygonLayers.get(Number(row.dataset.polygon));
+      if (layer) {
+        this.map.fitBounds(layer.getBounds(), { maxZoom: 16 });
+        layer.openPopup();
+      }
+    });
+    this.el.downloads.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-href]");
+      if (!button) return;
+      download(button.dataset.href, button.dataset.filename).catch((err) =>
+        this.onMessage(`Download failed: ${err.message}`, "error"),
+      );
+    });
+    this.el.opacity.addEventListener("input", () => {
+      for (const layer of this.overlays) if (layer.setOpacity) layer.setOpacity(Number(this.el.opacity.value));
+    });
+  }
+
+  clear() {
+    for (const layer of this.overlays) this.map.removeLayer(layer);
+    this.overlays = [];
+    this.polygonLayers.clear();
+    this.selected = null;
+    this.el.details.innerHTML = "";
+    this.el.polygons.innerHTML = "";
+    this.el.downloads.innerHTML = "";
+    this.el.compare.hidden = true;
+    this.el.resultSection.hidden = true;
+  }
+
+  async showTask(task) {
+    this.task = task;
+    if (!task) {
+      this.items = [];
+      this.clear();
+      this.el.timeline.innerHTML = "";
+      return;
+    }
+    await this.refreshTimeline();
+  }
+
+  async refreshTimeline() {
+    const task = this.task;
+    if (!task) return;
+    const collection = taskCollection(task);
+    const items = await searchAll({ collections: collection });
+    items.sort((a, b) => String(itemDates(a).after).localeCompare(String(itemDates(b).after)));
+    const changed = items.map((i) => i.id).join() !== this.items.map((i) => i.id).join();
+    this.items = items;
+    if (!changed && this.el.timeline.children.length) return;
+    if (!items.length) {
+      this.el.timeline.innerHTML = '<li class="empty">No results yet.</li>';
+      return;
+    }
+    this.el.timeline.innerHTML = items
+      .map((item) => {
+        const p = item.properties || {};
+        const { before, after } = itemDates(item);
+        const status = p["eowatch:status"] || "ok";
+        return `<li data-item-id="${escapeHTML(item.id)}" class="${this.selected && this.selected.id === item.id ? "selected" : ""}">
+          <span class="dates">${formatDate(before)} → ${formatDate(after)}</span>
+          <span class="preset">${escapeHTML(p["eowatch:preset"] || "")}</span>
+          <span class="area">${status === "ok" ? formatArea(p["eowatch:changed_area_m2"]) : escapeHTML(status)}</span>
+        </li>`;
+      })
+      .join("");
+  }
+
+  async select(itemId) {
+    const item = this.items.find((i) => i.id === itemId);
+    if (!item) return;
+    this.clear();
+    this.selected = item;
+    for (const row of this.el.timeline.querySelectorAll("li")) {
+      row.classList.toggle("selected", row.dataset.itemId === itemId);
+    }
+    this.el.resultSection.hidden = false;
+    this.renderDetails(item);
+    this.renderDownloads(item);
+    const bounds = bboxBounds(item.bbox);
+    this.map.fitBounds(bounds);
+    if (item.assets.change_map) {
+      const tiles = authTileLayer(tileUrl(item, "change_map"), {
+        bounds, // no requests outside the raster (they would be 404s)
+        maxZoom: 19,
+        opacity: Number(this.el.opacity.value),
+        className: "change-tiles",
+        zIndex: 20,
+      });
+      tiles.on("tilefailure", (e) => this.onMessage(`A change-map tile failed: ${e.error.message}`, "error"));
+      tiles.addTo(this.map);
+      this.overlays.push(tiles);
+    }
+    await Promise.all([this.showPolygons(item), this.showComparison(item)]);
+  }
+
+  renderDetails(item) {
+    const p = item.properties || {};
+    const { before, after } = itemDates(item);
+    const rows = [
+      ["Before", formatDate(before)],
+      ["After", formatDate(after)],
+      ["Preset", p["eowatch:preset"]],
+      ["Status", p["eowatch:status"]],
+      ["Changed area", formatArea(p["eowatch:changed_area_m2"])],
+      ["Polygons", p["eowatch:polygon_count"]],
+      ["Valid fraction", p["eowatch:valid_fraction"] !== undefined ? `${(100 * p["eowatch:valid_fraction"]).toFixed(1)} %` : "–"],
+    ];
+    this.el.details.innerHTML = `<h3>${escapeHTML(item.id)}</h3><dl>${rows
+      .map(([k, v]) => `<dt>${k}</dt><dd>${escapeHTML(v ?? "–")}</dd>`)
+      .join("")}</dl>`;
+  }
+
+  renderDownloads(item) {
+    this.el.downloads.innerHTML = Object.entries(item.assets || {})
+      .map(([key, asset]) => {
+        const extension = (asset.href.split("?")[0].match(/\.[a-z0-9]+$/i) || [""])[0];
+        const filename = `${item.id}-${key}${extension}`;
+        return `<li><button type="button" class="link" data-asset="${escapeHTML(key)}" data-href="${escapeHTML(asset.href)}"
+          data-filename="${escapeHTML(filename)}">${escapeHTML(asset.title || key)}</button>
+          <span class="media">${escapeHTML((asset.type || "").split(";")[0])}</span></li>`;
+      })
+      .join("");
+  }
+
+  async showPolygons(item) {
+    const asset = item.assets.polygons;
+    if (!asset) {
+      this.el.polygons.innerHTML = '<tr><td colspan="4">This result has no polygons.</td></tr>';
+      return;
+    }
+    let collection;
+    try {
+      collection = await getJSON(asset.href);
+    } catch (err) {
+      this.onMessage(`Cannot load the change polygons: ${err.message}`, "error");
+      return;
+    }
+    if (this.selected !== item) return; // another result was chosen meanwhile
+    const { before, after } = itemDates(item);
+    const features = (collection.features || []).map((f, index) => ({ ...f, id: index }));
+    const layer = L.geoJSON(features, {
+      style: (f) => ({ color: CLASS_COLOURS[f.properties.class_name] || "#f08c00", weight: 1.5, fillOpacity: 0.15 }),
+      onEachFeature: (feature, shape) => {
+        const p = feature.properties;
+        shape.bindPopup(
+          `<div class="polygon-popup"><strong>${escapeHTML(p.class_name || `class ${p.class}`)}</strong>
+          <div>Area: ${formatArea(p.area_m2)}</div>
+          <div>Confidence: ${p.confidence !== undefined ? (100 * p.confidence).toFixed(1) + " %" : "–"}</div>
+          ${p.direction ? `<div>Direction: ${escapeHTML(p.direction)}</div>` : ""}
+          <div>Dates: ${formatDate(before)} → ${formatDate(after)}</div></div>`,
+        );
+        this.polygonLayers.set(feature.id, shape);
+      },
+    }).addTo(this.map);
+    this.overlays.push(layer);
+    const ranked = [...features].sort((a, b) => (b.properties.area_m2 || 0) - (a.properties.area_m2 || 0));
+    const shown = ranked.slice(0, MAX_LISTED_POLYGONS);
+    this.el.polygons.innerHTML =
+      shown
+        .map(
+          (f) => `<tr data-polygon="${f.id}"><td><span class="swatch" style="background:${
+            CLASS_COLOURS[f.properties.class_name] || "#f08c00"
+          }"></span>${escapeHTML(f.properties.class_name || f.properties.class)}</td>
+          <td>${formatArea(f.properties.area_m2)}</td>
+          <td>${f.properties.confidence !== undefined ? (100 * f.properties.confidence).toFixed(0) + " %" : "–"}</td>
+          <td>${escapeHTML(f.properties.direction || "")}</td></tr>`,
+        )
+        .join("") +
+      (ranked.length > shown.length
+        ? `<tr class="more"><td colspan="4">${ranked.length - shown.length} smaller polygons on the map only</td></tr>`
+        : "") || '<tr><td colspan="4">No change polygons.</td></tr>';
+  }
+
+  async showComparison(item) {
+    const asset = item.assets.quicklook;
+    if (!asset) return;
+    try {
+      const url = await objectURL(asset.href);
+      const shape = (item.properties || {})["proj:shape"];
+      const shown = await comparePanels(this.el.compare, url, shape);
+      URL.revokeObjectURL(url);
+      this.el.compare.hidden = !shown;
+    } catch (err) {
+      this.onMessage(`Cannot load the quicklook: ${err.message}`, "error");
+    }
+  }
+}
