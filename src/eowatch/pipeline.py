@@ -17,14 +17,17 @@ import pystac
 from shapely.geometry.base import BaseGeometry
 
 from .aoi import check_aoi, parse_aoi
+from .blockwise import ArraySpec, apply_mmu, no_valid_data_result, run_blockwise
 from .detect import Preset, PresetParams, get_preset, parse_params
 from .errors import InputError
 from .io.load import pair_grid, read_scene
-from .io.masks import cloud_mask
+from .io.masks import cloud_mask, window_cloud_mask
+from .io.quicklook import reduce_classes, reduction_step
 from .io.sources import Acquisition, resolve_input
-from .kernels.morphology import clean, sieve
-from .model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeClass, ChangeResult, Scene
+from .io.windows import SceneSpec
+from .model import NO_DATA_CLASS, ChangeResult, Grid, Scene
 from .products import PRODUCT_FILES, build_item, write_products
+from .products.folder import preview_bands
 from .settings import Settings
 
 __all__ = [
@@ -92,9 +95,16 @@ def _resolve(value: str | Path | Acquisition, sensor: str) -> Acquisition:
     return value if isinstance(value, Acquisition) else resolve_input(value, sensor)
 
 
-def detect_scenes(preset: Preset, params: Any, before: Scene, after: Scene) -> ChangeResult:
+def detect_scenes(
+    preset: Preset, params: Any, before: Scene, after: Scene, settings: Settings | None = None
+) -> ChangeResult:
     """Run a preset on two loaded scenes and apply the minimum mapping unit.
-    Pixels invalid in either date are ``NO_DATA_CLASS``, never change."""
+    Pixels invalid in either date are ``NO_DATA_CLASS``, never change.
+    Windowed presets go through the same block engine as files do
+    (``eowatch.blockwise``; a small scene is one window)."""
+    if preset.windowed:
+        settings = settings or Settings(scene_executor="threads")
+        return run_blockwise(preset, params, ArraySpec(before), ArraySpec(after), settings)[0]
     valid = before.valid & after.valid
     if not valid.any():
         return no_valid_data(before)
@@ -107,27 +117,12 @@ def finalize(result: ChangeResult, valid: np.ndarray, params: PresetParams) -> C
     minimum mapping unit (8-connected, whatever their class)."""
     result.classes[~valid] = NO_DATA_CLASS
     result.statistic[~valid] = np.nan
-    changed = result.changed
-    kept = changed
-    if params.cleanup_radius > 0 and changed.any():
-        kept = clean(changed, params.cleanup_radius, "open") & changed
-    if params.min_area_m2 > 0 and kept.any():
-        kept = sieve(kept, result.grid.pixel_area_m2(), params.min_area_m2)
-    result.classes[changed & ~kept] = NO_CHANGE_CLASS
-    return result
+    return apply_mmu(result, params)
 
 
 def no_valid_data(scene: Scene) -> ChangeResult:
     """An all no-data result on the scene's grid (no pixel valid in every date)."""
-    shape = scene.grid.shape
-    return ChangeResult(
-        classes=np.full(shape, NO_DATA_CLASS, dtype=np.uint8),
-        statistic=np.full(shape, np.nan, dtype=np.float32),
-        statistic_name="none",
-        class_table=(ChangeClass(NO_CHANGE_CLASS, "no_change", (0, 0, 0)),),
-        grid=scene.grid,
-        metadata={"note": "no pixel is valid in both dates (cloud, shadow or nodata everywhere)"},
-    )
+    return no_valid_data_result(scene.grid)
 
 
 @dataclass
@@ -145,25 +140,48 @@ class LoadedPair:
     timings: dict[str, float]
 
 
+@dataclass
+class _Resolved:
+    preset: Preset
+    params: Any
+    before_acq: Acquisition
+    after_acq: Acquisition
+    aoi: BaseGeometry | None
+
+
+def _resolve_request(request: DetectRequest, settings: Settings) -> _Resolved:
+    sensor_hint = _sensor_of(request)
+    preset = get_preset(request.preset or _default_preset(sensor_hint, settings))
+    params = parse_params(preset, request.params)
+    before_acq = preset.prepare(_resolve(request.before, preset.sensor), params)
+    after_acq = preset.prepare(_resolve(request.after, preset.sensor), params)
+    for acq in (before_acq, after_acq):
+        if acq.sensor != preset.sensor:
+            raise InputError(
+                f"{acq.id} is {acq.sensor} data but preset {preset.name!r} is for {preset.sensor}; "
+                f"choose a {acq.sensor} preset (see `eowatch presets`)"
+            )
+    preset.check_pair(before_acq, after_acq, params)
+    aoi = check_aoi(parse_aoi(request.aoi), settings.max_aoi_area_km2) if request.aoi is not None else None
+    return _Resolved(preset, params, before_acq, after_acq, aoi)
+
+
 def load_pair(request: DetectRequest, settings: Settings, progress: Progress | None = None) -> LoadedPair:
     """Resolve, check, read and mask both dates of ``request``."""
     timings: dict[str, float] = {}
     with stage("resolve", timings, progress):
-        sensor_hint = _sensor_of(request)
-        preset = get_preset(request.preset or _default_preset(sensor_hint, settings))
-        params = parse_params(preset, request.params)
-        before_acq = preset.prepare(_resolve(request.before, preset.sensor), params)
-        after_acq = preset.prepare(_resolve(request.after, preset.sensor), params)
-        for acq in (before_acq, after_acq):
-            if acq.sensor != preset.sensor:
-                raise InputError(
-                    f"{acq.id} is {acq.sensor} data but preset {preset.name!r} is for {preset.sensor}; "
-                    f"choose a {acq.sensor} preset (see `eowatch presets`)"
-                )
-        preset.check_pair(before_acq, after_acq, params)
-        aoi = (
-            check_aoi(parse_aoi(request.aoi), settings.max_aoi_area_km2) if request.aoi is not None else None
-        )
+        r = _resolve_request(request, settings)
+    return _load_resolved(request, r, settings, timings, progress)
+
+
+def _load_resolved(
+    request: DetectRequest,
+    r: _Resolved,
+    settings: Settings,
+    timings: dict[str, float],
+    progress: Progress | None,
+) -> LoadedPair:
+    preset, params, before_acq, after_acq, aoi = r.preset, r.params, r.before_acq, r.after_acq, r.aoi
     with stage("read", timings, progress):
         grid = pair_grid(before_acq, after_acq, aoi, request.crs, request.resolution)
         before = read_scene(before_acq, grid, preset.bands(params), aoi)
@@ -181,19 +199,19 @@ def detect_pair(
     request: DetectRequest, settings: Settings, out_dir: Path | None = None, progress: Progress | None = None
 ) -> RunOutput:
     """Run one detection pass and write its product folder under ``out_dir``
-    (default ``settings.output_dir``)."""
-    pair = load_pair(request, settings, progress)
-    preset, params, timings = pair.preset, pair.params, pair.timings
+    (default ``settings.output_dir``). Presets that run window by window
+    (``Preset.windowed``) never hold a whole band in memory (``eowatch.blockwise``)."""
+    timings: dict[str, float] = {}
+    with stage("resolve", timings, progress):
+        r = _resolve_request(request, settings)
+    if r.preset.windowed and settings.scene_windowed:
+        return _detect_windowed(request, r, settings, timings, out_dir, progress)
+    pair = _load_resolved(request, r, settings, timings, progress)
+    preset, params = pair.preset, pair.params
     with stage("detect", timings, progress):
-        result = detect_scenes(preset, params, pair.before, pair.after)
+        result = detect_scenes(preset, params, pair.before, pair.after, settings)
         result.metadata["masking"] = pair.masking
-    key = {
-        "params": params.model_dump(),
-        "aoi": getattr(pair.aoi, "wkt", None),
-        "crs": request.crs,
-        "res": request.resolution,
-    }
-    run_id = run_id_for(preset.name, pair.before_acq, pair.after_acq, key)
+    run_id = run_id_for(preset.name, pair.before_acq, pair.after_acq, _run_key(request, params, pair.aoi))
     return write_run(
         Path(out_dir or settings.output_dir) / run_id,
         preset,
@@ -208,6 +226,82 @@ def detect_pair(
     )
 
 
+def _run_key(request: DetectRequest, params: Any, aoi: BaseGeometry | None) -> dict[str, Any]:
+    return {
+        "params": params.model_dump(),
+        "aoi": getattr(aoi, "wkt", None),
+        "crs": request.crs,
+        "res": request.resolution,
+    }
+
+
+def _detect_windowed(
+    request: DetectRequest,
+    r: _Resolved,
+    settings: Settings,
+    timings: dict[str, float],
+    out_dir: Path | None,
+    progress: Progress | None,
+) -> RunOutput:
+    """``detect_pair`` for windowed presets: grid, cloud-mask plan, two-pass block run, products."""
+    preset, params = r.preset, r.params
+    with stage("prepare", timings, progress):
+        grid = pair_grid(r.before_acq, r.after_acq, r.aoi, request.crs, request.resolution)
+        specs, methods = [], []
+        for acq in (r.before_acq, r.after_acq):
+            cloud, method = window_cloud_mask(acq, grid, params.cloud_mask)
+            specs.append(SceneSpec(acq, grid, preset.bands(params), r.aoi, cloud, settings.mask_snow))
+            methods.append(method)
+    with stage("detect", timings, progress):
+        result, stats = run_blockwise(preset, params, specs[0], specs[1], settings, timings)
+    pixels = grid.width * grid.height
+    result.metadata["masking"] = {
+        role: {"method": method, "masked_fraction": round(count / pixels, 6)}
+        for role, method, count in zip(("before", "after"), methods, stats.cloud_px, strict=True)
+    }
+    result.metadata["blockwise"] = stats.as_dict()
+    run_id = run_id_for(preset.name, r.before_acq, r.after_acq, _run_key(request, params, r.aoi))
+    return write_run(
+        Path(out_dir or settings.output_dir) / run_id,
+        preset,
+        params,
+        (specs[0].header(), specs[1].header()),
+        (r.before_acq, r.after_acq),
+        result,
+        timings,
+        settings,
+        progress,
+        extra_properties=request.provenance,
+        previews=lambda: _previews(specs, result, settings.quicklook_max_size),
+    )
+
+
+def _previews(specs: list[SceneSpec], result: ChangeResult, max_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quicklook panels of both dates read directly at quicklook size (overviews
+    where the files have them), masked where the change map has no data."""
+    grid = result.grid
+    step = reduction_step(grid.shape, max_size)
+    small = grid if step == 1 else _coarse_grid(grid, step)
+    valid = reduce_classes(result.classes, step) != NO_DATA_CLASS
+    out = []
+    for spec in specs:
+        rgb = ("B04", "B03", "B02")
+        bands = rgb if all(b in spec.bands for b in rgb) else spec.bands[:1]
+        scene = read_scene(spec.acq, small, bands)
+        scene.valid = valid
+        out.append(preview_bands(scene))
+    return out[0], out[1]
+
+
+def _coarse_grid(grid: Grid, step: int) -> Grid:
+    """``grid``'s bounds with pixels ``step`` times larger (size rounded up, as the quicklook reduces)."""
+    from affine import Affine
+
+    width, height = -(-grid.width // step), -(-grid.height // step)
+    t = grid.transform
+    return Grid(grid.crs, Affine(t.a * step, 0, t.c, 0, t.e * step, t.f), width, height)
+
+
 def write_run(
     folder: Path,
     preset: Preset,
@@ -219,8 +313,11 @@ def write_run(
     settings: Settings,
     progress: Progress | None = None,
     extra_properties: dict[str, Any] | None = None,
+    previews: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> RunOutput:
-    """Write the product folder of a run comparing ``scenes`` (first, last)."""
+    """Write the product folder of a run comparing ``scenes`` (first, last).
+    ``previews`` returns the quicklook's before/after panels when the scenes
+    are not held in memory (windowed runs)."""
     (before, after), (before_acq, after_acq) = scenes, acquisitions
     status = "ok" if result.valid.any() else "no-valid-data"
     properties = {**preset.item_properties(before_acq, after_acq), **(extra_properties or {})}
@@ -249,7 +346,7 @@ def write_run(
             )
 
         folder, features, item = write_products(
-            folder, before, after, result, item_builder, settings.quicklook_max_size, extra_writers
+            folder, before, after, result, item_builder, settings.quicklook_max_size, extra_writers, previews
         )
     return RunOutput(folder=folder, item=item, result=result, features=features)
 

@@ -6,6 +6,7 @@ setting take a ``Settings`` argument (pystac's ``StacIO.set_default`` lesson).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,8 +90,22 @@ class Settings(BaseSettings):
     executor: str | None = Field(None, description="inline, local (worker processes) or dask.")
     dask_scheduler_address: str | None = Field(None, description="Dask scheduler address (tcp://host:8786).")
     worker_processes: int | None = Field(None, ge=1, description="Worker processes of the local executor.")
+    scene_windowed: bool = Field(
+        True, description="Run presets that support it window by window (bounded memory on full tiles)."
+    )
+    scene_executor: Literal["threads", "dask"] = Field(
+        "threads", description="Where a scene's windows run: a local thread pool or the Dask scheduler."
+    )
+    scene_workers: int = Field(2, ge=1, description="Threads of the local window pool.")
+    scene_window_px: int = Field(1024, ge=16, description="Side of a processing window in pixels.")
+    scene_sample_px: int = Field(
+        2_000_000, ge=10_000, description="Pixels read to fit global statistics (whole scene when smaller)."
+    )
+    scene_gdal_cache_mb: int = Field(256, ge=16, description="GDAL block cache while reading windows (MB).")
     worker_poll_s: float = Field(2.0, gt=0, description="Idle worker poll interval.")
     scheduler_poll_s: float = Field(10.0, gt=0, description="Scheduler loop interval.")
+    serve_scheduler: bool = Field(False, description="Run the scheduler inside `eowatch serve`.")
+    serve_worker: bool = Field(False, description="Run a worker inside `eowatch serve`.")
     alert_max_attempts: int = Field(5, ge=1, description="Delivery attempts of one alert.")
     alert_backoff_s: float = Field(5.0, ge=0, description="First alert retry delay; doubles.")
     smtp_host: str | None = Field(None, description="SMTP server for e-mail alerts.")

@@ -8,13 +8,39 @@ lesson: algorithms as small registered objects).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..model import ChangeResult, Scene
+from ..model import ChangeClass, ChangeResult, Scene
 
-__all__ = ["Preset", "PresetParams"]
+__all__ = ["Preset", "PresetParams", "WindowOutput", "FitSummary"]
+
+
+@dataclass
+class WindowOutput:
+    """What a windowed preset computes for one window: per-pixel change codes
+    (``NO_CHANGE_CLASS`` where not changed) and the float32 statistic."""
+
+    classes: NDArray[np.uint8]
+    statistic: NDArray[np.float32]
+
+
+@dataclass
+class FitSummary:
+    """What a fitted model says about the whole result: the statistic's name,
+    the class table, provenance metadata, and how to turn statistic values into
+    a 0..1 confidence (computed only where polygons need it, so a full tile
+    never holds a confidence array)."""
+
+    statistic_name: str
+    class_table: tuple[ChangeClass, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    confidence_of: Callable[[NDArray[np.floating]], NDArray[np.float32]] | None = None
 
 
 class PresetParams(BaseModel):
@@ -49,6 +75,30 @@ class Preset(ABC):
     @abstractmethod
     def run(self, before: Scene, after: Scene, params: Any) -> ChangeResult:
         """Detect changes between two co-registered scenes on one grid."""
+
+    #: True when the preset runs window by window (``fit`` on a sample, ``apply_window``
+    #: per window, ``finish`` on the stitched class map); see ``eowatch.blockwise``.
+    windowed: ClassVar[bool] = False
+
+    def halo(self, params: Any) -> int:
+        """Pixels of context each window needs on every side (speckle filters); 0 = pixelwise."""
+        return 0
+
+    def fit(self, before: Scene, after: Scene, params: Any) -> Any:
+        """Global statistics (transforms, calibrations, thresholds) from a sample of the pair."""
+        raise NotImplementedError(f"preset {self.name} does not run window by window")
+
+    def apply_window(self, before: Scene, after: Scene, params: Any, model: Any) -> WindowOutput:
+        """Classes and statistic of one window with a fitted ``model``."""
+        raise NotImplementedError(f"preset {self.name} does not run window by window")
+
+    def finish(self, classes: NDArray[np.uint8], params: Any, model: Any) -> NDArray[np.uint8]:
+        """A whole-map step on the stitched classes (e.g. one class per region); none by default."""
+        return classes
+
+    def summary_of(self, model: Any, params: Any) -> FitSummary:
+        """Statistic name, class table, metadata and confidence function of a fitted model."""
+        raise NotImplementedError(f"preset {self.name} does not run window by window")
 
     def prepare(self, acq: Any, params: Any) -> Any:
         """Adjust an input before reading (e.g. declare or detect SAR units); identity by default."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -10,6 +12,7 @@ from pydantic import Field, field_validator
 from ..kernels import classify
 from ..kernels.cva import cva_magnitude, standardize_difference
 from ..kernels.imad import (
+    IMADModel,
     chi2_median_scale,
     chi2_no_change_probability,
     fit_radiometric_normalisation,
@@ -19,8 +22,8 @@ from ..kernels.imad import (
 from ..kernels.indices import compute_index
 from ..kernels.morphology import region_majority
 from ..kernels.thresholds import chi2_threshold, kittler_illingworth, otsu
-from ..model import NO_CHANGE_CLASS, ChangeResult, Scene
-from .base import Preset, PresetParams
+from ..model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeResult, Scene
+from .base import FitSummary, Preset, PresetParams, WindowOutput
 from .registry import register
 
 __all__ = ["IMADPreset", "CVAPreset", "BurnPreset", "WaterPreset"]
@@ -53,15 +56,15 @@ class _SpectralParams(PresetParams):
         return tuple(s.strip() for s in v.split(",")) if isinstance(v, str) else v
 
 
-def _classified(
+def _spectral_codes(
     before: Scene,
     after: Scene,
     changed: np.ndarray,
     normalise: dict[str, tuple[float, float]] | None = None,
 ) -> np.ndarray:
-    """Spectral change classes for the changed pixels (``other change`` when
-    the bands needed for classes are not loaded). ``normalise`` maps a band to
-    the (gain, offset) that brings the after date onto the before date."""
+    """Per-pixel spectral change classes of the changed pixels (``other change``
+    when the bands needed for classes are not loaded). ``normalise`` maps a band
+    to the (gain, offset) that brings the after date onto the before date."""
     if not all(b in before.bands for b in _CLASSIFY_BANDS):
         return np.where(changed, classify.OTHER_CHANGE, NO_CHANGE_CLASS).astype(np.uint8)
     # Indices only where something changed: memory follows the change, not the tile.
@@ -73,7 +76,41 @@ def _classified(
     codes = classify.classify_change_from_bands(np.ones(int(changed.sum()), dtype=bool), b_px, a_px)
     classes = np.zeros(changed.shape, dtype=np.uint8)
     classes[changed] = codes
-    return region_majority(classes, changed)
+    return classes
+
+
+def _classified(
+    before: Scene,
+    after: Scene,
+    changed: np.ndarray,
+    normalise: dict[str, tuple[float, float]] | None = None,
+) -> np.ndarray:
+    """Spectral change classes, one class per connected changed region."""
+    return region_majority(_spectral_codes(before, after, changed, normalise), changed)
+
+
+def _changed_of(classes: np.ndarray) -> np.ndarray:
+    return (classes != NO_CHANGE_CLASS) & (classes != NO_DATA_CLASS)
+
+
+def _chi2_confidence(statistic: np.ndarray, dof: int) -> np.ndarray:
+    """1 - p-value of a calibrated chi-square statistic (float32, as the whole-scene path stores it)."""
+    p_value = chi2_no_change_probability(statistic, dof).astype(np.float32)
+    return (1.0 - p_value).astype(np.float32)
+
+
+@dataclass
+class IMADFit:
+    """The global part of an IR-MAD run, fitted on a sample and applied per window."""
+
+    model: IMADModel
+    scale: float
+    threshold: float
+    gain: np.ndarray
+    offset: np.ndarray
+
+    def normalise(self, bands: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+        return dict(zip(bands, zip(self.gain.tolist(), self.offset.tolist(), strict=True), strict=True))
 
 
 @register
@@ -106,45 +143,79 @@ class IMADPreset(Preset):
     def bands(self, params: Params) -> tuple[str, ...]:
         return tuple(dict.fromkeys(params.bands + _CLASSIFY_BANDS))
 
-    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+    windowed = True
+
+    def _fit(self, before: Scene, after: Scene, params: Params) -> tuple[IMADFit, np.ndarray, np.ndarray]:
+        """The fit, with the calibrated statistic and p-values of the pixels it was fitted on."""
         valid = before.valid & after.valid
         # bands() lists the compared bands first, so these are views, not copies.
         n = len(params.bands)
         x, y = before.data[:n], after.data[:n]
         res = imad(x, y, valid, max_iter=params.max_iter, tol=params.tol)
-        dof = len(params.bands)
         # Real no-change pixels are heavier-tailed than chi2(dof) (misregistration,
         # BRDF, phenology): calibrate on the median, which the changed minority barely moves.
-        scale = chi2_median_scale(res.chi2, dof, valid) if params.calibrate else 1.0
+        scale = chi2_median_scale(res.chi2, n, valid) if params.calibrate else 1.0
         z = (res.chi2 * scale).astype(np.float32)
-        threshold = chi2_threshold(params.alpha, dof)
-        changed = valid & (z > threshold)
-        p_value = chi2_no_change_probability(z, dof).astype(np.float32)
+        p_value = chi2_no_change_probability(z, n).astype(np.float32)
         # Normalise the after date on the no-change pixels so index-based classes compare like with like.
         idx = sample_pixels(valid & (p_value > 0.95), 1_000_000)
         gain, offset = fit_radiometric_normalisation(
             x.reshape(n, -1)[:, idx].T, y.reshape(n, -1)[:, idx].T, np.ones(idx.size, dtype=bool)
         )
-        normalise = dict(zip(params.bands, zip(gain.tolist(), offset.tolist(), strict=True), strict=True))
-        return ChangeResult(
-            classes=_classified(before, after, changed, normalise),
+        fit = IMADFit(res.model, scale, chi2_threshold(params.alpha, n), gain, offset)
+        return fit, z, p_value
+
+    def fit(self, before: Scene, after: Scene, params: Params) -> IMADFit:
+        return self._fit(before, after, params)[0]
+
+    def apply_window(self, before: Scene, after: Scene, params: Params, model: IMADFit) -> WindowOutput:
+        valid = before.valid & after.valid
+        n = len(params.bands)
+        x, y = before.data[:n], after.data[:n]
+        ok = valid & np.all(np.isfinite(x), axis=0) & np.all(np.isfinite(y), axis=0)
+        _, chi2 = model.model.apply(x, y, ok)
+        z = (chi2 * model.scale).astype(np.float32)
+        changed = valid & (z > model.threshold)
+        return WindowOutput(
+            classes=_spectral_codes(before, after, changed, model.normalise(params.bands)),
             statistic=np.where(valid, z, np.nan).astype(np.float32),
+        )
+
+    def finish(self, classes: np.ndarray, params: Params, model: IMADFit) -> np.ndarray:
+        return region_majority(classes, _changed_of(classes))
+
+    def summary_of(self, model: IMADFit, params: Params) -> FitSummary:
+        return FitSummary(
             statistic_name="mad_chi2",
             class_table=S2_CLASSES,
-            grid=before.grid,
-            confidence=(1.0 - p_value).astype(np.float32),
             metadata={
-                "canonical_correlations": res.model.rho.tolist(),
-                "iterations": res.model.iterations,
-                "converged": res.model.converged,
-                "chi2_scale": scale,
-                "chi2_threshold": threshold,
+                "canonical_correlations": model.model.rho.tolist(),
+                "iterations": model.model.iterations,
+                "converged": model.model.converged,
+                "chi2_scale": model.scale,
+                "chi2_threshold": model.threshold,
                 "normalisation": {
                     "bands": list(params.bands),
-                    "gain": gain.tolist(),
-                    "offset": offset.tolist(),
+                    "gain": model.gain.tolist(),
+                    "offset": model.offset.tolist(),
                 },
             },
+            confidence_of=partial(_chi2_confidence, dof=len(params.bands)),
+        )
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        valid = before.valid & after.valid
+        fit, z, p_value = self._fit(before, after, params)
+        changed = valid & (z > fit.threshold)
+        summary = self.summary_of(fit, params)
+        return ChangeResult(
+            classes=_classified(before, after, changed, fit.normalise(params.bands)),
+            statistic=np.where(valid, z, np.nan).astype(np.float32),
+            statistic_name=summary.statistic_name,
+            class_table=summary.class_table,
+            grid=before.grid,
+            confidence=(1.0 - p_value).astype(np.float32),
+            metadata=summary.metadata,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -27,14 +28,24 @@ from ..errors import AOIError, InputReadError, NoOverlapError
 from ..model import Grid, Scene
 from .sources import Acquisition, BandAsset
 
-__all__ = ["band_grid", "pair_grid", "read_scene", "read_band"]
+__all__ = [
+    "band_grid",
+    "pair_grid",
+    "read_scene",
+    "read_band",
+    "open_asset",
+    "aoi_mask",
+    "to_values",
+    "warped",
+    "source_nodata",
+]
 
 # Order of preference for the band that defines an acquisition's native grid.
 _REFERENCE_BANDS = ("B02", "B04", "B03", "B08", "vv", "vh", "hh", "hv")
 _EPS = 1e-6  # fraction of a pixel forgiven when snapping bounds to a grid
 
 
-def _open(asset: BandAsset) -> rasterio.DatasetReader:
+def open_asset(asset: BandAsset) -> rasterio.DatasetReader:
     try:
         return rasterio.open(asset.href)
     except rasterio.errors.RasterioIOError as exc:
@@ -45,7 +56,7 @@ def _open(asset: BandAsset) -> rasterio.DatasetReader:
 
 def band_grid(asset: BandAsset) -> Grid:
     """The native grid of one band asset."""
-    with _open(asset) as ds:
+    with open_asset(asset) as ds:
         if ds.crs is None:
             raise InputReadError(f"{asset.href} has no CRS; georeference it (e.g. gdal_edit.py -a_srs) first")
         return Grid(ds.crs, ds.transform, ds.width, ds.height)
@@ -125,31 +136,52 @@ def read_band(
     Continuous bands are resampled bilinearly when upsampled (20/60 m to 10 m)
     and averaged when downsampled; categorical bands (SCL) use nearest.
     """
-    with _open(asset) as ds:
+    with open_asset(asset) as ds:
         native = Grid(ds.crs, ds.transform, ds.width, ds.height)
-        src_nodata = asset.nodata if asset.nodata is not None else ds.nodata
+        src_nodata = source_nodata(asset, ds)
         if native == grid:
             raw = ds.read(asset.band_index, masked=False)
         else:
-            if categorical:
-                method = Resampling.nearest
-            else:
-                coarser = grid.resolution[0] > native.resolution[0] * 1.5 and grid.crs == native.crs
-                method = Resampling.average if coarser else Resampling.bilinear
             try:
-                with WarpedVRT(
-                    ds,
-                    crs=grid.crs,
-                    transform=grid.transform,
-                    width=grid.width,
-                    height=grid.height,
-                    resampling=method,
-                    src_nodata=src_nodata,
-                    nodata=src_nodata,
-                ) as vrt:
+                with warped(ds, grid, native, categorical, src_nodata) as vrt:
                     raw = vrt.read(asset.band_index)
             except rasterio.errors.RasterioError as exc:
                 raise InputReadError(f"cannot read {asset.href} onto the target grid: {exc}") from exc
+    return to_values(raw, asset, src_nodata, categorical)
+
+
+def source_nodata(asset: BandAsset, ds: rasterio.DatasetReader) -> float | None:
+    """The nodata value of a band: the asset's declaration first, else the file's."""
+    return asset.nodata if asset.nodata is not None else ds.nodata
+
+
+def warped(
+    ds: rasterio.DatasetReader, grid: Grid, native: Grid, categorical: bool, src_nodata: float | None
+) -> WarpedVRT:
+    """A warped view of ``ds`` on ``grid``: bilinear when upsampling, average when
+    downsampling (same CRS), nearest for categorical bands. Reading a window of
+    it gives the same values as reading the whole view (GDAL warps per pixel)."""
+    if categorical:
+        method = Resampling.nearest
+    else:
+        coarser = grid.resolution[0] > native.resolution[0] * 1.5 and grid.crs == native.crs
+        method = Resampling.average if coarser else Resampling.bilinear
+    return WarpedVRT(
+        ds,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=method,
+        src_nodata=src_nodata,
+        nodata=src_nodata,
+    )
+
+
+def to_values(
+    raw: NDArray[Any], asset: BandAsset, src_nodata: float | None, categorical: bool = False
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Raw band numbers -> float32 physical values and the valid mask (not nodata, finite)."""
     valid = np.ones(raw.shape, dtype=bool)
     if src_nodata is not None:
         valid &= (

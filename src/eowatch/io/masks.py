@@ -12,8 +12,9 @@ from ..kernels.masks import scl_invalid
 from ..model import Grid
 from .load import read_band
 from .sources import Acquisition
+from .windows import Block, CoarseMask
 
-__all__ = ["cloud_mask", "S2CLOUDLESS_BANDS"]
+__all__ = ["cloud_mask", "window_cloud_mask", "S2CLOUDLESS_BANDS"]
 
 S2CLOUDLESS_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
 
@@ -37,6 +38,23 @@ def cloud_mask(
     return np.zeros(grid.shape, dtype=bool), "none"
 
 
+def window_cloud_mask(acq: Acquisition, grid: Grid, method: str = "auto") -> tuple[str | CoarseMask, str]:
+    """How a windowed read masks clouds: ``"scl"`` (read per window), a
+    ``CoarseMask`` (s2cloudless, computed once at 60 m) or ``"none"``; and the
+    method name for provenance. Same choice as ``cloud_mask``."""
+    if acq.sensor != "sentinel-2" or method == "none":
+        return "none", "none"
+    if method in ("auto", "scl") and "SCL" in acq.assets:
+        return "scl", "scl"
+    if method == "scl":
+        raise InputError(f"{acq.id} has no SCL band; use cloud_mask='s2cloudless' (L1C) or 'none'")
+    if method == "s2cloudless" or (
+        method == "auto" and _has_s2cloudless() and set(S2CLOUDLESS_BANDS) <= set(acq.assets)
+    ):
+        return _s2cloudless_coarse(acq, grid), "s2cloudless"
+    return "none", "none"
+
+
 def _has_s2cloudless() -> bool:
     try:
         import s2cloudless  # noqa: F401
@@ -56,9 +74,14 @@ def _coarse(grid: Grid, factor: int) -> Grid:
 
 
 def _s2cloudless(acq: Acquisition, grid: Grid, factor: int = 6) -> NDArray[np.bool_]:
+    """s2cloudless on ``grid`` (see ``_s2cloudless_coarse``), as a full-size mask."""
+    return _s2cloudless_coarse(acq, grid, factor).window(Block(0, 0, grid.height, grid.width))
+
+
+def _s2cloudless_coarse(acq: Acquisition, grid: Grid, factor: int = 6) -> CoarseMask:
     """s2cloudless on a grid ``factor`` times coarser (60 m for a 10 m grid, as the
     model's authors advise: it is a per-pixel model, and 36x fewer pixels make it
-    routine on full tiles), then brought back to ``grid`` by nearest neighbour."""
+    routine on full tiles), looked up on ``grid`` by nearest neighbour."""
     if not _has_s2cloudless():
         raise InputError(
             "cloud_mask='s2cloudless' needs the optional extra: pip install 'eowatch[cloudmask]'"
@@ -75,6 +98,4 @@ def _s2cloudless(acq: Acquisition, grid: Grid, factor: int = 6) -> NDArray[np.bo
     # The authors' settings for 60 m input: 4 px averaging, 2 px dilation.
     detector = S2PixelCloudDetector(threshold=0.4, average_over=4, dilation_size=2, all_bands=False)
     clouds = detector.get_cloud_masks(np.nan_to_num(stack, nan=0.0))[0].astype(bool) & valid
-    rows = np.minimum(np.arange(grid.height) * coarse.height // grid.height, coarse.height - 1)
-    cols = np.minimum(np.arange(grid.width) * coarse.width // grid.width, coarse.width - 1)
-    return clouds[np.ix_(rows, cols)]
+    return CoarseMask(clouds, grid.shape)

@@ -20,7 +20,15 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import ProductWriteError
 from ..model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeClass, ChangeResult
 
-__all__ = ["stretch_rgb", "colorize_classes", "quicklook_png", "NO_DATA_COLOUR", "NO_CHANGE_COLOUR"]
+__all__ = [
+    "stretch_rgb",
+    "colorize_classes",
+    "quicklook_png",
+    "reduce_classes",
+    "reduction_step",
+    "NO_DATA_COLOUR",
+    "NO_CHANGE_COLOUR",
+]
 
 #: Colour of no-data pixels in the change panel (and of invalid pixels elsewhere).
 NO_DATA_COLOUR = (128, 128, 128)
@@ -76,7 +84,8 @@ def quicklook_png(
             _image_panel(before_rgb, max_size),
             _image_panel(after_rgb, max_size),
             colorize_classes(
-                _reduce_classes(result.classes, _step(result.classes.shape, max_size)), result.class_table
+                reduce_classes(result.classes, reduction_step(result.classes.shape, max_size)),
+                result.class_table,
             ),
         ]
         labels = [
@@ -125,7 +134,7 @@ def _class_lut(class_table: Sequence[ChangeClass]) -> NDArray[np.uint8]:
     return lut
 
 
-def _step(shape: tuple[int, ...], max_size: int) -> int:
+def reduction_step(shape: tuple[int, ...], max_size: int) -> int:
     """Integer reduction factor so that the long side fits in ``max_size``."""
     return max(1, math.ceil(max(shape[-2:]) / max(1, max_size)))
 
@@ -135,7 +144,7 @@ def _image_panel(array: NDArray[np.floating[Any]], max_size: int) -> NDArray[np.
     bands = array[np.newaxis] if array.ndim == 2 else array
     if bands.ndim != 3 or bands.shape[0] < 1:
         raise ValueError(f"image panels need (rows, cols) or (bands, rows, cols); got shape {array.shape}")
-    step = _step(bands.shape, max_size)
+    step = reduction_step(bands.shape, max_size)
     small = np.asarray(bands[: 3 if bands.shape[0] >= 3 else 1, ::step, ::step], dtype=np.float32)
     valid = np.asarray(np.isfinite(small).all(axis=0))
     stretched = _stretch(small, valid, (2, 98))
@@ -145,7 +154,7 @@ def _image_panel(array: NDArray[np.floating[Any]], max_size: int) -> NDArray[np.
     return rgb
 
 
-def _reduce_classes(classes: NDArray[np.uint8], step: int) -> NDArray[np.uint8]:
+def reduce_classes(classes: NDArray[np.uint8], step: int) -> NDArray[np.uint8]:
     """Block-reduce a class map by ``step``: a block shows its highest change class if it has any
     change, else no-change if any pixel is valid, else no data. Works one block row at a time."""
     if step == 1:

@@ -204,8 +204,12 @@ def _zonal_stats(regions: _Regions, result: ChangeResult) -> dict[str, NDArray[A
     finite = np.isfinite(statistic)
     maxima = ndimage.maximum(np.where(finite, statistic, -np.inf), labels=idx + 1, index=np.arange(1, n + 1))
     stats["max_statistic"] = np.where(np.isfinite(maxima), maxima, np.nan)
+    confidence_of = getattr(result, "confidence_of", None)
     if result.confidence is not None:
         confidence = np.asarray(result.confidence).ravel()[inside].astype(np.float64)
+        stats["confidence"] = _nanmean_by_label(idx, confidence, n)
+    elif confidence_of is not None:  # windowed runs: confidence from the statistic, changed pixels only
+        confidence = np.asarray(confidence_of(statistic)).astype(np.float64)
         stats["confidence"] = _nanmean_by_label(idx, confidence, n)
     return stats
 

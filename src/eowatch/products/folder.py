@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,15 @@ def write_products(
     item_builder: Any,
     quicklook_max_size: int = 768,
     extra_writers: dict[str, Any] | None = None,
+    previews: Callable[[], tuple[NDArray[np.float32], NDArray[np.float32]]] | None = None,
 ) -> tuple[Path, list[dict[str, Any]], Any]:
     """Write the product set of ``result`` into ``folder``.
 
     ``item_builder(features)`` returns the STAC Item (written last, so its
     presence marks a complete product). ``extra_writers`` maps an asset key to
     ``fn(staging_folder) -> filename`` for sensor-specific products.
+    ``previews()`` gives the quicklook's before/after panels when the scenes
+    are not in memory (windowed runs); by default they come from the scenes.
     Returns the folder, the change polygons and the Item.
     """
     folder = Path(folder)
@@ -96,10 +100,11 @@ def write_products(
         features = polygonize_changes(result)
         write_geojson(features, staging / PRODUCT_FILES["polygons_geojson"])
         write_flatgeobuf(features, staging / PRODUCT_FILES["polygons_fgb"])
+        before_rgb, after_rgb = previews() if previews else (preview_bands(before), preview_bands(after))
         quicklook_png(
             staging / PRODUCT_FILES["quicklook"],
-            preview_bands(before),
-            preview_bands(after),
+            before_rgb,
+            after_rgb,
             result,
             max_size=quicklook_max_size,
             title=f"{before.id} -> {after.id}",

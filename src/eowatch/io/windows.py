@@ -1,0 +1,293 @@
+"""Read one acquisition window by window onto a target grid.
+
+``plan_blocks`` cuts a grid into blocks; a ``SceneSpec`` says what to read
+(acquisition, grid, bands, AOI, cloud masking) and pickles cheaply, so Dask
+workers can open the same files; ``SceneSpec.open()`` gives a
+``WindowReader`` that keeps its files open and returns a ``Scene`` per block.
+
+A band whose native grid is the target grid shifted by whole pixels (the
+usual same-MGRS-tile case) is read with a plain rasterio window; other bands
+(20 m on a 10 m grid, another CRS) through a ``WarpedVRT`` on the full target
+grid, read one window at a time: GDAL warps per destination pixel, so a
+window holds the same values as the whole-grid read (checked by
+tests/io/test_windows.py). Only the window's pixels are ever decoded.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from affine import Affine
+from numpy.typing import NDArray
+from rasterio.errors import RasterioError
+from rasterio.features import geometry_mask
+from rasterio.warp import transform_geom
+from rasterio.windows import Window
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from ..errors import InputError, InputReadError
+from ..kernels.masks import scl_invalid
+from ..model import Grid, Scene
+from .load import open_asset, source_nodata, to_values, warped
+from .sources import Acquisition, BandAsset
+
+__all__ = ["Block", "plan_blocks", "sample_blocks", "SceneSpec", "WindowReader", "CoarseMask"]
+
+_EPS = 1e-6
+
+
+@dataclass(frozen=True, order=True)
+class Block:
+    """A window of a grid: first row and column, height and width (pixels)."""
+
+    row: int
+    col: int
+    height: int
+    width: int
+
+    @property
+    def size(self) -> int:
+        return self.height * self.width
+
+    def grid_of(self, grid: Grid) -> Grid:
+        """The sub-grid this block covers."""
+        t = grid.transform
+        return Grid(grid.crs, t * Affine.translation(self.col, self.row), self.width, self.height)
+
+    def grown(self, halo: int, grid: Grid) -> Block:
+        """This block widened by ``halo`` pixels on every side, clipped to ``grid``."""
+        r0, c0 = max(0, self.row - halo), max(0, self.col - halo)
+        r1, c1 = (
+            min(grid.height, self.row + self.height + halo),
+            min(grid.width, self.col + self.width + halo),
+        )
+        return Block(r0, c0, r1 - r0, c1 - c0)
+
+    def inside(self, outer: Block) -> tuple[slice, slice]:
+        """Slices of this block within ``outer`` (a grown copy of it)."""
+        r, c = self.row - outer.row, self.col - outer.col
+        return slice(r, r + self.height), slice(c, c + self.width)
+
+
+def plan_blocks(grid: Grid, size: int) -> list[Block]:
+    """Square blocks of ``size`` pixels covering ``grid`` row by row (edge blocks are smaller).
+
+    Keep ``size`` a multiple of the sources' internal tile size (512 for
+    Sentinel-2 COGs) so that every decoded tile is used by one block only.
+    """
+    if size < 1:
+        raise ValueError(f"block size must be positive; got {size}")
+    return [
+        Block(r, c, min(size, grid.height - r), min(size, grid.width - c))
+        for r in range(0, grid.height, size)
+        for c in range(0, grid.width, size)
+    ]
+
+
+def sample_blocks(grid: Grid, n_pixels: int) -> list[Block]:
+    """A stratified sample of about ``n_pixels`` pixels: one small block at the
+    centre of each cell of a k x k lattice over the grid.
+
+    Spread over the whole scene, it sees every land-cover and illumination
+    condition of it, unlike a few large windows; whole pixels at full
+    resolution (not an overview) keep the per-pixel statistics the fit needs.
+    """
+    if grid.width * grid.height <= n_pixels:
+        return [Block(0, 0, grid.height, grid.width)]
+    k = 8
+    side = max(16, int(math.sqrt(n_pixels / (k * k))))
+    side = min(side, grid.height // k, grid.width // k)
+    blocks = []
+    for i in range(k):
+        for j in range(k):
+            r = int((i + 0.5) * grid.height / k) - side // 2
+            c = int((j + 0.5) * grid.width / k) - side // 2
+            blocks.append(Block(max(0, r), max(0, c), side, side))
+    return blocks
+
+
+@dataclass(frozen=True)
+class CoarseMask:
+    """A cloud mask computed once on a coarse grid (s2cloudless at 60 m), looked
+    up by nearest neighbour for each window of the fine grid."""
+
+    mask: NDArray[np.bool_]
+    fine_shape: tuple[int, int]
+
+    def window(self, block: Block) -> NDArray[np.bool_]:
+        (rows, cols), (ch, cw) = self.fine_shape, self.mask.shape
+        r = np.minimum(np.arange(block.row, block.row + block.height) * ch // rows, ch - 1)
+        c = np.minimum(np.arange(block.col, block.col + block.width) * cw // cols, cw - 1)
+        return self.mask[np.ix_(r, c)]
+
+
+@dataclass
+class SceneSpec:
+    """What to read of one acquisition: bands on a grid, inside an AOI, with
+    clouds masked (``cloud``: "none", "scl" or a precomputed ``CoarseMask``)."""
+
+    acq: Acquisition
+    grid: Grid
+    bands: tuple[str, ...]
+    aoi: BaseGeometry | None = None
+    cloud: str | CoarseMask = "none"
+    mask_snow: bool = True
+    _aoi_geom: dict[str, Any] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.acq.require(self.bands)
+        if self.aoi is not None:
+            self._aoi_geom = transform_geom("EPSG:4326", self.grid.crs, mapping(self.aoi))
+        if self.cloud == "scl" and "SCL" not in self.acq.assets:
+            raise InputError(f"{self.acq.id} has no SCL band; use cloud_mask='s2cloudless' (L1C) or 'none'")
+
+    def open(self) -> WindowReader:
+        return WindowReader(self)
+
+    def header(self) -> Scene:
+        """A one-pixel Scene carrying the acquisition's identity (for provenance)."""
+        return Scene(
+            data=np.zeros((len(self.bands), 1, 1), dtype=np.float32),
+            valid=np.zeros((1, 1), dtype=bool),
+            bands=self.bands,
+            grid=self.grid,
+            id=self.acq.id,
+            datetime=self.acq.datetime,
+            sensor=self.acq.sensor,
+            properties=dict(self.acq.properties),
+            hrefs={n: self.acq.assets[n].href for n in self.bands},
+        )
+
+
+class _BandWindows:
+    """One open band file and how to read windows of the target grid from it."""
+
+    def __init__(self, asset: BandAsset, grid: Grid, stack: ExitStack, categorical: bool = False) -> None:
+        self.asset, self.categorical = asset, categorical
+        ds = stack.enter_context(open_asset(asset))
+        self.nodata = source_nodata(asset, ds)
+        native = Grid(ds.crs, ds.transform, ds.width, ds.height)
+        self.offset = _pixel_offset(native, grid)
+        self.native = native
+        self.source: Any = ds
+        if self.offset is None:
+            self.source = stack.enter_context(warped(ds, grid, native, categorical, self.nodata))
+
+    def read(self, block: Block) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+        try:
+            raw, inside = self._raw(block)
+        except RasterioError as exc:
+            raise InputReadError(f"cannot read {self.asset.href} window {block}: {exc}") from exc
+        data, valid = to_values(raw, self.asset, self.nodata, self.categorical)
+        if inside is not None:
+            valid &= inside
+        return data, valid
+
+    def _raw(self, block: Block) -> tuple[NDArray[Any], NDArray[np.bool_] | None]:
+        band = self.asset.band_index
+        if self.offset is None:
+            return self.source.read(
+                band, window=Window(block.col, block.row, block.width, block.height)
+            ), None
+        dr, dc = self.offset
+        r0, c0 = block.row + dr, block.col + dc
+        r1, c1 = r0 + block.height, c0 + block.width
+        cr0, cc0 = max(r0, 0), max(c0, 0)
+        cr1, cc1 = min(r1, self.native.height), min(c1, self.native.width)
+        if (cr0, cc0, cr1, cc1) == (r0, c0, r1, c1):
+            return self.source.read(band, window=Window(c0, r0, block.width, block.height)), None
+        # The window runs off the source: read what exists, the rest is invalid.
+        raw = np.zeros((block.height, block.width), dtype=self.source.dtypes[band - 1])
+        inside = np.zeros(raw.shape, dtype=bool)
+        if cr1 > cr0 and cc1 > cc0:
+            part = (slice(cr0 - r0, cr1 - r0), slice(cc0 - c0, cc1 - c0))
+            raw[part] = self.source.read(band, window=Window(cc0, cr0, cc1 - cc0, cr1 - cr0))
+            inside[part] = True
+        return raw, inside
+
+
+def _pixel_offset(native: Grid, grid: Grid) -> tuple[int, int] | None:
+    """(rows, cols) from ``grid``'s origin to ``native``'s pixel grid when both
+    share CRS and pixel size and are shifted by whole pixels, else None."""
+    a, b = native.transform, grid.transform
+    if native.crs != grid.crs or (a.b, a.d, b.b, b.d) != (0, 0, 0, 0):
+        return None
+    if not (math.isclose(a.a, b.a, rel_tol=1e-9) and math.isclose(a.e, b.e, rel_tol=1e-9)):
+        return None
+    dc, dr = (b.c - a.c) / a.a, (b.f - a.f) / a.e
+    if abs(dc - round(dc)) > _EPS or abs(dr - round(dr)) > _EPS:
+        return None
+    return round(dr), round(dc)
+
+
+class WindowReader:
+    """Open files of one ``SceneSpec``; ``read(block)`` returns the block as a
+    ``Scene`` whose ``valid`` combines nodata, the AOI and clouds. Not
+    thread-safe: use one reader per thread."""
+
+    def __init__(self, spec: SceneSpec) -> None:
+        self.spec = spec
+        self._stack = ExitStack()
+        try:
+            self._bands = [_BandWindows(spec.acq.assets[b], spec.grid, self._stack) for b in spec.bands]
+            self._scl = (
+                _BandWindows(spec.acq.assets["SCL"], spec.grid, self._stack, categorical=True)
+                if spec.cloud == "scl"
+                else None
+            )
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> WindowReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self, block: Block) -> tuple[Scene, NDArray[np.bool_]]:
+        """The block as a Scene, and its cloud mask (before it was applied)."""
+        spec = self.spec
+        data = np.empty((len(spec.bands), block.height, block.width), dtype=np.float32)
+        valid = self._aoi(block)
+        for i, band in enumerate(self._bands):
+            data[i], band_valid = band.read(block)
+            valid &= band_valid
+        clouds = self._clouds(block)
+        valid &= ~clouds
+        scene = Scene(
+            data=data,
+            valid=valid,
+            bands=spec.bands,
+            grid=block.grid_of(spec.grid),
+            id=spec.acq.id,
+            datetime=spec.acq.datetime,
+            sensor=spec.acq.sensor,
+        )
+        return scene, clouds
+
+    def _aoi(self, block: Block) -> NDArray[np.bool_]:
+        geom = self.spec._aoi_geom
+        if geom is None:
+            return np.ones((block.height, block.width), dtype=bool)
+        sub = block.grid_of(self.spec.grid)
+        return geometry_mask(
+            [geom], out_shape=sub.shape, transform=sub.transform, invert=True, all_touched=True
+        )
+
+    def _clouds(self, block: Block) -> NDArray[np.bool_]:
+        cloud = self.spec.cloud
+        if isinstance(cloud, CoarseMask):
+            return cloud.window(block)
+        if self._scl is not None:
+            scl, scl_valid = self._scl.read(block)
+            return np.asarray(scl_invalid(scl, self.spec.mask_snow) | ~scl_valid)
+        return np.zeros((block.height, block.width), dtype=bool)
