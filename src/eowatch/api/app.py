@@ -84,16 +84,26 @@ def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
     API-key / OpenID Connect authentication. ``catalog`` defaults to the one
     named by the settings (``database_url``, else ``<output_dir>/eowatch.db``);
     users, grants and jobs live in the same database."""
+    from ..monitor import TaskService  # also registers the monitoring tables
+    from ..store import make_engine
     from ..store.auth import AccessStore
+    from ..store.db import create_schema
     from ..store.processes import JobStore
-    from . import auth, ops, processes, tiles
+    from . import audit, auth, ops, processes, tasks, tiles
+    from .background import EmbeddedMonitor
 
     max_body = int(getattr(settings, "max_request_bytes", ops.DEFAULT_MAX_BODY) or ops.DEFAULT_MAX_BODY)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        app.state.processes.shutdown()
+        embedded = EmbeddedMonitor.from_settings(settings, app.state.monitor_engine)
+        app.state.embedded = embedded
+        embedded.start()
+        try:
+            yield
+        finally:
+            embedded.stop()
+            app.state.processes.shutdown()
 
     app = FastAPI(
         title="eowatch",
@@ -110,6 +120,12 @@ def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
     app.state.catalog = catalog = catalog or ResultsCatalog.from_settings(settings)
     app.state.base_url = getattr(settings, "api_base_url", None)
     app.state.access = AccessStore(catalog.engine)
+    app.state.login_audit = audit.LoginAudit(app.state.access)
+    # Monitoring tables: their own database when configured, else the catalogue's (as the worker does).
+    monitor_url = getattr(settings, "monitor_database_url", None)
+    app.state.monitor_engine = make_engine(monitor_url) if monitor_url else catalog.engine
+    create_schema(app.state.monitor_engine)
+    app.state.tasks = TaskService(settings, app.state.monitor_engine)
     app.state.jwt_verifier = auth.make_verifier(settings)
     jobs = JobStore(catalog.engine)
     app.state.metrics = metrics = ops.Metrics(jobs)
@@ -131,6 +147,8 @@ def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
     app.include_router(processes.router)
     app.include_router(tiles.router)
     app.include_router(ops.router)
+    app.include_router(tasks.router)
+    app.include_router(audit.router)
     from ..web import router as web_router  # the browser application under /app/
 
     app.include_router(web_router)

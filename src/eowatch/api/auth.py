@@ -117,7 +117,11 @@ def _credentials(request: Request) -> str | None:
 def authenticate(request: Request) -> None:
     """Dependency of every route: resolve the caller into ``request.state.principal``."""
     state = request.app.state
-    token = _credentials(request)
+    try:
+        token = _credentials(request)
+    except AuthError as exc:
+        _log_failure(request, "", exc)
+        raise
     if token is None:
         path = request.url.path
         public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
@@ -126,14 +130,27 @@ def authenticate(request: Request) -> None:
         request.state.principal = ANONYMOUS
         return
     access: AccessStore = state.access
-    if token.count(".") == 2 and token.startswith("eyJ"):
-        verifier: JWTVerifier | None = getattr(state, "jwt_verifier", None)
-        if verifier is None:
-            raise AuthError("bearer tokens are not accepted: no identity provider is configured")
-        who = verifier.verify(token)
-    else:
-        who = access.authenticate(token)
+    try:
+        if token.count(".") == 2 and token.startswith("eyJ"):
+            verifier: JWTVerifier | None = getattr(state, "jwt_verifier", None)
+            if verifier is None:
+                raise AuthError("bearer tokens are not accepted: no identity provider is configured")
+            who = verifier.verify(token)
+        else:
+            who = access.authenticate(token)
+    except AuthError as exc:
+        _log_failure(request, token, exc)
+        raise
     request.state.principal = who
+    login_audit = getattr(state, "login_audit", None)  # eowatch.api.audit.LoginAudit
+    if login_audit is not None:
+        login_audit.succeeded(request, who)
+
+
+def _log_failure(request: Request, token: str, exc: AuthError) -> None:
+    login_audit = getattr(request.app.state, "login_audit", None)
+    if login_audit is not None:
+        login_audit.failed(request, token, exc)
 
 
 def principal(request: Request) -> Principal:

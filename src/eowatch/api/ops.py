@@ -4,6 +4,8 @@ with a request id, and the request-size limit.
 Each app owns its metrics registry (no process-wide default registry), so
 several apps in one process (tests) never share counters.
 
+``GET /ops/summary`` (``ops_summary``) gives dashboards the job numbers as JSON.
+
 Settings read (optional): ``max_request_bytes`` (default 1 MiB).
 """
 
@@ -28,6 +30,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.processes import JobStore
+from .auth import require_role
+from .ops_summary import ops_summary
 
 __all__ = ["Metrics", "ServiceMiddleware", "JsonFormatter", "configure_logging", "router", "request_id"]
 
@@ -225,3 +229,11 @@ def readyz(request: Request) -> JSONResponse:
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)
+
+
+@router.get("/ops/summary", tags=["operations"])
+def summary(request: Request) -> dict[str, Any]:
+    """Dashboard numbers: jobs by state, queue depth, throughput, durations,
+    latencies and recent failures (admins and analysts)."""
+    require_role(request, "admin", "analyst")
+    return ops_summary(request.app.state.monitor_engine, request.app.state.catalog.engine)

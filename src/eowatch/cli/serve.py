@@ -30,9 +30,16 @@ def run_server(settings: Any, host: str, port: int, log_level: str = "info") -> 
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(host: str, port: int, log_level: str) -> None:
-    """Serve the eowatch API: STAC results, OGC API - Processes, tiles, metrics."""
-    run_server(Settings(), host, port, log_level)
+@click.option("--scheduler/--no-scheduler", default=None,
+              help="Also run the task scheduler in this process (default: EOWATCH_SERVE_SCHEDULER, off).")
+@click.option("--worker/--no-worker", default=None,
+              help="Also run a monitoring worker in this process (default: EOWATCH_SERVE_WORKER, off).")
+def serve(host: str, port: int, log_level: str, scheduler: bool | None, worker: bool | None) -> None:
+    """Serve the eowatch API: STAC results, OGC API - Processes, monitoring tasks, tiles, metrics."""
+    settings = Settings()
+    chosen = {"serve_scheduler": scheduler, "serve_worker": worker}
+    settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    run_server(settings, host, port, log_level)
 
 
 def _access() -> Any:

@@ -7,16 +7,17 @@ resumes, deletes and triggers tasks. The scheduler reads the same rows.
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,10 @@ from ..errors import CatalogError, InputError, NotFoundError
 from ..store import make_engine
 from ..store.monitoring import JobRow, TaskRow
 
-__all__ = ["TaskSpec", "Task", "WebhookTarget", "TaskService", "monitor_engine", "next_due"]
+__all__ = [
+    "TaskSpec", "Task", "WebhookTarget", "TaskService", "monitor_engine", "next_due", "merge_patch",
+    "job_view",
+]  # fmt: skip
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 DEFAULT_CADENCE_S = 3600
@@ -211,11 +215,14 @@ class TaskService:
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
-    def create(self, spec: TaskSpec | dict[str, Any]) -> Task:
-        """Validate and store a new task (due at once). ``InputError`` when invalid or the name is taken."""
+    def validate(self, spec: TaskSpec | dict[str, Any]) -> TaskSpec:
+        """``spec`` checked as a new or changed task would be: fields, AOI size, presets.
+        ``InputError`` names every problem."""
         if not isinstance(spec, TaskSpec):
             try:
                 spec = TaskSpec.model_validate(spec)
+            except ValidationError as exc:
+                raise InputError(f"invalid task: {_problems(exc)}") from None
             except ValueError as exc:
                 raise InputError(f"invalid task: {exc}") from None
         max_area = getattr(self.settings, "max_aoi_area_km2", None)
@@ -226,6 +233,11 @@ class TaskService:
 
             for preset in spec.presets:
                 get_preset(preset)  # UnknownPresetError names the choices
+        return spec
+
+    def create(self, spec: TaskSpec | dict[str, Any]) -> Task:
+        """Validate and store a new task (due at once). ``InputError`` when invalid or the name is taken."""
+        spec = self.validate(spec)
         now = time.time()
         row = TaskRow(
             id=uuid.uuid4().hex[:16], name=spec.name, owner=spec.owner, collection=spec.collection or "",
@@ -262,15 +274,61 @@ class TaskService:
         with self._session() as session:
             return self._task(session, self._find(session, key))
 
-    def list(self, owner: str | None = None, state: str | None = None) -> list[Task]:
-        """Every task (of ``owner``, in ``state``), by name."""
+    def list(
+        self, owner: str | None = None, state: str | None = None, collections: frozenset[str] | None = None
+    ) -> list[Task]:
+        """Every task (of ``owner``, in ``state``, writing to one of ``collections``), by name."""
         query = select(TaskRow).order_by(TaskRow.name)
         if owner is not None:
             query = query.where(TaskRow.owner == owner)
         if state is not None:
             query = query.where(TaskRow.state == state)
+        if collections is not None:
+            query = query.where(TaskRow.collection.in_(sorted(collections)))
         with self._session() as session:
             return [self._task(session, row) for row in session.scalars(query).all()]
+
+    def update(self, key: str, changes: dict[str, Any]) -> Task:
+        """Apply ``changes`` to a task as a JSON merge patch (RFC 7386: ``null``
+        removes a field, objects merge, anything else replaces; ``aoi`` is always
+        replaced whole) and re-validate the merged spec. A webhook secret sent
+        back masked (``***``) keeps the stored one. An active task is polled
+        again at once with its new spec. ``InputError`` when the result is invalid
+        or the new name is taken."""
+        if not isinstance(changes, dict):
+            raise InputError('a task change is a JSON object of the fields to change, e.g. {"cadence": 600}')
+        with self._session() as session, session.begin():
+            row = self._find(session, key)
+            merged = merge_patch(dict(row.spec), changes, replace=("aoi",))
+            _keep_masked_secrets(merged, row.spec)
+            spec = self.validate(merged)
+            if spec.name != row.name and session.scalar(
+                select(func.count()).select_from(TaskRow).where(TaskRow.name == spec.name)
+            ):
+                raise InputError(f"a task named {spec.name!r} already exists; choose another name")
+            values: dict[str, Any] = dict(
+                name=spec.name, owner=spec.owner, collection=spec.collection or "",
+                spec=spec.model_dump(mode="json"), updated=time.time(),
+            )  # fmt: skip
+            if row.state == "active":
+                values["next_due_at"] = 0.0
+            try:
+                session.execute(update(TaskRow).where(TaskRow.id == row.id).values(**values))
+                session.flush()
+            except IntegrityError:  # a concurrent rename won the name
+                raise InputError(f"a task named {spec.name!r} already exists; choose another name") from None
+            task_id = row.id
+        return self.get(task_id)
+
+    def jobs(self, key: str, limit: int = 100) -> builtins.list[dict[str, Any]]:
+        """The jobs of a task, newest first, as JSON-ready dicts (``job_view``)."""
+        with self._session() as session:
+            row = self._find(session, key)
+            query = (
+                select(JobRow).where(JobRow.task_id == row.id)
+                .order_by(JobRow.created.desc(), JobRow.after_time.desc(), JobRow.id).limit(limit)
+            )  # fmt: skip
+            return [job_view(job) for job in session.scalars(query).all()]
 
     def _set(self, key: str, **values: Any) -> Task:
         with self._session() as session, session.begin():
@@ -297,3 +355,58 @@ class TaskService:
             row = self._find(session, key)
             session.execute(delete(JobRow).where(JobRow.task_id == row.id))
             session.delete(row)
+
+
+def _problems(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: ``field: problem; field: problem``."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "task"
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = f"unknown field (the fields are {', '.join(TaskSpec.model_fields)})"
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def merge_patch(
+    target: dict[str, Any], patch: dict[str, Any], replace: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``target`` with the JSON merge patch ``patch`` applied (RFC 7386); the keys in
+    ``replace`` take the patch's value whole instead of merging."""
+    result = dict(target)
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        elif isinstance(value, dict) and isinstance(result.get(name), dict) and name not in replace:
+            result[name] = merge_patch(result[name], value)
+        else:
+            result[name] = value
+    return result
+
+
+def _keep_masked_secrets(spec: dict[str, Any], stored: dict[str, Any]) -> None:
+    """Webhooks sent back as shown (secret ``***``) keep the secret stored for that URL."""
+    secrets = {h.get("url"): h.get("secret") for h in stored.get("webhooks") or [] if isinstance(h, dict)}
+    for hook in spec.get("webhooks") or []:
+        if isinstance(hook, dict) and hook.get("secret") == "***":
+            hook["secret"] = secrets.get(hook.get("url"))
+
+
+def job_view(row: JobRow) -> dict[str, Any]:
+    """One job of a task as the API and CLI show it (times ISO 8601 UTC)."""
+    ran = row.finished_at is not None and row.started_at is not None
+    duration = row.finished_at - row.started_at if ran else None  # type: ignore[operator]
+    error = f"{row.error_class}: {row.error_message}" if row.error_class else None
+    return {
+        "id": row.id, "task_id": row.task_id, "preset": row.preset, "status": row.status,
+        "attempts": row.attempts, "error": error, "error_class": row.error_class,
+        "created": _iso(row.created), "started": _iso(row.started_at), "finished": _iso(row.finished_at),
+        "duration_s": None if duration is None else round(duration, 3),
+        "before": row.before_id, "after": row.after_id, "item_id": row.item_id, "collection": row.collection,
+    }  # fmt: skip
+
+
+def _iso(value: float | None) -> str | None:
+    stamp = _dt(value)
+    return None if stamp is None else stamp.isoformat().replace("+00:00", "Z")
