@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 SHARED ?= ../shared/data
 OUT ?= out
 
-.PHONY: setup demo test lint typecheck evaluate clean
+.PHONY: setup demo test lint typecheck evaluate bench clean
 
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh $(VENV)
@@ -39,6 +39,12 @@ evaluate: setup
 	$(VENV)/bin/eowatch evaluate $(SHARED)/s2_pairs/oscd --json $(OUT)/evaluation/oscd.json
 	$(VENV)/bin/eowatch evaluate $(SHARED)/s1_pairs/ombria_s1_trainsubset --dataset ombria \
 		--json $(OUT)/evaluation/ombria.json
+
+## Full-scene benchmark (S2 tile pair, S1 scene pair, OTB MAD, Dask 1 -> 2 workers); needs ~20 GiB free
+## memory for the in-memory chain and apt-get for otb-bin. BENCH_ARGS="--only s2,otb --repeat 3" selects.
+bench: setup
+	bash scripts/setup_bench.sh
+	$(PY) benchmarks/full_scene.py --json $(OUT)/bench/full_scene.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -249,7 +249,7 @@ def _run_dask(job: _Job, blocks: list[Block], address: str, stats: BlockwiseStat
         limit = 2 * workers
         [job_future] = client.scatter([job], broadcast=True)
         todo = iter(blocks)
-        queue = as_completed()
+        queue = as_completed(loop=client.loop)  # no default client: set_as_default=False above
         in_flight = 0
         for block in todo:
             queue.add(client.submit(_apply_block, job_future, block, pure=False))

@@ -1,0 +1,296 @@
+"""Full-scene benchmark: eowatch's chains on a full Sentinel-2 tile pair and a
+Sentinel-1 scene pair of the same size, against Orfeo ToolBox's MAD on the
+same four 10 m bands, and the Sentinel-2 chain on a Dask cluster of 1 then 2
+workers.
+
+Every run is a child process (the real ``eowatch detect`` CLI, or
+``otbcli_MultivariateAlterationDetector``) so its own wall time, CPU time
+(user + system, children included) and peak resident memory come from
+``os.wait4``. The chain's per-stage timings are read from the product's STAC
+Item (``eowatch:timings_s``). Inputs are built once from the real imagery and
+cached under ``--work`` (see ``scene_inputs.py``).
+
+    .venv/bin/python benchmarks/full_scene.py [--work /tmp/eowatch-bench] [--size 10980]
+        [--only s2,s1,otb,dask] [--repeat N] [--otb-ram 2048] [--json out/bench/full_scene.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from scene_inputs import REPO, BenchInputs, build_all
+
+RUNS = ("s2", "s1", "otb", "dask")
+OTB_MAD = "otbcli_MultivariateAlterationDetector"
+TARGET_RATIO = 0.5  # our full S2 chain at most half of OTB's MAD time
+TARGET_RSS_GIB = 2.5
+
+
+def eowatch_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "eowatch"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "eowatch.cli.main"]
+
+
+def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``cmd`` as a child; its wall time, CPU time and peak RSS (from wait4)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    with log.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); log {log}:\n{tail}")
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_gib": round(usage.ru_maxrss / 1024**2, 3),  # ru_maxrss is in KiB on Linux
+        "load_before": [round(x, 2) for x in load],
+    }
+
+
+def detect_run(name: str, before: Path, after: Path, preset: str | None, work: Path,
+               env: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    out = work / "runs" / name
+    shutil.rmtree(out, ignore_errors=True)  # one product folder at a time (a full statistic COG is ~0.5 GB)
+    cmd = [
+        *eowatch_cmd(),
+        "detect",
+        "--before",
+        str(before),
+        "--after",
+        str(after),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    if preset:
+        cmd += ["--preset", preset]
+    figures = measure(cmd, work / "logs" / f"{name}.log", env)
+    item = json.loads(next(out.glob("*/item.json")).read_text())
+    props = item["properties"]
+    figures["stages_s"] = {k: round(v, 2) for k, v in props["eowatch:timings_s"].items()}
+    figures["preset"] = props["eowatch:preset"]
+    figures["status"] = props["eowatch:status"]
+    figures["polygons"] = props.get("eowatch:polygon_count")
+    if blockwise := props.get("eowatch:metadata", {}).get("blockwise"):
+        # Windowed chain: reading and applying interleave inside "windows"; these are summed thread-seconds.
+        figures["blockwise"] = blockwise
+    return figures
+
+
+def otb_run(inputs: BenchInputs, work: Path, ram_mb: int) -> dict[str, Any]:
+    out = work / "runs" / "otb"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    cmd = [OTB_MAD, "-in1", str(inputs.otb_before), "-in2", str(inputs.otb_after),
+           "-out", str(out / "mad.tif"), "float", "-ram", str(ram_mb)]  # fmt: skip
+    figures = measure(cmd, work / "logs" / "otb.log")
+    figures["ram_mb"] = ram_mb
+    return figures
+
+
+def dask_support() -> str | None:
+    """None when the chain can run one scene on Dask, else why not."""
+    from eowatch.settings import Settings
+
+    if "scene_executor" not in Settings.model_fields:
+        return (
+            "eowatch.settings.Settings has no scene_executor field (the chain has no Dask scene executor yet)"
+        )
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return "dask.distributed is not installed (pip install 'eowatch[dask]')"
+    return None
+
+
+_CLUSTER = """
+import sys, time
+from distributed import LocalCluster
+cluster = LocalCluster(n_workers=int(sys.argv[1]), threads_per_worker=1, processes=True,
+                       dashboard_address=None, memory_limit=0)
+print(cluster.scheduler_address, flush=True)
+sys.stdin.read()  # until the harness closes stdin
+cluster.close()
+"""
+
+
+def dask_run(workers: int, inputs: BenchInputs, work: Path) -> dict[str, Any]:
+    """The S2 chain with its scene executor on a LocalCluster of ``workers`` single-thread
+    worker processes. Figures add the cluster's CPU and peak RSS (its own process tree,
+    start-up included) to the CLI client's."""
+    cluster = subprocess.Popen([sys.executable, "-c", _CLUSTER, str(workers)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert cluster.stdout and cluster.stdin
+    address = cluster.stdout.readline().strip()
+    if not address:
+        raise RuntimeError(f"the Dask LocalCluster of {workers} worker(s) did not start")
+    try:
+        env = {"EOWATCH_SCENE_EXECUTOR": "dask", "EOWATCH_DASK_SCHEDULER_ADDRESS": address}
+        figures = detect_run(f"dask-{workers}", inputs.s2_before, inputs.s2_after, None, work, env)
+    finally:
+        cluster.stdin.close()
+        _, _, usage = os.wait4(cluster.pid, 0)
+        cluster.returncode = 0
+    figures["client_cpu_s"] = figures["cpu_s"]
+    figures["cluster_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
+    figures["cpu_s"] = round(figures["cpu_s"] + figures["cluster_cpu_s"], 2)
+    figures["client_peak_rss_gib"] = figures["peak_rss_gib"]
+    figures["cluster_peak_rss_gib"] = round(
+        usage.ru_maxrss / 1024**2, 3
+    )  # largest single process of the tree
+    figures["workers"] = workers
+    return figures
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the numeric figures over repeats; the rest from the first run."""
+    merged = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            merged[key] = round(statistics.median(r[key] for r in runs), 3)
+        elif key == "stages_s":
+            merged[key] = {k: round(statistics.median(r[key].get(k, 0.0) for r in runs), 2) for k in value}
+    merged["repeats"] = [{k: r[k] for k in ("wall_s", "cpu_s", "peak_rss_gib")} for r in runs]
+    return merged
+
+
+def machine_info() -> dict[str, Any]:
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())  # fmt: skip
+    git = ["git", "-C", str(REPO)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    dirty = subprocess.run([*git, "status", "--porcelain", "src"], capture_output=True, text=True).stdout
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "cores_available": len(os.sched_getaffinity(0)),
+        "mem_total_gib": round(int(meminfo["MemTotal"].split()[0]) / 1024**2, 1),
+        "mem_available_gib": round(int(meminfo["MemAvailable"].split()[0]) / 1024**2, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "eowatch_commit": commit.strip() + ("+uncommitted-src-changes" if dirty.strip() else ""),
+        "otb": shutil.which(OTB_MAD),
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    rows = report["runs"]
+    print(f"\n{'run':<16}{'wall s':>9}{'cpu s':>9}{'peak GiB':>10}  stages (s)")
+    for name, r in rows.items():
+        stages = " ".join(f"{k}={v}" for k, v in r.get("stages_s", {}).items())
+        if bw := r.get("blockwise"):
+            stages += (f" | {bw['executor']} x{bw['workers']}, {bw['windows']} windows:"
+                       f" read {bw['read_thread_s']} + apply {bw['apply_thread_s']} thread-s")  # fmt: skip
+        print(f"{name:<16}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['peak_rss_gib']:>10.2f}  {stages}")
+    for name, why in report["skipped"].items():
+        print(f"{name:<16}skipped: {why}")
+    for key, value in report["summary"].items():
+        print(f"{key}: {value}")
+    m = report["machine"]
+    print(f"machine: {m['cores_available']} cores ({m['cpu_model']}), {m['mem_total_gib']} GiB, "
+          f"load before {m['load_average']}, eowatch {m['eowatch_commit']}")  # fmt: skip
+
+
+def summarise(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    if "s2" in runs and "otb" in runs:
+        ratio = runs["s2"]["wall_s"] / runs["otb"]["wall_s"]
+        summary["ratio_s2_chain_to_otb_mad"] = round(ratio, 3)
+        summary["ratio_target_met"] = ratio <= TARGET_RATIO
+    if "s2" in runs:
+        summary["s2_peak_rss_target_met"] = runs["s2"]["peak_rss_gib"] < TARGET_RSS_GIB
+    if "dask-1" in runs and "dask-2" in runs:
+        summary["dask_speedup_1_to_2_workers"] = round(runs["dask-1"]["wall_s"] / runs["dask-2"]["wall_s"], 3)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--work", type=Path, default=Path("/tmp/eowatch-bench"), help="inputs cache and runs")
+    parser.add_argument(
+        "--size", type=int, default=10980, help="scene side in 10 m pixels (MGRS tile: 10980)"
+    )
+    parser.add_argument("--only", default=",".join(RUNS), help=f"comma-separated subset of {','.join(RUNS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; medians are reported")
+    parser.add_argument("--s1-presets", default="s1-flood,s1-omnibus", help="Sentinel-1 presets to run")
+    parser.add_argument("--otb-ram", type=int, default=2048, help="OTB -ram (MB): its streaming block budget")
+    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    args = parser.parse_args(argv)
+    only = [r.strip() for r in args.only.split(",") if r.strip()]
+    if unknown := set(only) - set(RUNS):
+        parser.error(f"--only: unknown run(s) {sorted(unknown)}; choose from {','.join(RUNS)}")
+
+    from eowatch.detect import get_preset, parse_params
+
+    preset = get_preset("s2-imad")
+    s2_bands = list(preset.bands(parse_params(preset, {})))
+    machine = machine_info()  # load average before anything runs
+    t0 = time.perf_counter()
+    inputs = build_all(args.work / "inputs", s2_bands, args.size, want_s1="s1" in only)
+    build_s = round(time.perf_counter() - t0, 1)
+
+    skipped: dict[str, str] = {}
+    plan: dict[str, Any] = {}
+    if "otb" in only:
+        if shutil.which(OTB_MAD):
+            plan["otb"] = lambda: otb_run(inputs, args.work, args.otb_ram)
+        else:
+            skipped["otb"] = (
+                f"{OTB_MAD} not found (install the Debian package otb-bin: scripts/setup_bench.sh)"
+            )
+    if "s2" in only:
+        plan["s2"] = lambda: detect_run("s2", inputs.s2_before, inputs.s2_after, None, args.work)
+    if "s1" in only:
+        for name in [p.strip() for p in args.s1_presets.split(",") if p.strip()]:
+            plan[name] = lambda name=name: detect_run(
+                name, inputs.s1_before, inputs.s1_after, name, args.work
+            )
+    if "dask" in only:
+        if why := dask_support():
+            skipped["dask"] = why
+        else:
+            plan["dask-1"] = lambda: dask_run(1, inputs, args.work)
+            plan["dask-2"] = lambda: dask_run(2, inputs, args.work)
+
+    runs: dict[str, dict[str, Any]] = {}
+    for name, run in plan.items():  # one at a time: a full-size run needs the machine to itself
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        runs[name] = median_of([run() for _ in range(args.repeat)])
+    report = {
+        "size_px": args.size,
+        "repeat": args.repeat,
+        "input_build_s": build_s,
+        "inputs": {k: str(v) for k, v in vars(inputs).items()},
+        "machine": machine,
+        "runs": runs,
+        "skipped": skipped,
+        "summary": summarise(runs),
+        "targets": {"ratio_s2_chain_to_otb_mad_max": TARGET_RATIO, "s2_peak_rss_gib_max": TARGET_RSS_GIB},
+    }
+    print_table(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()
