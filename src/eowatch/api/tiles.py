@@ -12,6 +12,14 @@ from pathlib import Path
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
+# Imported here, not inside the functions: tiles are rendered in the threadpool, and the first
+# requests of a map arrive together; rio_tiler imported by several threads at once fails with
+# "cannot import name 'Reader'" (a partly initialised module), seen from the web application.
+from rio_tiler.colormap import cmap
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.utils import render
+
 from ..errors import InputError, NotFoundError
 from ..results import ResultsCatalog
 from .auth import visible_collections
@@ -26,8 +34,6 @@ MAX_ZOOM = 24
 @functools.lru_cache(maxsize=256)
 def _range(path: str, _mtime: float) -> tuple[float, float]:
     """The 2nd-98th percentile range of band 1 (cached per file version)."""
-    from rio_tiler.io import Reader
-
     with Reader(path) as src:
         stats = src.statistics(indexes=1, max_size=512)
     band = next(iter(stats.values()))
@@ -53,11 +59,6 @@ def render_tile(
     """A 256 px PNG tile of band 1 of a COG. A raster with a colour table is
     drawn with it; any other is rescaled (``rescale`` or its 2-98 % range) to
     0-255 (NaN and nodata transparent) and coloured with ``colormap_name`` (default viridis)."""
-    from rio_tiler.colormap import cmap
-    from rio_tiler.errors import TileOutsideBounds
-    from rio_tiler.io import Reader
-    from rio_tiler.utils import render
-
     if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
         raise NotFoundError(f"tile {z}/{x}/{y} does not exist (zoom 0-{MAX_ZOOM}, x and y below 2**zoom)")
     name = (colormap_name or "viridis").lower()

@@ -20,8 +20,9 @@ router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
 VENDOR = STATIC / "vendor"
 # Explicit types: some systems map .js to text/plain, and browsers refuse ES modules served so.
-_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".json": "application/json",
-          ".svg": "image/svg+xml", ".html": "text/html; charset=utf-8", ".png": "image/png"}  # fmt: skip
+_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
+          ".json": "application/json", ".svg": "image/svg+xml", ".html": "text/html; charset=utf-8",
+          ".png": "image/png"}  # fmt: skip
 
 
 def web_config(settings: Any) -> dict[str, Any]:
@@ -63,7 +64,8 @@ def config(request: Request) -> JSONResponse:
 @router.get("/app/{path:path}")
 def static(path: str) -> FileResponse:
     target = _static_file(path or "index.html")
-    media = _TYPES.get(target.suffix.lower()) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-    # Pages and scripts revalidate (a new version shows at once); vendor libraries are pinned by the lock file.
+    guessed = mimetypes.guess_type(target.name)[0]
+    media = _TYPES.get(target.suffix.lower()) or guessed or "application/octet-stream"
+    # Pages and scripts revalidate (a new version shows at once); vendor files are pinned by the lock file.
     cache = "public, max-age=86400" if target.is_relative_to(VENDOR.resolve()) else "no-cache"
     return FileResponse(target, media_type=media, headers={"Cache-Control": cache})

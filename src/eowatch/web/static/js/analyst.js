@@ -26,6 +26,7 @@ async function main() {
       downloads: $("downloads"),
       compare: $("compare"),
       opacity: $("overlay-opacity"),
+      showUnchanged: $("show-unchanged"),
       resultSection: $("result-section"),
     },
   });

@@ -60,7 +60,8 @@ export function stackedBars(points, series, { width = 640, height = 180, label =
   const ticks = Math.min(6, points.length);
   for (let k = 0; k < ticks; k++) {
     const i = Math.round((k * (points.length - 1)) / Math.max(1, ticks - 1));
-    add(root, "text", { x: left + (i + 0.5) * barW, y: height - 5, class: "axis", "text-anchor": "middle" },
+    const anchor = k === 0 ? "start" : k === ticks - 1 ? "end" : "middle";
+    add(root, "text", { x: left + (i + 0.5) * barW, y: height - 5, class: "axis", "text-anchor": anchor },
       hhmm(points[i].t));
   }
   return root;

@@ -7,6 +7,24 @@ import { request } from "./api.js";
 
 const L = window.L;
 
+/** The PNG `blob` with the pixels of colour `rgb` made transparent (e.g. the change map's
+ * "no change" class, opaque black in its colour table, so that only changes cover the map). */
+async function clearColour(blob, [r, g, b]) {
+  const bitmap = await createImageBitmap(blob);
+  const canvas = document.createElement("canvas");
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const context = canvas.getContext("2d");
+  context.drawImage(bitmap, 0, 0);
+  const image = context.getImageData(0, 0, canvas.width, canvas.height);
+  const px = image.data;
+  for (let i = 0; i < px.length; i += 4) {
+    if (px[i] === r && px[i + 1] === g && px[i + 2] === b) px[i + 3] = 0;
+  }
+  context.putImageData(image, 0, 0);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
 /** Tiles fetched with the key (an <img src> cannot send headers) and shown from object URLs. */
 const AuthTileLayer = L.TileLayer.extend({
   createTile(coords, done) {
@@ -17,6 +35,7 @@ const AuthTileLayer = L.TileLayer.extend({
     tile._abort = controller;
     request(this.getTileUrl(coords), { signal: controller.signal })
       .then((response) => response.blob())
+      .then((blob) => (this.options.clearColour ? clearColour(blob, this.options.clearColour) : blob))
       .then((blob) => {
         tile.onload = () => {
           URL.revokeObjectURL(tile.src);

@@ -32,7 +32,7 @@ export function render(summary, samples) {
   $("latency-median").textContent = seconds(acquisition.median);
 
   const rows = Object.entries(states).flatMap(([source, byState]) =>
-    Object.entries(byState).map(([state, n]) => `<tr data-source="${escapeHTML(source)}" data-state="${escapeHTML(state)}">
+    Object.entries(byState).filter(([, n]) => n > 0).map(([state, n]) => `<tr data-source="${escapeHTML(source)}" data-state="${escapeHTML(state)}">
       <td>${escapeHTML(source)}</td><td><span class="state state-${escapeHTML(state)}">${escapeHTML(state)}</span></td>
       <td class="num">${n}</td></tr>`),
   );

@@ -17,6 +17,22 @@ const CLASS_COLOURS = {
   "other change": "#f08c00",
 };
 const MAX_LISTED_POLYGONS = 300;
+// Colour of class 0 (no change) in the change map's colour table (eowatch.io.quicklook.NO_CHANGE_COLOUR).
+const NO_CHANGE_RGB = [0, 0, 0];
+
+// Asset hrefs of the API end in the asset key, not a file name: name downloads by media type.
+const EXTENSIONS = [
+  ["geotiff", ".tif"], ["tiff", ".tif"], ["geo+json", ".geojson"], ["flatgeobuf", ".fgb"],
+  ["png", ".png"], ["jpeg", ".jpg"], ["json", ".json"],
+];
+
+function extensionOf(asset) {
+  const fromHref = asset.href.split("?")[0].match(/\/[^/]+(\.[a-z0-9]+)$/i);
+  if (fromHref) return fromHref[1];
+  const type = (asset.type || "").toLowerCase();
+  const match = EXTENSIONS.find(([needle]) => type.includes(needle));
+  return match ? match[1] : "";
+}
 
 export function taskCollection(task) {
   return task.collection || (task.spec && task.spec.collection) || `task-${task.spec ? task.spec.name : task.id}`;
@@ -60,6 +76,9 @@ export class ResultsPanel {
       download(button.dataset.href, button.dataset.filename).catch((err) =>
         this.onMessage(`Download failed: ${err.message}`, "error"),
       );
+    });
+    this.el.showUnchanged.addEventListener("change", () => {
+      if (this.selected) this.select(this.selected.id);
     });
     this.el.opacity.addEventListener("input", () => {
       for (const layer of this.overlays) if (layer.setOpacity) layer.setOpacity(Number(this.el.opacity.value));
@@ -135,6 +154,7 @@ export class ResultsPanel {
         maxZoom: 19,
         opacity: Number(this.el.opacity.value),
         className: "change-tiles",
+        clearColour: this.el.showUnchanged.checked ? null : NO_CHANGE_RGB,
         zIndex: 20,
       });
       tiles.on("tilefailure", (e) => this.onMessage(`A change-map tile failed: ${e.error.message}`, "error"));
@@ -164,8 +184,7 @@ export class ResultsPanel {
   renderDownloads(item) {
     this.el.downloads.innerHTML = Object.entries(item.assets || {})
       .map(([key, asset]) => {
-        const extension = (asset.href.split("?")[0].match(/\.[a-z0-9]+$/i) || [""])[0];
-        const filename = `${item.id}-${key}${extension}`;
+        const filename = `${item.id}-${key}${extensionOf(asset)}`;
         return `<li><button type="button" class="link" data-asset="${escapeHTML(key)}" data-href="${escapeHTML(asset.href)}"
           data-filename="${escapeHTML(filename)}">${escapeHTML(asset.title || key)}</button>
           <span class="media">${escapeHTML((asset.type || "").split(";")[0])}</span></li>`;

@@ -1,0 +1,201 @@
+"""The web application in a real browser (Debian's chromium through Playwright)
+against ``eowatch serve --scheduler --worker``: sign in, create a monitoring
+task from the Paris AOI, trigger it, follow its result onto the map (change-map
+tiles, polygons, comparison, downloads), see it on the operations dashboard, and
+check that a partner without a grant sees none of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import Service, WatchedPage
+
+pytestmark = pytest.mark.slow
+
+TASK = "paris-web"
+RESULT_TIMEOUT_MS = 180_000
+
+
+def sign_in(page: WatchedPage, url: str, key: str) -> None:
+    page.page.goto(url)
+    page.page.fill("#key-input", key)
+    page.page.click("#sign-in")
+
+
+def api(service: Service, user: str, path: str) -> Any:
+    response = httpx.get(f"{service.url}{path}", headers={"X-API-Key": service.keys[user]}, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_pages_are_public_and_the_data_is_not(service: Service) -> None:
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        page = client.get("/app/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert 'src="js/analyst.js"' in page.text and "vendor/leaflet/leaflet.js" in page.text
+        assert client.get("/app", follow_redirects=False).headers["location"] == "/app/"
+        assert client.get("/app/ops.html").status_code == 200
+        script = client.get("/app/js/api.js")
+        assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+        assert client.get("/app/vendor/leaflet/leaflet.js").status_code == 200
+        config = client.get("/app/config.json").json()
+        assert config["basemap"] is None  # offline outlines unless web_basemap_url is set
+        outlines = client.get(f"/app/{config['outlines']}")
+        assert outlines.status_code == 200 and json.loads(outlines.content)["type"] == "Topology"
+        # no file outside the static folder, however the path is spelled
+        assert client.get("/app/%2e%2e/routes.py").status_code == 404
+        assert client.get("/app/..%2f__init__.py").status_code == 404
+        assert client.get("/app/missing.js").status_code == 404
+        # the data stays behind the key
+        assert client.get("/tasks").status_code == 401
+        assert client.get("/search").status_code == 401
+
+
+def test_a_wrong_key_is_refused_with_a_clear_message(service: Service, watched: Any) -> None:
+    page = watched()
+    sign_in(page, f"{service.url}/app/", "eow_this-is-not-a-key")
+    message = page.page.locator("#auth-error")
+    message.filter(has_text="not accepted").wait_for()
+    assert "ask an administrator" in message.inner_text()
+    assert page.page.locator("#sign-in-form").is_visible() and not page.page.locator("#whoami").is_visible()
+    assert page.page.evaluate("sessionStorage.getItem('eowatch.apiKey')") is None
+    page.shot("00-wrong-key")
+    # the refused /whoami is the one failure the browser may report
+    assert page.console_errors(allowed=("status of 401",)) == []
+    assert any(r.url.endswith("/whoami") and r.status == 401 for r in page.responses)
+
+
+def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched: Any, paris: Path) -> None:
+    page = watched()
+    p = page.page
+    sign_in(page, f"{service.url}/app/", service.keys["ana"])
+    p.locator("#whoami").filter(has_text="analyst").wait_for()
+    assert "ana" in p.inner_text("#whoami")
+    p.wait_for_selector(".leaflet-outlines-pane path", state="attached")  # offline country outlines
+    page.shot("01-signed-in")
+
+    # a new task from the uploaded Paris AOI
+    p.click("#new-task-details summary")
+    p.set_input_files("#aoi-file", str(paris / "paris.geojson"))
+    p.locator("#aoi-status.ready").filter(has_text="paris.geojson").wait_for()
+    p.fill("#task-name", TASK)
+    p.wait_for_selector("#task-presets option[value='s2-imad']", state="attached")
+    assert "s1-logratio" not in p.inner_text("#task-presets")  # Sentinel-2 only: S2 presets only
+    p.select_option("#task-presets", "s2-imad")
+    p.fill("#task-start", "2016-11-01")
+    p.fill("#task-end", "2017-11-30")
+    p.fill("#task-cadence", "86400")
+    page.shot("02-task-form")
+    p.click("#task-create")
+    row = p.locator("#task-list li[data-task-id]").filter(has_text=TASK)
+    row.wait_for()
+    assert row.locator(".state").inner_text() == "active"
+    (task,) = api(service, "ana", "/tasks")["tasks"]
+    assert task["spec"]["presets"] == ["s2-imad"] and task["spec"]["sensors"] == ["sentinel-2"]
+    assert task["spec"]["start"].startswith("2016-11-01") and task["spec"]["end"].startswith("2017-11-30")
+    assert task["spec"]["aoi"]["type"] in ("Polygon", "MultiPolygon")
+    page.shot("03-task-created")
+
+    row.locator("button[data-action='trigger']").click()
+    p.locator("#message.info").filter(has_text="Check requested").wait_for()
+
+    # the result appears in the timeline (scheduler -> queue -> worker -> catalogue)
+    result = p.locator("#timeline li[data-item-id]")
+    result.first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert "2016-11-30 → 2017-11-07" in result.first.inner_text()
+    page.shot("04-result-in-timeline")
+
+    tile_responses = len(page.responses)
+    result.first.click()
+    p.wait_for_selector("#result-section:not([hidden])")
+    polygons = p.locator("#polygon-rows tr[data-polygon]")
+    polygons.first.wait_for()
+    item = api(service, "ana", f"/collections/task-{TASK}/items")["features"][0]
+    assert polygons.count() == min(300, item["properties"]["eowatch:polygon_count"]) > 0
+    p.wait_for_function(
+        "document.querySelectorAll('.change-tiles img.leaflet-tile-loaded').length > 0", timeout=30_000
+    )
+    tiles = [r for r in page.responses[tile_responses:] if "/tiles/change_map/" in r.url]
+    assert tiles, "no change-map tile was requested"
+    for response in tiles:
+        assert response.status == 200, response.url
+        assert response.headers["content-type"] == "image/png"
+    loaded = p.evaluate(
+        "[...document.querySelectorAll('.change-tiles img.leaflet-tile-loaded')].map(i => i.naturalWidth)"
+    )
+    assert loaded and set(loaded) == {256}
+    # unchanged pixels are see-through, changed ones are drawn
+    alpha = p.evaluate(
+        """() => {
+          const counts = {clear: 0, drawn: 0};
+          for (const img of document.querySelectorAll('.change-tiles img.leaflet-tile-loaded')) {
+            const c = document.createElement('canvas'); c.width = c.height = 256;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+            const px = g.getImageData(0, 0, 256, 256).data;
+            for (let i = 3; i < px.length; i += 4) px[i] ? counts.drawn++ : counts.clear++;
+          }
+          return counts;
+        }"""
+    )
+    assert alpha["clear"] > 0 and alpha["drawn"] > 0, alpha
+    # the comparison cut from the quicklook: before and after panels of the raster's aspect
+    p.wait_for_selector("#compare:not([hidden]) .compare-view canvas.over")
+    sizes = p.evaluate("[...document.querySelectorAll('.compare-view canvas')].map(c => [c.width, c.height])")
+    rows, cols = item["properties"]["proj:shape"]
+    assert len(sizes) == 2 and all(abs(h / w - rows / cols) < 0.02 for w, h in sizes), sizes
+    p.locator("#compare-swipe").fill("20")
+    assert "inset(0px 80%" in p.evaluate("document.querySelector('.compare-view canvas.over').style.clipPath")
+    page.shot("05-result-selected")
+
+    # a polygon's popup tells class, area, confidence and both dates
+    polygons.first.click()
+    popup = p.locator(".leaflet-popup-content")
+    popup.wait_for()
+    text = popup.inner_text()
+    assert "Area:" in text and "Confidence:" in text and "2016-11-30 → 2017-11-07" in text
+    page.shot("06-polygon-popup")
+
+    # downloads go through the key (fetch + object URL)
+    with p.expect_download() as download_info:
+        p.click("#downloads button[data-asset='polygons']")
+    saved = Path(download_info.value.path())
+    downloaded = json.loads(saved.read_text())
+    assert len(downloaded["features"]) == item["properties"]["eowatch:polygon_count"]
+    assert download_info.value.suggested_filename.endswith("-polygons.geojson")
+
+    # the operations dashboard counts the job as succeeded
+    p.click("nav a[href='ops.html']")
+    p.locator("#whoami").filter(has_text="ana").wait_for()  # same tab: the key is still in sessionStorage
+    cell = p.locator("#jobs-by-state tr[data-source='monitoring'][data-state='succeeded'] td.num")
+    cell.wait_for()
+    assert int(cell.inner_text()) >= 1
+    assert int(p.inner_text("#succeeded")) >= 1
+    p.wait_for_selector("#throughput rect[data-series='succeeded']")
+    p.wait_for_selector("#durations rect[data-label='s2-imad']")
+    assert p.inner_text("#latency-median") != "–"
+    page.shot("07-dashboard")
+    assert page.console_errors() == []
+
+    # a partner without a grant sees no task and no result
+    partner = watched()
+    sign_in(partner, f"{service.url}/app/", service.keys["pat"])
+    partner.page.locator("#whoami").filter(has_text="partner").wait_for()
+    partner.page.locator("#task-list li.empty").wait_for()
+    assert partner.page.locator("#task-list li[data-task-id]").count() == 0
+    assert not partner.page.locator("#new-task").is_visible()
+    seen = partner.page.evaluate(
+        """async () => {
+          const key = sessionStorage.getItem('eowatch.apiKey');
+          const headers = {Authorization: `Bearer ${key}`};
+          const r = await fetch('/search?collections=task-paris-web', {headers});
+          return (await r.json()).features.length;
+        }"""
+    )
+    assert seen == 0
+    partner.shot("08-partner-sees-nothing")
+    assert partner.console_errors() == []
