@@ -199,3 +199,65 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     assert seen == 0
     partner.shot("08-partner-sees-nothing")
     assert partner.console_errors() == []
+
+
+def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: Any, paris: Path) -> None:
+    page = watched()
+    p = page.page
+    sign_in(page, f"{service.url}/app/", service.keys["ada"])
+    p.locator("#whoami").filter(has_text="admin").wait_for()
+    p.click("#new-task-details summary")
+    p.wait_for_selector("#task-presets option[value='s2-imad']", state="attached")
+    box = p.locator("#map").bounding_box()
+    assert box is not None
+    centre_x, centre_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    def draw_rectangle(half: float) -> None:
+        p.click(".leaflet-draw-draw-rectangle")
+        p.mouse.move(centre_x - half, centre_y - half)
+        p.mouse.down()
+        p.mouse.move(centre_x, centre_y, steps=5)
+        p.mouse.move(centre_x + half, centre_y + half, steps=5)
+        p.mouse.up()
+        p.locator("#aoi-status.ready").filter(has_text="the map").wait_for()
+
+    # at world zoom a rectangle covers a continent: refused, with the limit named
+    draw_rectangle(120)
+    p.fill("#task-name", "too-big")
+    p.click("#task-create")
+    p.locator("#message.error").filter(has_text="km²").wait_for()
+    assert "The task was not created" in p.inner_text("#message")
+    page.shot("10-aoi-too-large")
+
+    # zoom onto Paris (from its file), then draw a small rectangle there: a Sentinel-1 task on a cron
+    p.set_input_files("#aoi-file", str(paris / "paris.geojson"))
+    p.locator("#aoi-status.ready").filter(has_text="paris.geojson").wait_for()
+    draw_rectangle(60)
+    p.uncheck("input[name='sensor'][value='sentinel-2']")
+    p.check("input[name='sensor'][value='sentinel-1']")
+    presets = p.locator("#task-presets option").all_inner_texts()
+    assert presets and all(name.startswith("s1-") for name in presets), presets
+    p.select_option("#task-presets", "s1-logratio")
+    p.fill("#task-name", "drawn-box")
+    p.fill("#task-cadence", "0 6 * * *")
+    p.click("#task-create")
+    row = p.locator("#task-list li[data-task-id]").filter(has_text="drawn-box")
+    row.wait_for()
+    task = api(service, "ada", "/tasks/drawn-box")
+    assert task["spec"]["sensors"] == ["sentinel-1"] and task["spec"]["cadence"] == "0 6 * * *"
+    assert task["spec"]["aoi"]["type"] == "Polygon" and len(task["spec"]["aoi"]["coordinates"][0]) == 5
+    ring = task["spec"]["aoi"]["coordinates"][0]
+    west, south = min(c[0] for c in ring), min(c[1] for c in ring)
+    assert 2.2 < west < 2.5 and 48.7 < south < 48.9  # drawn over Paris
+    page.shot("11-drawn-task")
+
+    row.locator("button[data-action='pause']").click()
+    row.locator(".state").filter(has_text="paused").wait_for()
+    assert api(service, "ada", "/tasks/drawn-box")["state"] == "paused"
+    assert row.locator("button[data-action='trigger']").is_disabled()
+    row.locator("button[data-action='resume']").click()
+    row.locator(".state").filter(has_text="active").wait_for()
+    assert api(service, "ada", "/tasks/drawn-box")["state"] == "active"
+    page.shot("12-paused-and-resumed")
+    refused = f"status of 400 (Bad Request) ({service.url}/tasks)"  # the too-large AOI, and nothing else
+    assert len(page.console_errors()) == 1 and page.console_errors(allowed=(refused,)) == []

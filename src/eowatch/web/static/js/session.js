@@ -13,6 +13,7 @@ export function setupSession({ onSignedIn, onSignedOut }) {
 
   const showSignedIn = (who) => {
     document.body.classList.add("signed-in");
+    document.body.dataset.role = who.role; // partners read only: no task actions (CSS)
     form.hidden = true;
     badge.hidden = false;
     signOut.hidden = false;
@@ -24,6 +25,7 @@ export function setupSession({ onSignedIn, onSignedOut }) {
   };
   const showSignedOut = () => {
     document.body.classList.remove("signed-in");
+    delete document.body.dataset.role;
     form.hidden = false;
     badge.hidden = true;
     signOut.hidden = true;
