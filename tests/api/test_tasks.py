@@ -175,6 +175,8 @@ def test_jobs_newest_first(api: Api) -> None:
     newest = c.get(f"/tasks/{task['id']}/jobs?limit=1", headers=api.bob).json()["jobs"]
     assert [j["id"] for j in newest] == [second]
     assert c.get(f"/tasks/{task['id']}", headers=api.bob).json()["jobs"] == {"failed": 1, "queued": 1}
+    listed = {t["name"]: t["jobs"] for t in c.get("/tasks", headers=api.bob).json()["tasks"]}
+    assert listed["with-jobs"] == {"failed": 1, "queued": 1}
     assert c.get(f"/tasks/{task['id']}/jobs", headers=api.ann).status_code == 404  # not ann's
 
 
@@ -270,6 +272,7 @@ HUGE = {"type": "Polygon", "coordinates": [[[-10, 35], [30, 35], [30, 60], [-10,
         (spec("bad name"), "task name"),
         (spec("b10", sensors=["landsat"]), "landsat"),
         ([spec("b11")], "JSON object"),
+        (spec("b12", provider="local:/etc"), "process_input_roots"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_problem(api: Api, body: Any, named: str) -> None:
@@ -342,6 +345,7 @@ def test_serve_with_scheduler_and_worker_end_to_end(paris: Path, tmp_path: Path)
         "EOWATCH_SCHEDULER_POLL_S": "0.5",
         "EOWATCH_WORKER_POLL_S": "0.5",
         "EOWATCH_WORKER_PROCESSES": "1",
+        "EOWATCH_PROCESS_INPUT_ROOTS": json.dumps([str(catalog)]),  # where a local: provider may point
     }
     port = free_port()
     proc = subprocess.Popen(

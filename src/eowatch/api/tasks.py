@@ -9,11 +9,14 @@ written to the audit log.
 
 Over HTTP the AOI must be a GeoJSON object (geometry or Feature): the text
 forms of the library (a file path, WKT, a bbox) are for the command line only,
-so a request can never make the service read one of its own files.
+so a request can never make the service read one of its own files; a
+``local:FOLDER`` provider must name a folder under ``process_input_roots`` (the
+folders OGC process inputs may come from).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -112,12 +115,24 @@ def _audit(request: Request, action: str, task: Task, detail: dict[str, Any] | N
     _access(request).audit(who.name, action, task.id, {"name": task.name, **(detail or {})})
 
 
-def _check_aoi_form(body: dict[str, Any]) -> None:
+def _check_http_fields(request: Request, body: dict[str, Any]) -> None:
+    """What a request may not ask of the server's file system: the AOI must be GeoJSON
+    (not a path), and a local catalogue must sit under ``process_input_roots``."""
     if "aoi" in body and not isinstance(body["aoi"], dict):
         raise AOIError(
             'aoi must be a GeoJSON object (a geometry such as {"type": "Polygon", "coordinates": ...} '
             "or a Feature); file paths, WKT and bbox text are accepted on the command line only"
         )
+    provider = body.get("provider")
+    if isinstance(provider, str) and provider.lower().startswith("local:"):
+        settings = request.app.state.settings
+        roots = [Path(r).resolve() for r in getattr(settings, "process_input_roots", None) or []]
+        folder = Path(provider[len("local:") :]).resolve()
+        if not any(folder.is_relative_to(root) for root in roots):
+            raise InputError(
+                f"provider {provider!r}: the folder is not under an allowed input folder of this service; "
+                "use a STAC provider, or ask an admin to add it to process_input_roots"
+            )
 
 
 @router.post("/tasks", status_code=201)
@@ -128,7 +143,7 @@ def create_task(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any
         raise ForbiddenError(f"the {who.role} role may not create monitoring tasks (needs admin or analyst)")
     if not isinstance(body, dict):
         raise InputError("the body of POST /tasks is a JSON object: the task's name, aoi, sensors, ...")
-    _check_aoi_form(body)
+    _check_http_fields(request, body)
     task = _service(request).create({**body, "owner": who.name})
     _audit(request, "task-create", task, {"collection": task.spec.collection})
     return task_document(request, task)
@@ -166,7 +181,7 @@ def update_task(request: Request, key: str, body: Annotated[Any, Body()]) -> dic
     task = _changeable(request, key)
     if not isinstance(body, dict):
         raise InputError("the body of PATCH /tasks/{id} is a JSON object of the fields to change")
-    _check_aoi_form(body)
+    _check_http_fields(request, body)
     changes = {k: v for k, v in body.items() if k != "owner"}  # the owner stays who created it
     updated = _service(request).update(task.id, changes)
     _audit(request, "task-update", updated, {"fields": sorted(changes)})

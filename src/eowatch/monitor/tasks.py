@@ -258,10 +258,9 @@ class TaskService:
             raise NotFoundError(f"no monitoring task {key!r} (see `eowatch task list`)")
         return row
 
-    def _task(self, session: Session, row: TaskRow) -> Task:
-        counts: dict[str, int] = {}
-        for status in session.scalars(select(JobRow.status).where(JobRow.task_id == row.id)):
-            counts[status] = counts.get(status, 0) + 1
+    def _task(self, session: Session, row: TaskRow, counts: dict[str, int] | None = None) -> Task:
+        if counts is None:
+            counts = self._counts(session, [row.id]).get(row.id, {})
         due = row.next_due_at if 0 < row.next_due_at < _NEVER else None
         return Task(
             id=row.id, spec=TaskSpec.model_validate(row.spec), state=row.state, created=_dt(row.created),
@@ -286,7 +285,24 @@ class TaskService:
         if collections is not None:
             query = query.where(TaskRow.collection.in_(sorted(collections)))
         with self._session() as session:
-            return [self._task(session, row) for row in session.scalars(query).all()]
+            rows = session.scalars(query).all()
+            counts = self._counts(session, [row.id for row in rows])
+            return [self._task(session, row, counts.get(row.id, {})) for row in rows]
+
+    @staticmethod
+    def _counts(session: Session, task_ids: builtins.list[str]) -> dict[str, dict[str, int]]:
+        """Jobs per state of each task, in one grouped query."""
+        counts: dict[str, dict[str, int]] = {}
+        if not task_ids:
+            return counts
+        query = (
+            select(JobRow.task_id, JobRow.status, func.count())
+            .where(JobRow.task_id.in_(task_ids))
+            .group_by(JobRow.task_id, JobRow.status)
+        )
+        for task_id, status, n in session.execute(query):
+            counts.setdefault(task_id, {})[status] = int(n)
+        return counts
 
     def update(self, key: str, changes: dict[str, Any]) -> Task:
         """Apply ``changes`` to a task as a JSON merge patch (RFC 7386: ``null``
