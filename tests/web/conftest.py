@@ -46,6 +46,7 @@ def _require(condition: bool, reason: str) -> None:
 @dataclass
 class Service:
     url: str
+    database: str
     keys: dict[str, str]
     root: Path
     log: Path
@@ -104,7 +105,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, paris: Path) -> Iterator[S
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"eowatch serve did not start:\n{log.read_text()}")
             time.sleep(0.2)
-        yield Service(url, keys, root, log)
+        yield Service(url, database, keys, root, log)
     finally:
         proc.terminate()
         try:

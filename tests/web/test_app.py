@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from eowatch.results import ResultsCatalog
+from eowatch.store.auth import AccessStore
+
 from .conftest import Service, WatchedPage
 
 pytestmark = pytest.mark.slow
@@ -168,7 +171,19 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     assert len(downloaded["features"]) == item["properties"]["eowatch:polygon_count"]
     assert download_info.value.suggested_filename.endswith("-polygons.geojson")
 
-    # the operations dashboard counts the job as succeeded
+    # a task whose parameters its preset refuses: its job fails, and says why
+    p.set_input_files("#aoi-file", str(paris / "paris.geojson"))
+    p.fill("#task-name", "paris-bad")
+    p.select_option("#task-presets", "s2-imad")
+    p.fill("#task-params", "alpha=2")
+    p.fill("#task-start", "2016-11-01")
+    p.click("#task-create")
+    bad = p.locator("#task-list li[data-task-id]").filter(has_text="paris-bad")
+    bad.wait_for()
+    assert api(service, "ana", "/tasks/paris-bad")["spec"]["params"] == {"s2-imad": {"alpha": 2}}
+    bad.locator("button[data-action='trigger']").click()
+
+    # the operations dashboard counts the job as succeeded and shows the failure with its message
     p.click("nav a[href='ops.html']")
     p.locator("#whoami").filter(has_text="ana").wait_for()  # same tab: the key is still in sessionStorage
     cell = p.locator("#jobs-by-state tr[data-source='monitoring'][data-state='succeeded'] td.num")
@@ -178,6 +193,10 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     p.wait_for_selector("#throughput rect[data-series='succeeded']")
     p.wait_for_selector("#durations rect[data-label='s2-imad']")
     assert p.inner_text("#latency-median") != "–"
+    failure = p.locator("#failures tr").filter(has_text="paris-bad")
+    failure.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert "alpha" in failure.inner_text() and "ParameterError" in failure.inner_text()
+    assert int(p.inner_text("#failed")) >= 1
     page.shot("07-dashboard")
     assert page.console_errors() == []
 
@@ -198,6 +217,23 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     )
     assert seen == 0
     partner.shot("08-partner-sees-nothing")
+    assert partner.console_errors() == []
+
+    # granted the task's collection, the partner reads that task and its result, and changes nothing
+    catalog = ResultsCatalog(service.database)
+    AccessStore(catalog.engine).grant("acme", f"task-{TASK}")
+    catalog.close()
+    q = partner.page
+    q.reload()
+    shared = q.locator("#task-list li[data-task-id]")
+    shared.first.wait_for()
+    assert shared.count() == 1 and TASK in shared.first.inner_text()  # not paris-bad
+    assert not shared.first.locator(".task-actions").is_visible()
+    shared.first.locator("[data-action='select']").click()
+    q.locator("#timeline li[data-item-id]").first.click()
+    q.locator("#polygon-rows tr[data-polygon]").first.wait_for()
+    q.wait_for_function("document.querySelectorAll('.change-tiles img.leaflet-tile-loaded').length > 0")
+    partner.shot("09-partner-with-grant")
     assert partner.console_errors() == []
 
 

@@ -128,6 +128,21 @@ export function geometryOf(doc) {
   throw new Error(`an AOI must be a Polygon or MultiPolygon, not ${doc.type}`);
 }
 
+/** "alpha=0.01, min_area_m2=500" -> {alpha: 0.01, min_area_m2: 500} (numbers and booleans typed;
+ * the service checks each value against the preset's parameters when a job runs). */
+export function parseParams(text) {
+  const params = {};
+  for (const part of String(text || "").split(/[,;\n]/)) {
+    if (!part.trim()) continue;
+    const [name, ...rest] = part.split("=");
+    const raw = rest.join("=").trim();
+    if (!name.trim() || !rest.length) throw new Error(`"${part.trim()}" is not name=value`);
+    params[name.trim()] =
+      raw === "true" ? true : raw === "false" ? false : raw !== "" && !Number.isNaN(Number(raw)) ? Number(raw) : raw;
+  }
+  return params;
+}
+
 export class TaskForm {
   constructor({ form, presetSelect, onCreated, onMessage }) {
     this.form = form;
@@ -181,12 +196,22 @@ export class TaskForm {
     const presets = [...this.presetSelect.selectedOptions].map((o) => o.value);
     if (!this.aoi) return this.onMessage("Draw an AOI on the map or upload a GeoJSON file first.", "error");
     if (!sensors.length) return this.onMessage("Choose at least one sensor.", "error");
+    let params;
+    try {
+      params = parseParams(data.get("params"));
+    } catch (err) {
+      return this.onMessage(`Parameters: ${err.message}`, "error");
+    }
+    if (Object.keys(params).length && !presets.length) {
+      return this.onMessage("Choose the presets the parameters are for.", "error");
+    }
     const cadence = String(data.get("cadence") || "").trim();
     const spec = {
       name: String(data.get("name") || "").trim(),
       aoi: this.aoi,
       sensors,
       presets,
+      params: Object.fromEntries(presets.map((preset) => [preset, params])),
       start: data.get("start") || null,
       end: data.get("end") || null,
       cadence: /^\d+$/.test(cadence) ? Number(cadence) : cadence || undefined,
