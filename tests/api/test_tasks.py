@@ -91,6 +91,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 def test_round_trip(api: Api) -> None:
     c, ann = api.client, api.ann
+    assert c.app.state.embedded.threads == []  # type: ignore[attr-defined]  # no scheduler/worker unless asked
     hooks = [{"url": "http://h.test/x", "secret": "k"}]
     resp = c.post("/tasks", json=spec("rt", owner="mallory", webhooks=hooks), headers=ann)
     assert resp.status_code == 201, resp.text
