@@ -297,3 +297,14 @@ def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: A
     page.shot("12-paused-and-resumed")
     refused = f"status of 400 (Bad Request) ({service.url}/tasks)"  # the too-large AOI, and nothing else
     assert len(page.console_errors()) == 1 and page.console_errors(allowed=(refused,)) == []
+
+    # a key revoked while the page is open: the next refresh signs out and says why
+    catalog = ResultsCatalog(service.database)
+    access = AccessStore(catalog.engine)
+    access.revoke_key(service.keys["ada"])
+    service.keys["ada"] = access.create_key("ada")  # for any later test
+    catalog.close()
+    p.locator("#auth-error").filter(has_text="no longer accepted").wait_for(timeout=15_000)
+    assert p.locator("#sign-in-form").is_visible() and p.locator("#task-list").is_hidden()
+    assert p.evaluate("sessionStorage.getItem('eowatch.apiKey')") is None
+    page.shot("13-key-revoked")

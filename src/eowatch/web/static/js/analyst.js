@@ -72,11 +72,11 @@ async function main() {
       await tasks.refresh();
       await results.refreshTimeline();
     } catch (err) {
-      say(`Refresh failed: ${err.message}`, "error");
+      if (!session.check(err)) say(`Refresh failed: ${err.message}`, "error");
     }
   };
 
-  setupSession({
+  const session = setupSession({
     onSignedIn: async (who) => {
       $("new-task").hidden = who.role === "partner";
       try {
@@ -89,9 +89,7 @@ async function main() {
     },
     onSignedOut: () => {
       clearInterval(refreshTimer);
-      tasks.tasks = [];
-      tasks.selectedId = null;
-      tasks.render();
+      tasks.reset();
       results.showTask(null);
     },
   });

@@ -94,10 +94,10 @@ async function main() {
       if (samples.length > MAX_SAMPLES) samples.shift();
       render(summary, samples);
     } catch (err) {
-      say(`Cannot read the operations summary: ${err.message}`, "error");
+      if (!session.check(err)) say(`Cannot read the operations summary: ${err.message}`, "error");
     }
   };
-  setupSession({
+  const session = setupSession({
     onSignedIn: () => {
       refresh();
       clearInterval(timer);

@@ -58,6 +58,7 @@ export class ResultsPanel {
     this.selected = null;
     this.overlays = [];
     this.polygonLayers = new Map();
+    this.canvas = L.canvas({ padding: 0.5 });
     this.el.timeline.addEventListener("click", (event) => {
       const row = event.target.closest("li[data-item-id]");
       if (row) this.select(row.dataset.itemId);
@@ -98,14 +99,14 @@ export class ResultsPanel {
   }
 
   async showTask(task) {
+    const changed = !task || !this.task || task.id !== this.task.id;
     this.task = task;
-    if (!task) {
+    if (changed) {
       this.items = [];
       this.clear();
       this.el.timeline.innerHTML = "";
-      return;
     }
-    await this.refreshTimeline();
+    if (task) await this.refreshTimeline();
   }
 
   async refreshTimeline() {
@@ -113,6 +114,7 @@ export class ResultsPanel {
     if (!task) return;
     const collection = taskCollection(task);
     const items = await searchAll({ collections: collection });
+    if (this.task !== task) return; // another task was chosen meanwhile
     items.sort((a, b) => String(itemDates(a).after).localeCompare(String(itemDates(b).after)));
     const changed = items.map((i) => i.id).join() !== this.items.map((i) => i.id).join();
     this.items = items;
@@ -209,6 +211,7 @@ export class ResultsPanel {
     const { before, after } = itemDates(item);
     const features = (collection.features || []).map((f, index) => ({ ...f, id: index }));
     const layer = L.geoJSON(features, {
+      renderer: this.canvas, // thousands of polygons draw faster on a canvas than as SVG paths
       style: (f) => ({ color: CLASS_COLOURS[f.properties.class_name] || "#f08c00", weight: 1.5, fillOpacity: 0.15 }),
       onEachFeature: (feature, shape) => {
         const p = feature.properties;

@@ -62,6 +62,16 @@ export function setupSession({ onSignedIn, onSignedOut }) {
   const kept = storedKey();
   if (kept) tryKey(kept);
   else showSignedOut();
+  return {
+    /** Sign out when the API refuses the key (revoked or expired while the page was open). */
+    check(err) {
+      if (!(err instanceof ApiError && err.status === 401) || !storedKey()) return false;
+      storeKey(null);
+      error.textContent = "Your API key is no longer accepted (revoked or expired); sign in again.";
+      showSignedOut();
+      return true;
+    },
+  };
 }
 
 /** A status line for messages (`kind`: info or error); info fades after a while. */

@@ -30,9 +30,21 @@ export class TaskPanel {
 
   async refresh() {
     const body = await getJSON("/tasks");
-    this.tasks = body.tasks || [];
-    this.render();
+    const signature = JSON.stringify(body.tasks || []);
+    if (signature !== this.signature) {
+      // redraw only on a change: a periodic redraw would flicker and swallow clicks in flight
+      this.signature = signature;
+      this.tasks = body.tasks || [];
+      this.render();
+    }
     return this.tasks;
+  }
+
+  reset() {
+    this.tasks = [];
+    this.signature = null;
+    this.selectedId = null;
+    this.render();
   }
 
   selected() {
