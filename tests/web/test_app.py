@@ -7,6 +7,7 @@ check that a partner without a grant sees none of it."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,12 @@ def test_a_wrong_key_is_refused_with_a_clear_message(service: Service, watched: 
 def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched: Any, paris: Path) -> None:
     page = watched()
     p = page.page
+    started = time.perf_counter()
     sign_in(page, f"{service.url}/app/", service.keys["ana"])
     p.locator("#whoami").filter(has_text="analyst").wait_for()
     assert "ana" in p.inner_text("#whoami")
     p.wait_for_selector(".leaflet-outlines-pane path", state="attached")  # offline country outlines
+    timings = {"open + sign in + outlines": time.perf_counter() - started}
     page.shot("01-signed-in")
 
     # a new task from the uploaded Paris AOI
@@ -105,15 +108,18 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     page.shot("03-task-created")
 
     row.locator("button[data-action='trigger']").click()
+    triggered = time.perf_counter()
     p.locator("#message.info").filter(has_text="Check requested").wait_for()
 
     # the result appears in the timeline (scheduler -> queue -> worker -> catalogue)
     result = p.locator("#timeline li[data-item-id]")
     result.first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    timings["trigger -> result in timeline"] = time.perf_counter() - triggered
     assert "2016-11-30 → 2017-11-07" in result.first.inner_text()
     page.shot("04-result-in-timeline")
 
     tile_responses = len(page.responses)
+    selected = time.perf_counter()
     result.first.click()
     p.wait_for_selector("#result-section:not([hidden])")
     polygons = p.locator("#polygon-rows tr[data-polygon]")
@@ -123,6 +129,8 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     p.wait_for_function(
         "document.querySelectorAll('.change-tiles img.leaflet-tile-loaded').length > 0", timeout=30_000
     )
+    p.wait_for_function("!document.querySelector('.change-tiles img:not(.leaflet-tile-loaded)')")
+    timings["select result -> polygons + all tiles"] = time.perf_counter() - selected
     tiles = [r for r in page.responses[tile_responses:] if "/tiles/change_map/" in r.url]
     assert tiles, "no change-map tile was requested"
     for response in tiles:
@@ -198,6 +206,8 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     assert "alpha" in failure.inner_text() and "ParameterError" in failure.inner_text()
     assert int(p.inner_text("#failed")) >= 1
     page.shot("07-dashboard")
+    measured = ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
+    print(f"\nweb timings (s): {measured}; {len(tiles)} change-map tiles")
     assert page.console_errors() == []
 
     # a partner without a grant sees no task and no result
