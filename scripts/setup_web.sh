@@ -26,8 +26,16 @@ if ! command -v npm >/dev/null; then
   fi
 fi
 
+if [ -z "${SKIP_NPM:-}" ] && ! (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error); then
+  if [ -f "$VENDOR/leaflet/leaflet.js" ]; then
+    echo "setup_web: npm ci failed (registry unreachable?); keeping the libraries already in $VENDOR" >&2
+    SKIP_NPM=1
+  else
+    echo "setup_web: npm ci failed in web/; the web application needs its libraries (check the npm registry)" >&2
+    exit 1
+  fi
+fi
 if [ -z "${SKIP_NPM:-}" ]; then
-  (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
   rm -rf "$VENDOR.tmp" && mkdir -p "$VENDOR.tmp"/{leaflet,leaflet-draw,topojson-client,world-atlas}
   cp -r "$MODULES/leaflet/dist/leaflet.js" "$MODULES/leaflet/dist/leaflet.css" "$MODULES/leaflet/dist/images" \
     "$MODULES/leaflet/LICENSE" "$VENDOR.tmp/leaflet/"
