@@ -37,7 +37,9 @@ __all__ = [
 #: The caller when authentication is not required and no credentials were given.
 ANONYMOUS = Principal("anonymous", "admin", "", via="none")
 #: Paths anyone may read, even when authentication is required.
-PUBLIC_PATHS = frozenset({"/conformance", "/openapi.json", "/docs", "/healthz", "/readyz", "/metrics", "/app"})
+PUBLIC_PATHS = frozenset(
+    {"/conformance", "/openapi.json", "/docs", "/healthz", "/readyz", "/metrics", "/app"}
+)
 #: Path prefixes anyone may read: the web application's pages and scripts (its data calls send a key).
 PUBLIC_PREFIXES = ("/app/",)
 
