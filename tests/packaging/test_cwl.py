@@ -81,6 +81,8 @@ def _cwltool(tmp_path: Path, document: str, **inputs: Any) -> Path:
     """Run the workflow of ``document`` without a container; return its output folder."""
     args: list[str | Path] = [BIN / "cwltool", "--no-container", "--outdir", tmp_path / "cwl-out"]
     args += ["--tmpdir-prefix", f"{tmp_path}/tmp/", "--tmp-outdir-prefix", f"{tmp_path}/tmp-out/"]
+    if "PYTHONPATH" in os.environ:  # cwltool clears the environment; keep the eowatch under test
+        args += ["--preserve-environment", "PYTHONPATH"]
     args.append(f"{CWL / document}#{document.removesuffix('.cwl')}")
     for key, value in inputs.items():
         for v in value if isinstance(value, list) else [value]:
