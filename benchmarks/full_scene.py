@@ -24,7 +24,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +43,66 @@ def eowatch_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "eowatch.cli.main"]
 
 
-def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+class RunFailed(Exception):
+    """A run exited with an error or was stopped by the memory guard; the benchmark goes on."""
+
+
+def _tree_rss_bytes(pid: int) -> int:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _guard(
+    proc: subprocess.Popen[bytes], max_rss_gib: float, tripped: list[str], done: threading.Event
+) -> None:
+    """Kill ``proc`` when its process tree's resident memory passes ``max_rss_gib``: on a shared
+    machine a chain that does not fit must fail alone, not make the kernel kill someone else."""
+    start = time.perf_counter()
+    while not done.wait(0.5):
+        rss = _tree_rss_bytes(proc.pid) / 1024**3
+        if rss > max_rss_gib:
+            after = time.perf_counter() - start
+            tripped.append(f"stopped by the memory guard: {rss:.1f} GiB resident after {after:.0f} s "
+                           f"(limit {max_rss_gib:.1f} GiB, --max-rss-gib)")  # fmt: skip
+            proc.kill()
+            return
+
+
+def measure(
+    cmd: list[str], log: Path, env: dict[str, str] | None = None, max_rss_gib: float = 0.0
+) -> dict[str, Any]:
     """Run ``cmd`` as a child; its wall time, CPU time and peak RSS (from wait4)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
+    tripped: list[str] = []
+    done = threading.Event()
     with log.open("wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        guard = threading.Thread(target=_guard, args=(proc, max_rss_gib, tripped, done), daemon=True)
+        if max_rss_gib > 0:
+            guard.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        done.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if tripped:
+        raise RunFailed(tripped[0])
     if proc.returncode != 0:
-        tail = log.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); log {log}:\n{tail}")
+        tail = log.read_text(errors="replace")[-1500:]
+        raise RunFailed(f"{' '.join(cmd)} failed (exit {proc.returncode}); log {log}:\n{tail}")
     return {
         "wall_s": round(wall, 2),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
@@ -62,9 +111,17 @@ def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dic
     }
 
 
-def detect_run(name: str, before: Path, after: Path, preset: str | None, work: Path,
+@dataclass(frozen=True)
+class Bench:
+    """Where runs write (``work/runs``, ``work/logs``) and the memory guard's limit."""
+
+    work: Path
+    max_rss_gib: float
+
+
+def detect_run(name: str, before: Path, after: Path, preset: str | None, bench: Bench,
                env: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
-    out = work / "runs" / name
+    out = bench.work / "runs" / name
     shutil.rmtree(out, ignore_errors=True)  # one product folder at a time (a full statistic COG is ~0.5 GB)
     cmd = [
         *eowatch_cmd(),
@@ -79,7 +136,7 @@ def detect_run(name: str, before: Path, after: Path, preset: str | None, work: P
     ]
     if preset:
         cmd += ["--preset", preset]
-    figures = measure(cmd, work / "logs" / f"{name}.log", env)
+    figures = measure(cmd, bench.work / "logs" / f"{name}.log", env, bench.max_rss_gib)
     item = json.loads(next(out.glob("*/item.json")).read_text())
     props = item["properties"]
     figures["stages_s"] = {k: round(v, 2) for k, v in props["eowatch:timings_s"].items()}
@@ -92,13 +149,13 @@ def detect_run(name: str, before: Path, after: Path, preset: str | None, work: P
     return figures
 
 
-def otb_run(inputs: BenchInputs, work: Path, ram_mb: int) -> dict[str, Any]:
-    out = work / "runs" / "otb"
+def otb_run(inputs: BenchInputs, bench: Bench, ram_mb: int) -> dict[str, Any]:
+    out = bench.work / "runs" / "otb"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     cmd = [OTB_MAD, "-in1", str(inputs.otb_before), "-in2", str(inputs.otb_after),
            "-out", str(out / "mad.tif"), "float", "-ram", str(ram_mb)]  # fmt: skip
-    figures = measure(cmd, work / "logs" / "otb.log")
+    figures = measure(cmd, bench.work / "logs" / "otb.log", None, bench.max_rss_gib)
     figures["ram_mb"] = ram_mb
     return figures
 
@@ -129,7 +186,7 @@ cluster.close()
 """
 
 
-def dask_run(workers: int, inputs: BenchInputs, work: Path) -> dict[str, Any]:
+def dask_run(workers: int, inputs: BenchInputs, bench: Bench) -> dict[str, Any]:
     """The S2 chain with its scene executor on a LocalCluster of ``workers`` single-thread
     worker processes. Figures add the cluster's CPU and peak RSS (its own process tree,
     start-up included) to the CLI client's."""
@@ -138,10 +195,10 @@ def dask_run(workers: int, inputs: BenchInputs, work: Path) -> dict[str, Any]:
     assert cluster.stdout and cluster.stdin
     address = cluster.stdout.readline().strip()
     if not address:
-        raise RuntimeError(f"the Dask LocalCluster of {workers} worker(s) did not start")
+        raise RunFailed(f"the Dask LocalCluster of {workers} worker(s) did not start")
     try:
         env = {"EOWATCH_SCENE_EXECUTOR": "dask", "EOWATCH_DASK_SCHEDULER_ADDRESS": address}
-        figures = detect_run(f"dask-{workers}", inputs.s2_before, inputs.s2_after, None, work, env)
+        figures = detect_run(f"dask-{workers}", inputs.s2_before, inputs.s2_after, None, bench, env)
     finally:
         cluster.stdin.close()
         _, _, usage = os.wait4(cluster.pid, 0)
@@ -150,9 +207,8 @@ def dask_run(workers: int, inputs: BenchInputs, work: Path) -> dict[str, Any]:
     figures["cluster_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
     figures["cpu_s"] = round(figures["cpu_s"] + figures["cluster_cpu_s"], 2)
     figures["client_peak_rss_gib"] = figures["peak_rss_gib"]
-    figures["cluster_peak_rss_gib"] = round(
-        usage.ru_maxrss / 1024**2, 3
-    )  # largest single process of the tree
+    # ru_maxrss of a tree is its largest single process, not the sum of the workers.
+    figures["cluster_peak_rss_gib"] = round(usage.ru_maxrss / 1024**2, 3)
     figures["workers"] = workers
     return figures
 
@@ -198,6 +254,8 @@ def print_table(report: dict[str, Any]) -> None:
             stages += (f" | {bw['executor']} x{bw['workers']}, {bw['windows']} windows:"
                        f" read {bw['read_thread_s']} + apply {bw['apply_thread_s']} thread-s")  # fmt: skip
         print(f"{name:<16}{r['wall_s']:>9.1f}{r['cpu_s']:>9.1f}{r['peak_rss_gib']:>10.2f}  {stages}")
+    for name, why in report["failed"].items():
+        print(f"{name:<16}FAILED: {why.splitlines()[0]}")
     for name, why in report["skipped"].items():
         print(f"{name:<16}skipped: {why}")
     for key, value in report["summary"].items():
@@ -232,6 +290,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; medians are reported")
     parser.add_argument("--s1-presets", default="s1-flood,s1-omnibus", help="Sentinel-1 presets to run")
     parser.add_argument("--otb-ram", type=int, default=2048, help="OTB -ram (MB): its streaming block budget")
+    parser.add_argument("--s1-size", type=int, default=0, help="Sentinel-1 scene side (default: --size)")
+    parser.add_argument(
+        "--max-rss-gib",
+        type=float,
+        default=0.0,
+        help="memory guard: stop a run whose process tree passes this (default 80%% of available)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args(argv)
     only = [r.strip() for r in args.only.split(",") if r.strip()]
@@ -244,51 +309,59 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     s2_bands = list(preset.bands(parse_params(preset, {})))
     machine = machine_info()  # load average before anything runs
     t0 = time.perf_counter()
-    inputs = build_all(args.work / "inputs", s2_bands, args.size, want_s1="s1" in only)
+    s1_size = args.s1_size or args.size
+    inputs = build_all(args.work / "inputs", s2_bands, args.size, s1_size if "s1" in only else 0)
     build_s = round(time.perf_counter() - t0, 1)
 
+    bench = Bench(args.work, args.max_rss_gib or round(0.8 * machine["mem_available_gib"], 1))
     skipped: dict[str, str] = {}
     plan: dict[str, Any] = {}
     if "otb" in only:
         if shutil.which(OTB_MAD):
-            plan["otb"] = lambda: otb_run(inputs, args.work, args.otb_ram)
+            plan["otb"] = lambda: otb_run(inputs, bench, args.otb_ram)
         else:
             skipped["otb"] = (
                 f"{OTB_MAD} not found (install the Debian package otb-bin: scripts/setup_bench.sh)"
             )
     if "s2" in only:
-        plan["s2"] = lambda: detect_run("s2", inputs.s2_before, inputs.s2_after, None, args.work)
+        plan["s2"] = lambda: detect_run("s2", inputs.s2_before, inputs.s2_after, None, bench)
     if "s1" in only:
         for name in [p.strip() for p in args.s1_presets.split(",") if p.strip()]:
-            plan[name] = lambda name=name: detect_run(
-                name, inputs.s1_before, inputs.s1_after, name, args.work
-            )
+            plan[name] = lambda name=name: detect_run(name, inputs.s1_before, inputs.s1_after, name, bench)
     if "dask" in only:
         if why := dask_support():
             skipped["dask"] = why
         else:
-            plan["dask-1"] = lambda: dask_run(1, inputs, args.work)
-            plan["dask-2"] = lambda: dask_run(2, inputs, args.work)
+            plan["dask-1"] = lambda: dask_run(1, inputs, bench)
+            plan["dask-2"] = lambda: dask_run(2, inputs, bench)
 
-    runs: dict[str, dict[str, Any]] = {}
-    for name, run in plan.items():  # one at a time: a full-size run needs the machine to itself
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        runs[name] = median_of([run() for _ in range(args.repeat)])
-    report = {
+    report: dict[str, Any] = {
         "size_px": args.size,
+        "s1_size_px": s1_size,
         "repeat": args.repeat,
         "input_build_s": build_s,
         "inputs": {k: str(v) for k, v in vars(inputs).items()},
+        "otb_ram_mb": args.otb_ram,
+        "max_rss_gib": bench.max_rss_gib,
         "machine": machine,
-        "runs": runs,
+        "runs": {},
+        "failed": {},
         "skipped": skipped,
-        "summary": summarise(runs),
         "targets": {"ratio_s2_chain_to_otb_mad_max": TARGET_RATIO, "s2_peak_rss_gib_max": TARGET_RSS_GIB},
     }
+    for name, run in plan.items():  # one at a time: a full-size run needs the machine to itself
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        try:
+            report["runs"][name] = median_of([run() for _ in range(args.repeat)])
+        except RunFailed as exc:
+            report["failed"][name] = str(exc)
+            print(f"{name} failed: {exc}", file=sys.stderr, flush=True)
+        report["summary"] = summarise(report["runs"])
+        if args.json:  # after every run, so a long benchmark that is stopped keeps what it measured
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=1))
+    report["summary"] = summarise(report["runs"])
     print_table(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
     return report
 
 

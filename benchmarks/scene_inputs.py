@@ -141,7 +141,7 @@ def build_otb_stacks(inputs: Path, before: Path, after: Path) -> tuple[Path, Pat
 def build_s1(inputs: Path, size: int) -> tuple[Path, Path]:
     from eowatch.demo_s1 import build_s1_demo
 
-    out = inputs / "s1"
+    out = inputs / f"s1_{size}px"
     paths = (out / S1_NAMES["before"], out / S1_NAMES["after"])
     if all(_usable(p, size) for p in paths):
         return paths
@@ -155,8 +155,9 @@ def build_s1(inputs: Path, size: int) -> tuple[Path, Path]:
     return paths
 
 
-def build_all(inputs: Path, s2_bands: list[str], size: int, want_s1: bool = True) -> BenchInputs:
+def build_all(inputs: Path, s2_bands: list[str], size: int, s1_size: int) -> BenchInputs:
+    """All inputs; the Sentinel-1 pair only when ``s1_size`` > 0."""
     before, after = build_s2(inputs, s2_bands, size)
     otb_before, otb_after = build_otb_stacks(inputs, before, after)
-    s1_before, s1_after = build_s1(inputs, size) if want_s1 else (Path(), Path())
+    s1_before, s1_after = build_s1(inputs, s1_size) if s1_size else (Path(), Path())
     return BenchInputs(before, after, otb_before, otb_after, s1_before, s1_after)

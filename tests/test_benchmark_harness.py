@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,18 @@ def test_dask_runs_are_measured_or_skipped_with_a_reason(tmp_path: Path) -> None
     assert (why is None) == ("scene_executor" in Settings.model_fields)
     if why is not None:
         assert "scene_executor" in why
+
+
+def test_memory_guard_stops_a_run_that_does_not_fit(tmp_path: Path) -> None:
+    sys.path.insert(0, str(HARNESS.parent))
+    try:
+        from full_scene import RunFailed, measure
+    finally:
+        sys.path.remove(str(HARNESS.parent))
+    hog = [sys.executable, "-c", "import numpy, time; a = numpy.ones(2**28); time.sleep(30)"]  # 2 GiB
+    start = time.perf_counter()
+    with pytest.raises(RunFailed, match="memory guard"):
+        measure(hog, tmp_path / "hog.log", max_rss_gib=0.5)
+    assert time.perf_counter() - start < 20  # killed, not waited for
+    fine = measure([sys.executable, "-c", "pass"], tmp_path / "ok.log", max_rss_gib=0.5)
+    assert fine["peak_rss_gib"] < 0.5 and fine["wall_s"] < 20
