@@ -14,6 +14,10 @@ WORKDIR /build
 # Dependencies first (a layer that survives source edits), then the package itself.
 COPY pyproject.toml README.md ./
 COPY src ./src
+# The web app's libraries are not in git: scripts/setup_web.sh (run by `make`) fetches them from
+# npm into src/eowatch/web/static/vendor. Build from a checkout set up that way.
+RUN test -f src/eowatch/web/static/vendor/leaflet/leaflet.js \
+ || { echo "src/eowatch/web/static/vendor is empty: run scripts/setup_web.sh, then build again" >&2; exit 1; }
 # rasterio and pyogrio wheels bundle GDAL: no system GDAL, no compiler.
 RUN /opt/eowatch/bin/pip install ".[server,monitor,dask,cloudmask]" \
  && /opt/eowatch/bin/eowatch --version
