@@ -20,12 +20,12 @@ from .aoi import check_aoi, parse_aoi
 from .blockwise import ArraySpec, apply_mmu, no_valid_data_result, run_blockwise
 from .detect import Preset, PresetParams, get_preset, parse_params
 from .errors import InputError
-from .io.load import pair_grid, read_scene
+from .io.load import pair_grid, read_decimated, read_scene
 from .io.masks import cloud_mask, window_cloud_mask
 from .io.quicklook import reduce_classes, reduction_step
 from .io.sources import Acquisition, resolve_input
 from .io.windows import SceneSpec
-from .model import NO_DATA_CLASS, ChangeResult, Grid, Scene
+from .model import NO_DATA_CLASS, ChangeResult, Scene
 from .products import PRODUCT_FILES, build_item, write_products
 from .products.folder import preview_bands
 from .settings import Settings
@@ -245,8 +245,11 @@ def _detect_windowed(
 ) -> RunOutput:
     """``detect_pair`` for windowed presets: grid, cloud-mask plan, two-pass block run, products."""
     preset, params = r.preset, r.params
-    with stage("prepare", timings, progress):
+    # Same stage names as the whole-scene path (progress displays key on them); here
+    # "read" and "mask" only plan: pixels are read window by window inside "detect".
+    with stage("read", timings, progress):
         grid = pair_grid(r.before_acq, r.after_acq, r.aoi, request.crs, request.resolution)
+    with stage("mask", timings, progress):
         specs, methods = [], []
         for acq in (r.before_acq, r.after_acq):
             cloud, method = window_cloud_mask(acq, grid, params.cloud_mask)
@@ -277,29 +280,20 @@ def _detect_windowed(
 
 
 def _previews(specs: list[SceneSpec], result: ChangeResult, max_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quicklook panels of both dates read directly at quicklook size (overviews
-    where the files have them), masked where the change map has no data."""
+    """Quicklook panels of both dates read directly at quicklook size (from
+    overviews where the files have them), masked where the change map has no data."""
     grid = result.grid
     step = reduction_step(grid.shape, max_size)
-    small = grid if step == 1 else _coarse_grid(grid, step)
     valid = reduce_classes(result.classes, step) != NO_DATA_CLASS
     out = []
     for spec in specs:
         rgb = ("B04", "B03", "B02")
         bands = rgb if all(b in spec.bands for b in rgb) else spec.bands[:1]
-        scene = read_scene(spec.acq, small, bands)
-        scene.valid = valid
+        scene = Scene(
+            read_decimated(spec.acq, grid, bands, valid.shape), valid, bands, grid, sensor=spec.acq.sensor
+        )
         out.append(preview_bands(scene))
     return out[0], out[1]
-
-
-def _coarse_grid(grid: Grid, step: int) -> Grid:
-    """``grid``'s bounds with pixels ``step`` times larger (size rounded up, as the quicklook reduces)."""
-    from affine import Affine
-
-    width, height = -(-grid.width // step), -(-grid.height // step)
-    t = grid.transform
-    return Grid(grid.crs, Affine(t.a * step, 0, t.c, 0, t.e * step, t.f), width, height)
 
 
 def write_run(
@@ -346,7 +340,15 @@ def write_run(
             )
 
         folder, features, item = write_products(
-            folder, before, after, result, item_builder, settings.quicklook_max_size, extra_writers, previews
+            folder,
+            before,
+            after,
+            result,
+            item_builder,
+            settings.quicklook_max_size,
+            extra_writers,
+            previews,
+            timings,
         )
     return RunOutput(folder=folder, item=item, result=result, features=features)
 

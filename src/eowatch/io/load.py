@@ -34,6 +34,7 @@ __all__ = [
     "read_scene",
     "read_band",
     "open_asset",
+    "read_decimated",
     "aoi_mask",
     "to_values",
     "warped",
@@ -206,6 +207,34 @@ def _to_physical(data: NDArray[np.float32], units: str) -> NDArray[np.float32]:
     if units == "dn":
         return np.square(data)
     return data
+
+
+def read_decimated(
+    acq: Acquisition, grid: Grid, bands: Iterable[str], shape: tuple[int, int]
+) -> NDArray[np.float32]:
+    """``bands`` of ``acq`` over ``grid`` reduced to ``shape`` for display (quicklooks),
+    NaN at nodata. Bands on ``grid`` itself are read with ``out_shape``, so GDAL
+    serves them from overviews when the file has them; others go through the warper."""
+    names = tuple(bands)
+    out = np.empty((len(names), *shape), dtype=np.float32)
+    small = Grid(
+        grid.crs,
+        grid.transform @ Affine.scale(grid.width / shape[1], grid.height / shape[0]),
+        shape[1],
+        shape[0],
+    )
+    for i, name in enumerate(names):
+        asset = acq.assets[name]
+        with open_asset(asset) as ds:
+            native = Grid(ds.crs, ds.transform, ds.width, ds.height)
+            if native != grid:
+                data, valid = read_band(asset, small)
+                out[i] = np.where(valid, data, np.nan)
+                continue
+            raw = ds.read(asset.band_index, out_shape=shape, resampling=Resampling.nearest)
+            data, valid = to_values(raw, asset, source_nodata(asset, ds))
+            out[i] = np.where(valid, data, np.nan)
+    return out
 
 
 def aoi_mask(grid: Grid, aoi: BaseGeometry | None) -> NDArray[np.bool_]:

@@ -16,6 +16,7 @@ tests/io/test_windows.py). Only the window's pixels are ever decoded.
 from __future__ import annotations
 
 import math
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
-from shapely.geometry import mapping
+from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InputError, InputReadError
@@ -39,6 +40,7 @@ from .sources import Acquisition, BandAsset
 __all__ = ["Block", "plan_blocks", "sample_blocks", "SceneSpec", "WindowReader", "CoarseMask"]
 
 _EPS = 1e-6
+_RASTERIZE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, order=True)
@@ -57,7 +59,7 @@ class Block:
     def grid_of(self, grid: Grid) -> Grid:
         """The sub-grid this block covers."""
         t = grid.transform
-        return Grid(grid.crs, t * Affine.translation(self.col, self.row), self.width, self.height)
+        return Grid(grid.crs, t @ Affine.translation(self.col, self.row), self.width, self.height)
 
     def grown(self, halo: int, grid: Grid) -> Block:
         """This block widened by ``halo`` pixels on every side, clipped to ``grid``."""
@@ -138,11 +140,13 @@ class SceneSpec:
     cloud: str | CoarseMask = "none"
     mask_snow: bool = True
     _aoi_geom: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _aoi_shape: BaseGeometry | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.acq.require(self.bands)
         if self.aoi is not None:
             self._aoi_geom = transform_geom("EPSG:4326", self.grid.crs, mapping(self.aoi))
+            self._aoi_shape = shape(self._aoi_geom).buffer(max(self.grid.resolution))  # all_touched margin
         if self.cloud == "scl" and "SCL" not in self.acq.assets:
             raise InputError(f"{self.acq.id} has no SCL band; use cloud_mask='s2cloudless' (L1C) or 'none'")
 
@@ -168,14 +172,16 @@ class _BandWindows:
     """One open band file and how to read windows of the target grid from it."""
 
     def __init__(self, asset: BandAsset, grid: Grid, stack: ExitStack, categorical: bool = False) -> None:
-        self.asset, self.categorical = asset, categorical
+        self.asset, self.categorical, self.grid = asset, categorical, grid
         ds = stack.enter_context(open_asset(asset))
         self.nodata = source_nodata(asset, ds)
         native = Grid(ds.crs, ds.transform, ds.width, ds.height)
         self.offset = _pixel_offset(native, grid)
+        # A band twice as coarse on the same lattice (20 m on 10 m): upsampled here, per window.
+        self.half = None if self.offset is not None or categorical else _pixel_offset(native, grid, factor=2)
         self.native = native
         self.source: Any = ds
-        if self.offset is None:
+        if self.offset is None and self.half is None:
             self.source = stack.enter_context(warped(ds, grid, native, categorical, self.nodata))
 
     def read(self, block: Block) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
@@ -190,6 +196,8 @@ class _BandWindows:
 
     def _raw(self, block: Block) -> tuple[NDArray[Any], NDArray[np.bool_] | None]:
         band = self.asset.band_index
+        if self.half is not None:
+            return self._upsampled(block), None
         if self.offset is None:
             return self.source.read(
                 band, window=Window(block.col, block.row, block.width, block.height)
@@ -210,16 +218,80 @@ class _BandWindows:
             inside[part] = True
         return raw, inside
 
+    def _upsampled(self, block: Block) -> NDArray[Any]:
+        """Bilinear 2x upsampling of the native window plus a 1-pixel halo, as GDAL's
+        warper does it: pixel-centre geometry, nodata and off-image neighbours
+        left out and the remaining weights renormalised, rounded to the source type."""
+        assert self.half is not None
+        dr, dc = self.half
+        fine, coarse = self.grid.transform, self.native.transform
+        rows, r_lo = _taps(fine.f, fine.e, coarse.f, coarse.e, block.row, block.height, self.native.height)
+        cols, c_lo = _taps(fine.c, fine.a, coarse.c, coarse.a, block.col, block.width, self.native.width)
+        r0, r1 = int(rows[0].min()), int(rows[1].max()) + 1
+        c0, c1 = int(cols[0].min()), int(cols[1].max()) + 1
+        src = self.source.read(self.asset.band_index, window=Window(c0, r0, c1 - c0, r1 - r0))
+        good = None if self.nodata is None else src != self.nodata
+        if good is not None and good.all():
+            good = None
+        values = src.astype(np.float64)
+        total = np.zeros((block.height, block.width))
+        weight = np.zeros_like(total)
+        for ri, wr in ((rows[0], r_lo), (rows[1], 1.0 - r_lo)):
+            v_rows = np.take(values, ri - r0, axis=0)
+            g_rows = None if good is None else np.take(good, ri - r0, axis=0)
+            for ci, wc in ((cols[0], c_lo), (cols[1], 1.0 - c_lo)):
+                w = wr[:, None] * wc[None, :]
+                if g_rows is not None:
+                    w *= np.take(g_rows, ci - c0, axis=1)
+                total += w * np.take(v_rows, ci - c0, axis=1)
+                weight += w
+        out = np.zeros((block.height, block.width), dtype=src.dtype)
+        has = weight > 0
+        if good is not None:
+            # Like GDAL's warper: no data where the source pixel under the centre is no data.
+            centre_r = np.where(r_lo >= 0.5, rows[0], rows[1]) - r0
+            centre_c = np.where(c_lo >= 0.5, cols[0], cols[1]) - c0
+            has &= good[np.ix_(centre_r, centre_c)]
+        rounded = np.floor(total[has] / weight[has] + 0.5)
+        out[has] = rounded.astype(src.dtype) if src.dtype.kind in "iu" else total[has] / weight[has]
+        if self.nodata is not None:
+            out[~has] = self.nodata
+        return out
 
-def _pixel_offset(native: Grid, grid: Grid) -> tuple[int, int] | None:
-    """(rows, cols) from ``grid``'s origin to ``native``'s pixel grid when both
-    share CRS and pixel size and are shifted by whole pixels, else None."""
+
+def _taps(
+    fine_origin: float, fine_step: float, origin: float, step: float, start: int, count: int, size: int
+) -> tuple[tuple[NDArray[np.intp], NDArray[np.intp]], NDArray[np.float64]]:
+    """For fine pixels ``start .. start+count`` along one axis: the two coarse
+    neighbours of each (clipped to ``0 .. size-1``) and the weight of the first
+    (0 where it lies off the image, so the other takes all the weight). Source
+    positions go through map coordinates as GDAL's transformer computes them,
+    so that rounding ties fall the same way."""
+    fine = np.arange(start, start + count, dtype=np.float64)
+    pos = (fine_origin + (fine + 0.5) * fine_step - origin) / step - 0.5  # coarse pixel-centre coordinate
+    lo = np.floor(pos).astype(np.intp)
+    w_lo = 1.0 - (pos - lo)
+    w_lo = np.where(lo < 0, 0.0, w_lo)
+    w_lo = np.where(lo + 1 > size - 1, 1.0, w_lo)
+    return (np.clip(lo, 0, size - 1), np.clip(lo + 1, 0, size - 1)), w_lo
+
+
+def _pixel_offset(native: Grid, grid: Grid, factor: int = 1) -> tuple[int, int] | None:
+    """(rows, cols) from ``grid``'s origin to ``native``'s pixel lattice, in ``grid``
+    pixels, when both share the CRS, ``native``'s pixels are ``factor`` times
+    ``grid``'s and the origins differ by whole ``grid`` pixels; else None."""
     a, b = native.transform, grid.transform
     if native.crs != grid.crs or (a.b, a.d, b.b, b.d) != (0, 0, 0, 0):
         return None
-    if not (math.isclose(a.a, b.a, rel_tol=1e-9) and math.isclose(a.e, b.e, rel_tol=1e-9)):
+    if factor == 1:
+        if not (math.isclose(a.a, b.a, rel_tol=1e-9) and math.isclose(a.e, b.e, rel_tol=1e-9)):
+            return None
+    elif grid.crs.is_geographic or (a.a, a.e) != (factor * b.a, factor * b.e):
+        # Own resampling only on exact projected lattices (10/20 m UTM), where it matches
+        # GDAL's warper bit for bit (tests/io/test_windows.py); on geographic grids the
+        # warper's coordinate noise decides rounding ties, which only the warper reproduces.
         return None
-    dc, dr = (b.c - a.c) / a.a, (b.f - a.f) / a.e
+    dc, dr = (b.c - a.c) / b.a, (b.f - a.f) / b.e
     if abs(dc - round(dc)) > _EPS or abs(dr - round(dr)) > _EPS:
         return None
     return round(dr), round(dc)
@@ -276,12 +348,18 @@ class WindowReader:
 
     def _aoi(self, block: Block) -> NDArray[np.bool_]:
         geom = self.spec._aoi_geom
-        if geom is None:
+        if geom is None or self.spec._aoi_shape is None:
             return np.ones((block.height, block.width), dtype=bool)
         sub = block.grid_of(self.spec.grid)
-        return geometry_mask(
-            [geom], out_shape=sub.shape, transform=sub.transform, invert=True, all_touched=True
-        )
+        if not self.spec._aoi_shape.intersects(box(*sub.bounds)):
+            # Nothing to burn (GDAL would also warn about the empty in-memory raster).
+            return np.zeros((block.height, block.width), dtype=bool)
+        # rasterio's in-memory rasterize is not safe in concurrent threads (its MEM
+        # datasets intermittently come up without a geotransform): one at a time.
+        with _RASTERIZE_LOCK:
+            return geometry_mask(
+                [geom], out_shape=sub.shape, transform=sub.transform, invert=True, all_touched=True
+            )
 
     def _clouds(self, block: Block) -> NDArray[np.bool_]:
         cloud = self.spec.cloud

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +58,7 @@ def write_products(
     quicklook_max_size: int = 768,
     extra_writers: dict[str, Any] | None = None,
     previews: Callable[[], tuple[NDArray[np.float32], NDArray[np.float32]]] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[Path, list[dict[str, Any]], Any]:
     """Write the product set of ``result`` into ``folder``.
 
@@ -65,8 +67,10 @@ def write_products(
     ``fn(staging_folder) -> filename`` for sensor-specific products.
     ``previews()`` gives the quicklook's before/after panels when the scenes
     are not in memory (windowed runs); by default they come from the scenes.
+    ``timings`` receives the seconds of each product (``write_<product>``).
     Returns the folder, the change polygons and the Item.
     """
+    clock = _Clock(timings)
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
@@ -76,6 +80,7 @@ def write_products(
             c.value: c.colour for c in result.class_table
         }
         colormap[NO_DATA_CLASS] = (0, 0, 0, 0)
+        clock.start()
         write_cog(
             staging / PRODUCT_FILES["change_map"],
             result.classes,
@@ -88,6 +93,7 @@ def write_products(
                 "no_valid_data_value": NO_DATA_CLASS,
             },
         )
+        clock.lap("write_change_map")
         write_cog(
             staging / PRODUCT_FILES["statistic"],
             result.statistic.astype(np.float32),
@@ -97,9 +103,12 @@ def write_products(
             resampling="average",
             tags={"statistic": result.statistic_name},
         )
+        clock.lap("write_statistic")
         features = polygonize_changes(result)
+        clock.lap("write_polygonize")
         write_geojson(features, staging / PRODUCT_FILES["polygons_geojson"])
         write_flatgeobuf(features, staging / PRODUCT_FILES["polygons_fgb"])
+        clock.lap("write_vectors")
         before_rgb, after_rgb = previews() if previews else (preview_bands(before), preview_bands(after))
         quicklook_png(
             staging / PRODUCT_FILES["quicklook"],
@@ -109,8 +118,10 @@ def write_products(
             max_size=quicklook_max_size,
             title=f"{before.id} -> {after.id}",
         )
+        clock.lap("write_quicklook")
         for _key, writer in (extra_writers or {}).items():
             writer(staging)
+        clock.lap("write_extra")
         item = item_builder(features)
         (staging / PRODUCT_FILES["item"]).write_text(json.dumps(item.to_dict(), indent=1, default=str))
         _replace(staging, folder)
@@ -118,6 +129,22 @@ def write_products(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder, features, item
+
+
+class _Clock:
+    """Seconds between laps, recorded into ``timings`` (when given)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings, self.t = timings, time.perf_counter()
+
+    def start(self) -> None:
+        self.t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = round(now - self.t, 3)
+        self.t = now
 
 
 def _replace(staging: Path, folder: Path) -> None:
