@@ -104,6 +104,9 @@ def main() -> None:
         "polygons": len(run.features),
         "changed_fraction": round(float(run.result.changed.mean()), 5),
         "input_build_s": round(build_s, 1),
+        # Windowed runs: windows, sample, most windows in flight, summed thread-seconds
+        # (EOWATCH_SCENE_WORKERS / EOWATCH_SCENE_EXECUTOR / EOWATCH_SCENE_WINDOWED choose the engine).
+        "blockwise": run.result.metadata.get("blockwise"),
     }
     print(json.dumps(figures, indent=1))
     if args.json:

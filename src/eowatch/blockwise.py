@@ -391,7 +391,7 @@ def run_blockwise(
     t0 = time.perf_counter()
     if not (classes != NO_DATA_CLASS).any():
         return no_valid_data_result(grid), stats
-    classes = preset.finish(classes, params, model)
+    classes = preset.finish(classes, statistic, params, model, exact=len(sample) == 1)
     summary = preset.summary_of(model, params)
     result = BlockwiseResult(
         classes=classes,

@@ -92,8 +92,12 @@ class Preset(ABC):
         """Classes and statistic of one window with a fitted ``model``."""
         raise NotImplementedError(f"preset {self.name} does not run window by window")
 
-    def finish(self, classes: NDArray[np.uint8], params: Any, model: Any) -> NDArray[np.uint8]:
-        """A whole-map step on the stitched classes (e.g. one class per region); none by default."""
+    def finish(
+        self, classes: NDArray[np.uint8], statistic: NDArray[np.float32], params: Any, model: Any, exact: bool
+    ) -> NDArray[np.uint8]:
+        """A whole-map step on the stitched outputs (e.g. calibrate on every pixel, one
+        class per region); may update ``statistic`` and ``model`` in place. ``exact`` is
+        true when the fit saw the whole scene. None by default."""
         return classes
 
     def summary_of(self, model: Any, params: Any) -> FitSummary:

@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from ..errors import InputError
 from ..kernels import classify
 from ..kernels.cva import cva_magnitude, standardize_difference
 from ..kernels.imad import (
@@ -89,14 +90,15 @@ def _classified(
     return region_majority(_spectral_codes(before, after, changed, normalise), changed)
 
 
-def _changed_of(classes: np.ndarray) -> np.ndarray:
-    return (classes != NO_CHANGE_CLASS) & (classes != NO_DATA_CLASS)
-
-
 def _chi2_confidence(statistic: np.ndarray, dof: int) -> np.ndarray:
     """1 - p-value of a calibrated chi-square statistic (float32, as the whole-scene path stores it)."""
     p_value = chi2_no_change_probability(statistic, dof).astype(np.float32)
     return (1.0 - p_value).astype(np.float32)
+
+
+#: Pixels whose statistic (calibrated with the sample's scale) exceeds this fraction
+#: of the threshold get spectral codes in the windowed pass, before the final calibration.
+_CANDIDATE_MARGIN = 0.5
 
 
 @dataclass
@@ -169,20 +171,46 @@ class IMADPreset(Preset):
         return self._fit(before, after, params)[0]
 
     def apply_window(self, before: Scene, after: Scene, params: Params, model: IMADFit) -> WindowOutput:
+        """Uncalibrated chi-square, and spectral codes of every pixel that could still be
+        changed once ``finish`` calibrates on the whole scene (calibrated statistic above
+        half the threshold with the sample's scale: the final scale would have to be twice
+        the sample's to miss one; ``finish`` checks)."""
         valid = before.valid & after.valid
         n = len(params.bands)
         x, y = before.data[:n], after.data[:n]
         ok = valid & np.all(np.isfinite(x), axis=0) & np.all(np.isfinite(y), axis=0)
         _, chi2 = model.model.apply(x, y, ok)
-        z = (chi2 * model.scale).astype(np.float32)
-        changed = valid & (z > model.threshold)
+        candidate = valid & (chi2 * model.scale > model.threshold * _CANDIDATE_MARGIN)
         return WindowOutput(
-            classes=_spectral_codes(before, after, changed, model.normalise(params.bands)),
-            statistic=np.where(valid, z, np.nan).astype(np.float32),
+            classes=_spectral_codes(before, after, candidate, model.normalise(params.bands)),
+            statistic=np.where(valid, chi2, np.nan).astype(np.float32),
         )
 
-    def finish(self, classes: np.ndarray, params: Params, model: IMADFit) -> np.ndarray:
-        return region_majority(classes, _changed_of(classes))
+    def finish(
+        self, classes: np.ndarray, statistic: np.ndarray, params: Params, model: IMADFit, exact: bool
+    ) -> np.ndarray:
+        """Calibrate the chi-square on the whole scene, threshold, one class per region.
+
+        When the fit saw a sample, the median calibration is redone on a regular
+        lattice of every 4th pixel of the stitched statistic (millions of pixels spread
+        over the whole scene), not on the sample's clustered windows, whose median
+        moved by several % between samples."""
+        n = len(params.bands)
+        if params.calibrate and not exact:
+            lattice = statistic[::4, ::4]
+            scale = chi2_median_scale(lattice, n, np.isfinite(lattice))
+            if scale > model.scale / _CANDIDATE_MARGIN:
+                raise InputError(
+                    f"the chi-square calibration of the whole scene ({scale:.3g}) differs from the "
+                    f"fitting sample's ({model.scale:.3g}) by more than x{1 / _CANDIDATE_MARGIN:g}; "
+                    "raise scene_sample_px (EOWATCH_SCENE_SAMPLE_PX) so the sample represents the scene"
+                )
+            model.scale = scale
+        statistic *= np.float32(model.scale)  # float32 in place, as the whole-scene path computes it
+        with np.errstate(invalid="ignore"):
+            changed = statistic > model.threshold
+        classes[~changed & (classes != NO_DATA_CLASS)] = NO_CHANGE_CLASS
+        return region_majority(classes, changed)
 
     def summary_of(self, model: IMADFit, params: Params) -> FitSummary:
         return FitSummary(
