@@ -411,3 +411,22 @@ def test_serve_with_scheduler_and_worker_end_to_end(paris: Path, tmp_path: Path)
     assert code in (0, -15), text_log[-3000:]
     assert "embedded monitoring started: eowatch-scheduler, eowatch-worker" in text_log
     assert "embedded monitoring stopped" in text_log and "did not stop" not in text_log
+
+
+def test_tasks_live_in_the_monitoring_database_when_it_is_separate(tmp_path: Path) -> None:
+    """With ``monitor_database_url`` the routes read and write the monitoring database
+    (where the scheduler and workers look), users and grants stay in the catalogue's."""
+    catalog_url, monitor_url = f"sqlite:///{tmp_path / 'catalog.db'}", f"sqlite:///{tmp_path / 'monitor.db'}"
+    with service(catalog_url, tmp_path / "out", monitor_database_url=monitor_url) as (client, access):
+        ann = user_key(access, "ann", "analyst")
+        created = client.post("/tasks", json=spec("split-site"), headers=ann)
+        assert created.status_code == 201, created.text
+        assert client.get("/ops/summary", headers=ann).json()["jobs_by_state"]["monitoring"]["queued"] == 0
+    monitor, catalog = make_engine(monitor_url), make_engine(catalog_url)
+    with monitor.connect() as conn:
+        assert conn.execute(text("SELECT name, owner FROM monitor_tasks")).all() == [("split-site", "ann")]
+    with catalog.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM monitor_tasks")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 1
+    monitor.dispose()
+    catalog.dispose()

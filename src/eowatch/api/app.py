@@ -104,6 +104,8 @@ def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
         finally:
             embedded.stop()
             app.state.processes.shutdown()
+            if app.state.monitor_engine is not app.state.catalog.engine:
+                app.state.monitor_engine.dispose()
 
     app = FastAPI(
         title="eowatch",
