@@ -134,12 +134,10 @@ class WatchedPage:
     console: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     responses: list[Any] = field(default_factory=list)
-    shots: int = 0
 
     def shot(self, name: str) -> Path:
-        """A full-page screenshot in test-artifacts/web/, numbered in the order taken."""
+        """A full-page screenshot in test-artifacts/web/ (names start with the step number)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.shots += 1
         path = ARTIFACTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path

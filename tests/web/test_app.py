@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from eowatch.results import ResultsCatalog
 from eowatch.store.auth import AccessStore
@@ -35,6 +36,14 @@ def api(service: Service, user: str, path: str) -> Any:
     response = httpx.get(f"{service.url}{path}", headers={"X-API-Key": service.keys[user]}, timeout=30)
     response.raise_for_status()
     return response.json()
+
+
+def diagnosis(service: Service, user: str, task: str) -> str:
+    """The task's poll error, its jobs and the end of the server's log (why nothing came)."""
+    doc = api(service, user, f"/tasks/{task}")
+    jobs = api(service, user, f"/tasks/{task}/jobs")["jobs"]
+    log = service.log.read_text(errors="replace")[-4000:]
+    return f"poll error {doc.get('last_poll_error')!r}; jobs {jobs}; server log:\n{log}"
 
 
 def test_pages_are_public_and_the_data_is_not(service: Service) -> None:
@@ -113,7 +122,10 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
 
     # the result appears in the timeline (scheduler -> queue -> worker -> catalogue)
     result = p.locator("#timeline li[data-item-id]")
-    result.first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    try:
+        result.first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        pytest.fail(f"no result in the timeline: {diagnosis(service, 'ana', TASK)}")
     timings["trigger -> result in timeline"] = time.perf_counter() - triggered
     assert "2016-11-30 → 2017-11-07" in result.first.inner_text()
     page.shot("04-result-in-timeline")
@@ -246,6 +258,15 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     partner.shot("09-partner-with-grant")
     assert partner.console_errors() == []
 
+    # the dashboard is for admins and analysts: a partner is told so once, not every refresh
+    q.click("nav a[href='ops.html']")
+    q.locator("#message.error").filter(has_text="partner role may not").wait_for()
+    q.wait_for_timeout(6_000)  # longer than the 5 s refresh
+    asked = [r for r in partner.responses if r.url.endswith("/ops/summary")]
+    assert [r.status for r in asked] == [403]
+    partner.shot("10-partner-dashboard-refused")
+    assert partner.console_errors(allowed=(f"status of 403 (Forbidden) ({service.url}/ops/summary)",)) == []
+
 
 def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: Any, paris: Path) -> None:
     page = watched()
@@ -273,7 +294,7 @@ def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: A
     p.click("#task-create")
     p.locator("#message.error").filter(has_text="km²").wait_for()
     assert "The task was not created" in p.inner_text("#message")
-    page.shot("10-aoi-too-large")
+    page.shot("20-aoi-too-large")
 
     # zoom onto Paris (from its file), then draw a small rectangle there: a Sentinel-1 task on a cron
     p.set_input_files("#aoi-file", str(paris / "paris.geojson"))
@@ -295,7 +316,7 @@ def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: A
     ring = task["spec"]["aoi"]["coordinates"][0]
     west, south = min(c[0] for c in ring), min(c[1] for c in ring)
     assert 2.2 < west < 2.5 and 48.7 < south < 48.9  # drawn over Paris
-    page.shot("11-drawn-task")
+    page.shot("21-drawn-task")
 
     row.locator("button[data-action='pause']").click()
     row.locator(".state").filter(has_text="paused").wait_for()
@@ -304,7 +325,7 @@ def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: A
     row.locator("button[data-action='resume']").click()
     row.locator(".state").filter(has_text="active").wait_for()
     assert api(service, "ada", "/tasks/drawn-box")["state"] == "active"
-    page.shot("12-paused-and-resumed")
+    page.shot("22-paused-and-resumed")
     refused = f"status of 400 (Bad Request) ({service.url}/tasks)"  # the too-large AOI, and nothing else
     assert len(page.console_errors()) == 1 and page.console_errors(allowed=(refused,)) == []
 
@@ -317,4 +338,4 @@ def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: A
     p.locator("#auth-error").filter(has_text="no longer accepted").wait_for(timeout=15_000)
     assert p.locator("#sign-in-form").is_visible() and p.locator("#task-list").is_hidden()
     assert p.evaluate("sessionStorage.getItem('eowatch.apiKey')") is None
-    page.shot("13-key-revoked")
+    page.shot("23-key-revoked")

@@ -94,7 +94,9 @@ async function main() {
       if (samples.length > MAX_SAMPLES) samples.shift();
       render(summary, samples);
     } catch (err) {
-      if (!session.check(err)) say(`Cannot read the operations summary: ${err.message}`, "error");
+      if (session.check(err)) return;
+      if (err.status === 403) clearInterval(timer); // this role may not read it: asking again will not help
+      say(`Cannot read the operations summary: ${err.message}`, "error");
     }
   };
   const session = setupSession({
