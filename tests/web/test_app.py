@@ -212,6 +212,9 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     assert int(p.inner_text("#succeeded")) >= 1
     p.wait_for_selector("#throughput rect[data-series='succeeded']")
     p.wait_for_selector("#durations rect[data-label='s2-imad']")
+    succeeded_dot = p.locator("#job-durations circle[fill='var(--ok)']")
+    succeeded_dot.first.wait_for()
+    assert float(succeeded_dot.first.get_attribute("data-value") or 0) > 0  # the job's run time, seconds
     assert p.inner_text("#latency-median") != "–"
     failure = p.locator("#failures tr").filter(has_text="paris-bad")
     failure.wait_for(timeout=RESULT_TIMEOUT_MS)

@@ -109,3 +109,33 @@ export function sparkline(samples, { width = 640, height = 60, label = "chart" }
   add(root, "text", { x: width - 4, y: 12, class: "axis", "text-anchor": "end" }, `max ${max}`);
   return root;
 }
+
+/** Dots over time: points [{t: ISO time, v: value, colour, title}], time on x, value on y. */
+export function timeScatter(points, { width = 640, height = 160, unit = "s", label = "chart" } = {}) {
+  const root = svg(width, height, label);
+  if (!points.length) {
+    add(root, "text", { x: 4, y: height / 2, class: "axis" }, "no finished jobs yet");
+    return root;
+  }
+  const left = 40, bottom = 20, top = 8;
+  const plotW = width - left - 10, plotH = height - top - bottom;
+  const times = points.map((p) => Date.parse(p.t));
+  const t0 = Math.min(...times), t1 = Math.max(...times);
+  const max = niceMax(Math.max(...points.map((p) => p.v)));
+  for (const fraction of [0, 0.5, 1]) {
+    const y = top + plotH * (1 - fraction);
+    add(root, "line", { x1: left, x2: width - 10, y1: y, y2: y, class: "grid" });
+    add(root, "text", { x: left - 4, y: y + 4, class: "axis", "text-anchor": "end" }, `${max * fraction} ${unit}`);
+  }
+  points.forEach((point, i) => {
+    const x = left + (t1 > t0 ? ((times[i] - t0) / (t1 - t0)) * plotW : plotW / 2);
+    const y = top + (1 - point.v / max) * plotH;
+    const dot = add(root, "circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 3.5, fill: point.colour,
+      "data-value": point.v });
+    add(dot, "title", {}, point.title);
+  });
+  add(root, "text", { x: left, y: height - 5, class: "axis" }, `${hhmm(new Date(t0).toISOString())} UTC`);
+  add(root, "text", { x: width - 10, y: height - 5, class: "axis", "text-anchor": "end" },
+    `${hhmm(new Date(t1).toISOString())} UTC`);
+  return root;
+}

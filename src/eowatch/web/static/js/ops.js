@@ -2,12 +2,39 @@
 // tables and inline SVG charts. ?refresh=<seconds> changes the interval.
 
 import { escapeHTML, getJSON, loadConfig } from "./api.js";
-import { horizontalBars, sparkline, stackedBars } from "./charts.js";
+import { horizontalBars, sparkline, stackedBars, timeScatter } from "./charts.js";
 import { messenger, setupSession } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_S = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 5);
 const MAX_SAMPLES = 360;
+const JOBS_EVERY_S = 30; // the per-job run times cost one request per task: read them less often
+const MAX_TASKS = 20;
+const STATUS_COLOURS = { succeeded: "var(--ok)", failed: "var(--bad)" };
+
+/** Run time of each finished job of the most recently changed tasks the caller may read. */
+async function recentJobs() {
+  const { tasks = [] } = await getJSON("/tasks");
+  const recent = [...tasks].sort((a, b) => String(b.updated).localeCompare(String(a.updated))).slice(0, MAX_TASKS);
+  const lists = await Promise.all(
+    recent.map((task) =>
+      getJSON(`/tasks/${encodeURIComponent(task.id)}/jobs?limit=50`).then((body) =>
+        (body.jobs || []).map((job) => ({ ...job, taskName: task.spec.name })),
+      ),
+    ),
+  );
+  return lists.flat().filter((job) => job.finished && job.duration_s !== null && job.duration_s !== undefined);
+}
+
+function renderJobs(jobs) {
+  const points = jobs.map((job) => ({
+    t: job.finished,
+    v: job.duration_s,
+    colour: STATUS_COLOURS[job.status] || "var(--warn)",
+    title: `${job.taskName} · ${job.preset} · ${job.status} · ${seconds(job.duration_s)} · ${job.finished}`,
+  }));
+  $("job-durations").replaceChildren(timeScatter(points, { label: "Run time of recent jobs" }));
+}
 
 function seconds(value) {
   if (value === null || value === undefined) return "–";
@@ -86,6 +113,7 @@ async function main() {
   const say = messenger($("message"));
   const samples = [];
   let timer = null;
+  let jobsReadAt = 0;
 
   const refresh = async () => {
     try {
@@ -93,6 +121,10 @@ async function main() {
       samples.push({ t: Date.now(), v: summary.queue_depth || 0 });
       if (samples.length > MAX_SAMPLES) samples.shift();
       render(summary, samples);
+      if (Date.now() - jobsReadAt >= JOBS_EVERY_S * 1000) {
+        jobsReadAt = Date.now();
+        renderJobs(await recentJobs());
+      }
     } catch (err) {
       if (session.check(err)) return;
       if (err.status === 403) clearInterval(timer); // this role may not read it: asking again will not help
@@ -101,6 +133,7 @@ async function main() {
   };
   const session = setupSession({
     onSignedIn: () => {
+      jobsReadAt = 0;
       refresh();
       clearInterval(timer);
       timer = setInterval(refresh, REFRESH_S * 1000);
