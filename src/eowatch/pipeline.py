@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pystac
+import rasterio
 from shapely.geometry.base import BaseGeometry
 
 from .aoi import check_aoi, parse_aoi
@@ -339,17 +340,20 @@ def write_run(
                 extra_assets=extra_assets,
             )
 
-        folder, features, item = write_products(
-            folder,
-            before,
-            after,
-            result,
-            item_builder,
-            settings.quicklook_max_size,
-            extra_writers,
-            previews,
-            timings,
-        )
+        # A bounded GDAL block cache: the COG copies of a full tile would otherwise fill
+        # GDAL's default (5 % of RAM) with blocks that are written once.
+        with rasterio.Env(GDAL_CACHEMAX=settings.scene_gdal_cache_mb * 1024 * 1024):
+            folder, features, item = write_products(
+                folder,
+                before,
+                after,
+                result,
+                item_builder,
+                settings.quicklook_max_size,
+                extra_writers,
+                previews,
+                timings,
+            )
     return RunOutput(folder=folder, item=item, result=result, features=features)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pyogrio
 import shapely
 import shapely.errors
+from affine import Affine
 from numpy.typing import NDArray
 from pyproj import CRS as ProjCRS
 from pyproj import Geod, Transformer
@@ -246,15 +247,30 @@ def _finite_or_none(value: Any) -> float | None:
 # -- geometry ----------------------------------------------------------------
 
 
-def _region_geometries(regions: _Regions, result: ChangeResult) -> list[BaseGeometry]:
-    """One shapely geometry per label, in the grid's CRS (index = label - 1)."""
+def _region_geometries(regions: _Regions, result: ChangeResult, strip_rows: int = 1024) -> list[BaseGeometry]:
+    """One shapely geometry per label, in the grid's CRS (index = label - 1).
+
+    Labels are polygonized in horizontal strips (each label in the strip where it
+    starts, the strip extended to its lowest row): GDAL copies the raster it
+    traces, so a strip keeps that copy small on full tiles.
+    """
     parts: list[list[BaseGeometry]] = [[] for _ in range(regions.count)]
-    mask = regions.labels > 0
-    found = list(shapes(regions.labels, mask=mask, connectivity=4, transform=result.grid.transform))
-    # GEOS's GeoJSON reader builds the polygons in C: ~10x faster than shape() per dict on full tiles.
-    polygons = shapely.from_geojson([json.dumps(geom) for geom, _ in found])
-    for polygon, (_, value) in zip(polygons, found, strict=True):
-        parts[int(value) - 1].append(polygon)
+    boxes = ndimage.find_objects(regions.labels)
+    tops = np.array([b[0].start if b is not None else -1 for b in boxes])
+    bottoms = np.array([b[0].stop if b is not None else -1 for b in boxes])
+    strip_of = np.where(tops >= 0, tops // strip_rows, -1)
+    for strip in np.unique(strip_of[strip_of >= 0]):
+        members = np.flatnonzero(strip_of == strip) + 1  # labels
+        r0, r1 = int(tops[members - 1].min()), int(bottoms[members - 1].max())
+        sub = regions.labels[r0:r1]
+        wanted = np.zeros(regions.count + 1, dtype=bool)
+        wanted[members] = True
+        transform = result.grid.transform @ Affine.translation(0, r0)
+        found = list(shapes(sub, mask=wanted[sub], connectivity=4, transform=transform))
+        # GEOS's GeoJSON reader builds the polygons in C: ~10x faster than shape() per dict.
+        polygons = shapely.from_geojson([json.dumps(geom) for geom, _ in found])
+        for polygon, (_, value) in zip(polygons, found, strict=True):
+            parts[int(value) - 1].append(polygon)
     return [p[0] if len(p) == 1 else shapely.union_all(p) for p in parts]
 
 
