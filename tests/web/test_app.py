@@ -118,7 +118,7 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
 
     row.locator("button[data-action='trigger']").click()
     triggered = time.perf_counter()
-    p.locator("#message.info").filter(has_text="Check requested").wait_for()
+    p.locator("#message.info").filter(has_text=f"Check requested for task {TASK}").wait_for()
 
     # the result appears in the timeline (scheduler -> queue -> worker -> catalogue)
     result = p.locator("#timeline li[data-item-id]")
@@ -202,6 +202,15 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     bad.wait_for()
     assert api(service, "ana", "/tasks/paris-bad")["spec"]["params"] == {"s2-imad": {"alpha": 2}}
     bad.locator("button[data-action='trigger']").click()
+    p.click("#jobs-details summary")  # the selected task's jobs tell why it has no result
+    failed_job = p.locator("#job-list li[data-status='failed']")
+    try:
+        failed_job.wait_for(timeout=RESULT_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        pytest.fail(f"the job did not fail: {diagnosis(service, 'ana', 'paris-bad')}")
+    assert "ParameterError" in failed_job.inner_text() and "alpha" in failed_job.inner_text()
+    assert p.locator("#timeline li.empty").is_visible()
+    page.shot("07-failed-job")
 
     # the operations dashboard counts the job as succeeded and shows the failure with its message
     p.click("nav a[href='ops.html']")
@@ -220,7 +229,7 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     failure.wait_for(timeout=RESULT_TIMEOUT_MS)
     assert "alpha" in failure.inner_text() and "ParameterError" in failure.inner_text()
     assert int(p.inner_text("#failed")) >= 1
-    page.shot("07-dashboard")
+    page.shot("08-dashboard")
     measured = ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
     print(f"\nweb timings (s): {measured}; {len(tiles)} change-map tiles")
     assert page.console_errors() == []
@@ -241,7 +250,7 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
         }"""
     )
     assert seen == 0
-    partner.shot("08-partner-sees-nothing")
+    partner.shot("09-partner-sees-nothing")
     assert partner.console_errors() == []
 
     # granted the task's collection, the partner reads that task and its result, and changes nothing
@@ -258,7 +267,7 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     q.locator("#timeline li[data-item-id]").first.click()
     q.locator("#polygon-rows tr[data-polygon]").first.wait_for()
     q.wait_for_function("document.querySelectorAll('.change-tiles img.leaflet-tile-loaded').length > 0")
-    partner.shot("09-partner-with-grant")
+    partner.shot("10-partner-with-grant")
     assert partner.console_errors() == []
 
     # the dashboard is for admins and analysts: a partner is told so once, not every refresh
@@ -267,7 +276,7 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     q.wait_for_timeout(6_000)  # longer than the 5 s refresh
     asked = [r for r in partner.responses if r.url.endswith("/ops/summary")]
     assert [r.status for r in asked] == [403]
-    partner.shot("10-partner-dashboard-refused")
+    partner.shot("11-partner-dashboard-refused")
     assert partner.console_errors(allowed=(f"status of 403 (Forbidden) ({service.url}/ops/summary)",)) == []
 
 

@@ -2,6 +2,7 @@
 
 import { geometryOf, TaskForm, TaskPanel } from "./tasks.js";
 import { ResultsPanel } from "./results.js";
+import { JobList } from "./jobs.js";
 import { addDrawing, createMap } from "./map.js";
 import { loadConfig } from "./api.js";
 import { messenger, setupSession } from "./session.js";
@@ -30,6 +31,7 @@ async function main() {
       resultSection: $("result-section"),
     },
   });
+  const jobs = new JobList($("job-list"));
   const tasks = new TaskPanel({
     map,
     list: $("task-list"),
@@ -37,6 +39,7 @@ async function main() {
     onSelect: (task) => {
       $("results-title").textContent = task ? `Results of ${task.spec.name}` : "Results";
       results.showTask(task).catch((err) => say(`Cannot list results: ${err.message}`, "error"));
+      jobs.show(task).catch((err) => say(`Cannot list jobs: ${err.message}`, "error"));
     },
   });
   const form = new TaskForm({
@@ -70,7 +73,7 @@ async function main() {
   const refresh = async () => {
     try {
       await tasks.refresh();
-      await results.refreshTimeline();
+      await Promise.all([results.refreshTimeline(), jobs.refresh()]);
     } catch (err) {
       if (!session.check(err)) say(`Refresh failed: ${err.message}`, "error");
     }
@@ -91,6 +94,7 @@ async function main() {
       clearInterval(refreshTimer);
       tasks.reset();
       results.showTask(null);
+      jobs.show(null);
     },
   });
 }

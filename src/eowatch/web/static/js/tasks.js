@@ -101,13 +101,16 @@ export class TaskPanel {
       this.select(id);
       return;
     }
+    const task = this.tasks.find((t) => t.id === id);
+    const name = task ? taskName(task) : id;
     button.disabled = true;
     try {
       await postJSON(`/tasks/${encodeURIComponent(id)}/${action}`);
-      this.onMessage(`${action === "trigger" ? "Check requested for" : `${action}d`} task ${id}`, "info");
+      const done = { trigger: "Check requested for", pause: "Paused", resume: "Resumed" }[action];
+      this.onMessage(`${done} task ${name}`, "info");
       await this.refresh();
     } catch (err) {
-      this.onMessage(`Cannot ${action} task ${id}: ${err.message}`, "error");
+      this.onMessage(`Cannot ${action} task ${name}: ${err.message}`, "error");
       button.disabled = false;
     }
   }
