@@ -11,7 +11,7 @@ streaming filters):
 2. **apply**: every window of the grid is read (with a halo when the preset
    filters spatially), the fitted model is applied, and the window's classes
    (uint8) and statistic (float32) are written into the full-size outputs.
-   At most ``2 x workers`` windows are in flight, so band data in memory is a
+   At most ``workers + 1`` windows are in flight (2 per worker on Dask), so band data in memory is a
    few windows, whatever the scene size. Windows run on a thread pool (numpy
    and GDAL release the GIL) or on a ``dask.distributed`` cluster whose workers
    open the same files (``Settings.scene_executor = "dask"``).
@@ -215,8 +215,9 @@ def _apply_block(job: _Job, block: Block) -> _WindowOut:
 
 
 def _run_threads(job: _Job, blocks: list[Block], workers: int, stats: BlockwiseStats) -> Iterator[_WindowOut]:
-    """Windows on a thread pool, at most ``2 x workers`` submitted and not yet consumed."""
-    limit = 2 * workers
+    """Windows on a thread pool, at most ``workers + 1`` submitted and not yet consumed
+    (every thread busy, one finished window waiting to be stitched)."""
+    limit = workers + 1
     pending: deque[Future[_WindowOut]] = deque()
     todo = iter(blocks)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eowatch-window") as pool:

@@ -218,6 +218,10 @@ def _cog_options(dtype: np.dtype[Any], resampling: str, blocksize: int, compress
     }
     if compress.upper() in {"DEFLATE", "LZW", "ZSTD", "LZMA"}:
         options["PREDICTOR"] = "YES" if floating else "NO"  # YES = floating-point predictor for floats
+    if compress.upper() == "DEFLATE" and floating:
+        # Level 1: 2.5x less CPU than the default 6 on float statistics for files ~1.5 % larger
+        # (measured on a full-tile chi-square); the float COG was the slowest product to write.
+        options["LEVEL"] = "1"
     return options
 
 
