@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from eowatch.errors import AuthError, NotFoundError
+from eowatch.store import auth as auth_module
 from eowatch.store import make_engine
 from eowatch.store.auth import AccessStore
 from eowatch.store.processes import JobStore
@@ -43,6 +44,27 @@ def test_access_store(engine: Engine) -> None:
     with pytest.raises(AuthError):
         access.authenticate(key)
     assert [e["action"] for e in access.audit_log(3)] == ["revoke-key", "revoke", "grant"]
+
+
+def test_verified_keys_skip_scrypt_but_not_revocation(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key verified once is recognised without re-running scrypt; a revoked key or a
+    different secret under the same prefix is still refused at once."""
+    access = AccessStore(engine)
+    access.create_user("ana", "analyst")
+    key = access.create_key("ana")
+    access.authenticate(key)
+    calls: list[str] = []
+    original = auth_module._hash
+    monkeypatch.setattr(auth_module, "_hash", lambda k, salt: calls.append(k) or original(k, salt))
+    assert access.authenticate(key).name == "ana"
+    assert calls == []  # remembered
+    forged = key[: key.rindex("_") + 1] + "x" * 32
+    with pytest.raises(AuthError):
+        access.authenticate(forged)
+    assert calls == [forged]  # an unknown secret is hashed, and refused
+    access.revoke_key(key)
+    with pytest.raises(AuthError):
+        access.authenticate(key)
 
 
 def test_job_store(engine: Engine) -> None:

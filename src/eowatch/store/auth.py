@@ -104,6 +104,9 @@ class Principal:
         return self.role in ("admin", "analyst")
 
 
+_MAX_VERIFIED = 10_000
+
+
 def _hash(key: str, salt: bytes) -> str:
     return hashlib.scrypt(key.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
 
@@ -114,6 +117,12 @@ class AccessStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         create_schema(engine)
+        # scrypt costs ~0.1 s by design (it is what makes a stolen hash expensive to
+        # attack), too much for every request: keys already verified by this process are
+        # remembered as a keyed digest (never the key). The key row is still read on each
+        # request, so revocation and role changes take effect at once.
+        self._verified: dict[str, bytes] = {}
+        self._digest_secret = secrets.token_bytes(32)
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -181,12 +190,23 @@ class AccessStore:
                 if prefix
                 else None
             )
-        if found is not None:
+        if found is not None and prefix is not None:
             key_row, user = found
-            good = hmac.compare_digest(_hash(key, bytes.fromhex(key_row.salt)), key_row.hash)
-            if good and not key_row.revoked:
+            if not key_row.revoked and self._verify(prefix, key, key_row):
                 return Principal(user.name, user.role, user.organisation or "")
         raise AuthError("the API key is not valid (unknown, revoked or mistyped)")
+
+    def _verify(self, prefix: str, key: str, key_row: ApiKeyRow) -> bool:
+        digest = hmac.new(self._digest_secret, f"{key_row.hash}:{key}".encode(), hashlib.sha256).digest()
+        remembered = self._verified.get(prefix)
+        if remembered is not None and hmac.compare_digest(remembered, digest):
+            return True
+        if not hmac.compare_digest(_hash(key, bytes.fromhex(key_row.salt)), key_row.hash):
+            return False
+        if len(self._verified) >= _MAX_VERIFIED:
+            self._verified.clear()  # crude bound; a busy service re-verifies once per key
+        self._verified[prefix] = digest
+        return True
 
     # -- grants -----------------------------------------------------------------------------
 
