@@ -46,7 +46,7 @@ def test_access_store(engine: Engine) -> None:
     assert [e["action"] for e in access.audit_log(3)] == ["revoke-key", "revoke", "grant"]
 
 
-def test_verified_keys_skip_scrypt_but_not_revocation(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verified_keys_skip_scrypt(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """A key verified once is recognised without re-running scrypt; a revoked key or a
     different secret under the same prefix is still refused at once."""
     access = AccessStore(engine)
