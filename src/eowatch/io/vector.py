@@ -101,7 +101,7 @@ def write_geojson(features: Sequence[dict[str, Any]], path: str | os.PathLike[st
     dest = Path(path)
     collection = {"type": "FeatureCollection", "features": [_clean_feature(f) for f in features]}
     try:
-        text = json.dumps(collection, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(collection, allow_nan=False, separators=(",", ":"), default=_json_default)
         _atomic_write(dest, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except (OSError, ValueError, TypeError) as exc:
         raise ProductWriteError(f"cannot write GeoJSON {dest}: {exc}") from exc
@@ -359,11 +359,12 @@ def _orient(geom: BaseGeometry) -> BaseGeometry:
 
 
 def _clean_feature(feature: dict[str, Any]) -> dict[str, Any]:
-    """A JSON-safe copy: NaN/inf become null, numpy scalars become Python numbers, tuples lists."""
+    """A JSON-safe copy: NaN/inf properties become null, numpy scalars Python numbers."""
     geometry = feature.get("geometry")
     clean = {
         "type": "Feature",
-        "geometry": json.loads(json.dumps(geometry, default=_json_default)) if geometry is not None else None,
+        # Serialised as is by write_geojson (tuples and numpy values through _json_default).
+        "geometry": geometry,
         "properties": {k: _json_value(v) for k, v in (feature.get("properties") or {}).items()},
     }
     if "id" in feature:
