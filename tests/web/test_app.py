@@ -311,6 +311,13 @@ def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: A
     # zoom onto Paris (from its file), then draw a small rectangle there: a Sentinel-1 task on a cron
     p.set_input_files("#aoi-file", str(paris / "paris.geojson"))
     p.locator("#aoi-status.ready").filter(has_text="paris.geojson").wait_for()
+    # a polygon: click its corners, close it on the first one
+    p.click(".leaflet-draw-draw-polygon")
+    corners = [(-50, -40), (50, -45), (40, 50), (-45, 40)]
+    for dx, dy in [*corners, corners[0]]:
+        p.mouse.click(centre_x + dx, centre_y + dy)
+        p.wait_for_timeout(150)
+    p.locator("#aoi-status.ready").filter(has_text="Polygon from the map").wait_for()
     draw_rectangle(60)
     p.uncheck("input[name='sensor'][value='sentinel-2']")
     p.check("input[name='sensor'][value='sentinel-1']")
@@ -328,6 +335,7 @@ def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: A
     ring = task["spec"]["aoi"]["coordinates"][0]
     west, south = min(c[0] for c in ring), min(c[1] for c in ring)
     assert 2.2 < west < 2.5 and 48.7 < south < 48.9  # drawn over Paris
+    assert len({c[0] for c in ring}) == 2 and len({c[1] for c in ring}) == 2  # the rectangle, not the polygon
     page.shot("21-drawn-task")
 
     row.locator("button[data-action='pause']").click()
