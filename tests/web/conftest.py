@@ -120,6 +120,8 @@ def browser() -> Iterator[Any]:
     _require(CHROMIUM.is_file(), f"{CHROMIUM} is missing: run scripts/setup_web.sh (installs chromium)")
     from playwright.sync_api import sync_playwright
 
+    for old in ARTIFACTS.glob("*.png"):  # screenshots of this run only
+        old.unlink()
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
