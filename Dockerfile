@@ -6,6 +6,13 @@
 #   docker run eowatch:0.1.0 detect --before ... --after ...   # any eowatch command
 ARG PYTHON_IMAGE=python:3.11-slim
 
+# -- web: the web app's browser libraries from npm (web/package-lock.json), not in git ------
+FROM node:20-slim AS web
+WORKDIR /build
+COPY web/package.json web/package-lock.json ./web/
+COPY scripts/setup_web.sh ./scripts/
+RUN EOWATCH_NO_BROWSER=1 bash scripts/setup_web.sh
+
 # -- build: install eowatch and its extras into a virtual environment ---------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -14,10 +21,7 @@ WORKDIR /build
 # Dependencies first (a layer that survives source edits), then the package itself.
 COPY pyproject.toml README.md ./
 COPY src ./src
-# The web app's libraries are not in git: scripts/setup_web.sh (run by `make`) fetches them from
-# npm into src/eowatch/web/static/vendor. Build from a checkout set up that way.
-RUN test -f src/eowatch/web/static/vendor/leaflet/leaflet.js \
- || { echo "src/eowatch/web/static/vendor is empty: run scripts/setup_web.sh, then build again" >&2; exit 1; }
+COPY --from=web /build/src/eowatch/web/static/vendor ./src/eowatch/web/static/vendor
 # rasterio and pyogrio wheels bundle GDAL: no system GDAL, no compiler.
 RUN /opt/eowatch/bin/pip install ".[server,monitor,dask,cloudmask]" \
  && /opt/eowatch/bin/eowatch --version

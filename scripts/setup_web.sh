@@ -49,7 +49,8 @@ if [ -z "${SKIP_NPM:-}" ]; then
 fi
 
 # The browser tests (tests/web) drive Debian's chromium through Playwright (no playwright install).
-if [ ! -x /usr/bin/chromium ]; then
+# EOWATCH_NO_BROWSER=1 skips it (container builds need only the libraries).
+if [ -z "${EOWATCH_NO_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
   if command -v apt-get >/dev/null && apt_install chromium; then
     echo "setup_web: installed chromium"
   else
