@@ -256,14 +256,17 @@ def _detect_windowed(
             cloud, method = window_cloud_mask(acq, grid, params.cloud_mask)
             specs.append(SceneSpec(acq, grid, preset.bands(params), r.aoi, cloud, settings.mask_snow))
             methods.append(method)
+    # Sub-stage seconds (fit, windows, regions, each product) go to the Item's
+    # eowatch:metadata.blockwise.stages_s; eowatch:timings_s keeps the five stages.
+    detail: dict[str, float] = {}
     with stage("detect", timings, progress):
-        result, stats = run_blockwise(preset, params, specs[0], specs[1], settings, timings)
+        result, stats = run_blockwise(preset, params, specs[0], specs[1], settings, detail)
     pixels = grid.width * grid.height
     result.metadata["masking"] = {
         role: {"method": method, "masked_fraction": round(count / pixels, 6)}
         for role, method, count in zip(("before", "after"), methods, stats.cloud_px, strict=True)
     }
-    result.metadata["blockwise"] = stats.as_dict()
+    result.metadata["blockwise"] = {**stats.as_dict(), "stages_s": detail}
     run_id = run_id_for(preset.name, r.before_acq, r.after_acq, _run_key(request, params, r.aoi))
     return write_run(
         Path(out_dir or settings.output_dir) / run_id,
@@ -277,6 +280,7 @@ def _detect_windowed(
         progress,
         extra_properties=request.provenance,
         previews=lambda: _previews(specs, result, settings.quicklook_max_size),
+        write_timings=detail,
     )
 
 
@@ -309,6 +313,7 @@ def write_run(
     progress: Progress | None = None,
     extra_properties: dict[str, Any] | None = None,
     previews: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
+    write_timings: dict[str, float] | None = None,
 ) -> RunOutput:
     """Write the product folder of a run comparing ``scenes`` (first, last).
     ``previews`` returns the quicklook's before/after panels when the scenes
@@ -352,7 +357,7 @@ def write_run(
                 settings.quicklook_max_size,
                 extra_writers,
                 previews,
-                timings,
+                write_timings,
             )
     return RunOutput(folder=folder, item=item, result=result, features=features)
 
