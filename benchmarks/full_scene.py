@@ -140,7 +140,10 @@ def detect_run(name: str, before: Path, after: Path, preset: str | None, bench: 
     figures = measure(cmd, bench.work / "logs" / f"{name}.log", env, bench.max_rss_gib)
     item = json.loads(next(out.glob("*/item.json")).read_text())
     props = item["properties"]
-    figures["stages_s"] = {k: round(v, 2) for k, v in props["eowatch:timings_s"].items()}
+    stages = dict(props["eowatch:timings_s"])
+    # Windowed runs keep their sub-stages (fit, windows, regions, write_*) in the block engine's metadata.
+    stages.update(props.get("eowatch:metadata", {}).get("blockwise", {}).get("stages_s", {}))
+    figures["stages_s"] = {k: round(v, 2) for k, v in stages.items()}
     figures["preset"] = props["eowatch:preset"]
     figures["status"] = props["eowatch:status"]
     figures["polygons"] = props.get("eowatch:polygon_count")
