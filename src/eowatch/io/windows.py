@@ -6,11 +6,13 @@ workers can open the same files; ``SceneSpec.open()`` gives a
 ``WindowReader`` that keeps its files open and returns a ``Scene`` per block.
 
 A band whose native grid is the target grid shifted by whole pixels (the
-usual same-MGRS-tile case) is read with a plain rasterio window; other bands
-(20 m on a 10 m grid, another CRS) through a ``WarpedVRT`` on the full target
-grid, read one window at a time: GDAL warps per destination pixel, so a
-window holds the same values as the whole-grid read (checked by
-tests/io/test_windows.py). Only the window's pixels are ever decoded.
+usual same-MGRS-tile case) is read with a plain rasterio window; a band twice
+as coarse on the same projected lattice (20 m on 10 m) is read with a 1-pixel
+halo and upsampled here, bilinearly, bit-identical to GDAL's warper (tested);
+any other band (another CRS, geographic grids, other ratios) goes through a
+``WarpedVRT`` on the full target grid read one window at a time: GDAL warps
+per destination pixel, so a window holds the same values as the whole-grid
+read. Only the window's pixels (and their tiles) are ever decoded.
 """
 
 from __future__ import annotations
