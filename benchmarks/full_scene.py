@@ -76,37 +76,70 @@ def _guard(
             after = time.perf_counter() - start
             tripped.append(f"stopped by the memory guard: {rss:.1f} GiB resident after {after:.0f} s "
                            f"(limit {max_rss_gib:.1f} GiB, --max-rss-gib)")  # fmt: skip
-            proc.kill()
+            _kill_tree(proc.pid)
             return
+
+
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        for p in [*root.children(recursive=True), root]:
+            p.kill()
+    except psutil.NoSuchProcess:
+        pass
+
+
+# The measured command runs under this small launcher, which reports its rusage. Measuring the
+# command straight from the harness would not do: Linux carries the peak RSS of the process that
+# spawned it into the child's ru_maxrss at exec (vfork shares the harness's memory map), so a
+# harness that built inputs in memory would inflate every figure.
+_LAUNCHER = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, ru = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as f:
+    json.dump({"cpu_s": ru.ru_utime + ru.ru_stime, "maxrss_kib": ru.ru_maxrss}, f)
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
+def launched(cmd: list[str], usage_file: Path) -> list[str]:
+    """``cmd`` under the launcher, which writes its CPU time and peak RSS to ``usage_file``."""
+    return [sys.executable, "-c", _LAUNCHER, str(usage_file), *cmd]
 
 
 def measure(
     cmd: list[str], log: Path, env: dict[str, str] | None = None, max_rss_gib: float = 0.0
 ) -> dict[str, Any]:
-    """Run ``cmd`` as a child; its wall time, CPU time and peak RSS (from wait4)."""
+    """Run ``cmd`` as a child; its wall time, CPU time and peak RSS (wait4, in the launcher)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     tripped: list[str] = []
     done = threading.Event()
+    usage_file = log.with_suffix(".rusage.json")
+    usage_file.unlink(missing_ok=True)
     with log.open("wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(launched(cmd, usage_file), stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})  # fmt: skip
         guard = threading.Thread(target=_guard, args=(proc, max_rss_gib, tripped, done), daemon=True)
         if max_rss_gib > 0:
             guard.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        returncode = proc.wait()
         wall = time.perf_counter() - start
         done.set()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if tripped:
         raise RunFailed(tripped[0])
-    if proc.returncode != 0:
+    if returncode != 0 or not usage_file.exists():
         tail = log.read_text(errors="replace")[-1500:]
-        raise RunFailed(f"{' '.join(cmd)} failed (exit {proc.returncode}); log {log}:\n{tail}")
+        raise RunFailed(f"{' '.join(cmd)} failed (exit {returncode}); log {log}:\n{tail}")
+    usage = json.loads(usage_file.read_text())
     return {
         "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_gib": round(usage.ru_maxrss / 1024**2, 3),  # ru_maxrss is in KiB on Linux
+        "cpu_s": round(usage["cpu_s"], 2),
+        "peak_rss_gib": round(usage["maxrss_kib"] / 1024**2, 3),  # ru_maxrss is in KiB on Linux
         "load_before": [round(x, 2) for x in load],
     }
 
@@ -195,8 +228,11 @@ def dask_run(workers: int, inputs: BenchInputs, bench: Bench) -> dict[str, Any]:
     """The S2 chain with its scene executor on a LocalCluster of ``workers`` single-thread
     worker processes. Figures add the cluster's CPU and peak RSS (its own process tree,
     start-up included) to the CLI client's."""
-    cluster = subprocess.Popen([sys.executable, "-c", _CLUSTER, str(workers)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    usage_file = bench.work / "logs" / f"dask-{workers}-cluster.rusage.json"
+    usage_file.parent.mkdir(parents=True, exist_ok=True)
+    usage_file.unlink(missing_ok=True)
+    cmd = launched([sys.executable, "-c", _CLUSTER, str(workers)], usage_file)
+    cluster = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert cluster.stdout and cluster.stdin
     address = cluster.stdout.readline().strip()
     if not address:
@@ -206,14 +242,14 @@ def dask_run(workers: int, inputs: BenchInputs, bench: Bench) -> dict[str, Any]:
         figures = detect_run(f"dask-{workers}", inputs.s2_before, inputs.s2_after, None, bench, env)
     finally:
         cluster.stdin.close()
-        _, _, usage = os.wait4(cluster.pid, 0)
-        cluster.returncode = 0
+        cluster.wait()
+    usage = json.loads(usage_file.read_text())
     figures["client_cpu_s"] = figures["cpu_s"]
-    figures["cluster_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
+    figures["cluster_cpu_s"] = round(usage["cpu_s"], 2)
     figures["cpu_s"] = round(figures["cpu_s"] + figures["cluster_cpu_s"], 2)
     figures["client_peak_rss_gib"] = figures["peak_rss_gib"]
     # ru_maxrss of a tree is its largest single process, not the sum of the workers.
-    figures["cluster_peak_rss_gib"] = round(usage.ru_maxrss / 1024**2, 3)
+    figures["cluster_peak_rss_gib"] = round(usage["maxrss_kib"] / 1024**2, 3)
     figures["workers"] = workers
     return figures
 
