@@ -267,7 +267,17 @@ def _run_dask(job: _Job, blocks: list[Block], address: str, stats: BlockwiseStat
                 queue.add(client.submit(_apply_block, job_future, following, pure=False))
                 in_flight += 1
             yield out
-        client.run(_release_readers, job.token)
+        # Readers live in the workers' executor threads: close them there (one task per
+        # worker thread, best effort when a worker has several), not in client.run's event loop.
+        info = client.scheduler_info().get("workers", {})
+        releases = [
+            client.submit(
+                _release_readers, job.token, workers=[address], pure=False, allow_other_workers=False
+            )
+            for address, worker in info.items()
+            for _ in range(int(worker.get("nthreads", 1)))
+        ]
+        client.gather(releases)
 
 
 def _read_sample(before: Spec, after: Spec, blocks: list[Block]) -> tuple[Scene, Scene]:
