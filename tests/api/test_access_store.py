@@ -14,12 +14,12 @@ from eowatch.store import make_engine
 from eowatch.store.auth import AccessStore
 from eowatch.store.processes import JobStore
 
-from ..results.products import database_url
+from ..databases import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(database_url(request.param, tmp_path))
+    eng = make_engine(fresh_database(request.param, tmp_path))
     yield eng
     eng.dispose()
 

@@ -21,8 +21,9 @@ from eowatch.store.auth import AccessStore
 from eowatch.store.monitoring import JobRow
 from eowatch.store.processes import JobStore
 
+from ..databases import fresh_database
 from .service import service, user_key
-from .test_tasks import PARIS_AOI, fresh_database
+from .test_tasks import PARIS_AOI
 
 NOW = time.time()
 

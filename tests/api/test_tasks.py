@@ -17,44 +17,17 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from eowatch.errors import InputError
 from eowatch.monitor import JobQueue
-from eowatch.store import Base, make_engine
+from eowatch.store import make_engine
 from eowatch.store import monitoring as _monitoring  # noqa: F401 - registers the monitoring tables
 from eowatch.store.auth import AccessStore
 
+from ..databases import fresh_database
 from ..monitor.conftest import add_date
 from .service import REPO, free_port, service, user_key
-
-
-def fresh_database(kind: str, tmp: Path, name: str) -> str:
-    """A new, empty database: a SQLite file, or a PostgreSQL database of this
-    module's own (``<test db>_<name>``) so suites running at once never drop
-    each other's tables."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / f'{name}.db'}"
-    url = os.environ.get("EOWATCH_TEST_POSTGRES_URL")
-    if not url:
-        reason = 'EOWATCH_TEST_POSTGRES_URL is not set; run: eval "$(scripts/start_postgres.sh)"'
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    parsed = make_url(url).set(drivername="postgresql+psycopg")
-    db = f"{parsed.database}_{name}"
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": db}).first():
-            conn.execute(text(f'CREATE DATABASE "{db}"'))
-    admin.dispose()
-    own = parsed.set(database=db).render_as_string(hide_password=False)
-    engine = make_engine(own)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
-    return own
-
 
 PARIS_AOI = {
     "type": "Polygon",

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from eowatch.store.auth import AccessStore
 
+from ..databases import fresh_database
 from .service import IdentityProvider, service, user_key
-from .test_tasks import fresh_database
 
 
 class Site:

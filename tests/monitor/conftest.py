@@ -5,7 +5,6 @@ webhook receiver in a separate process."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,44 +13,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from eowatch.settings import Settings
-from eowatch.store import Base, make_engine
+from eowatch.store import make_engine
 from eowatch.store import monitoring as _monitoring  # noqa: F401 - registers the monitoring tables
+
+from ..databases import fresh_database
 
 HERE = Path(__file__).parent
 
-
-def _postgres_url() -> str:
-    """A database of its own on the test server (so other suites dropping their tables
-    do not interfere), emptied of every eowatch table."""
-    url = os.environ.get("EOWATCH_TEST_POSTGRES_URL")
-    if not url:
-        reason = 'EOWATCH_TEST_POSTGRES_URL is not set; run: eval "$(scripts/start_postgres.sh)"'
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    parsed = make_url(url).set(drivername="postgresql+psycopg")
-    name = f"{parsed.database}_monitor"
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    own = parsed.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(own)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
-    return own
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'monitor.db'}"
-    return _postgres_url()
+    return fresh_database("postgresql", tmp_path, "monitor")
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import pytest
 
 from eowatch.results import ResultsCatalog
 
-from .products import database_url, make_products
+from ..databases import fresh_database
+from .products import make_products
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +19,7 @@ def products(paris: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 @pytest.fixture(params=["sqlite", "postgresql"])
 def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ResultsCatalog]:
     """An empty results catalogue on each real database server kind."""
-    cat = ResultsCatalog(database_url(request.param, tmp_path))
+    cat = ResultsCatalog(fresh_database(request.param, tmp_path))
     yield cat
     cat.close()
 

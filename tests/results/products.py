@@ -3,15 +3,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import pytest
-from sqlalchemy import Engine
 
 from eowatch.pipeline import DetectRequest, detect_pair
 from eowatch.settings import Settings
-from eowatch.store import Base, make_engine
 
 # collection -> presets run on the bundled pair
 LAYOUT = {"urban": ["s2-imad", "s2-cva"], "water": ["s2-water"]}
@@ -33,19 +28,3 @@ def make_products(paris: Path, root: Path) -> dict[str, list[Path]]:
         }
     return _made[root]
 
-
-def database_url(kind: str, tmp: Path) -> str:
-    """A fresh database of ``kind`` (sqlite or postgresql). PostgreSQL comes from
-    EOWATCH_TEST_POSTGRES_URL (scripts/start_postgres.sh); CI must have it."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'catalog.db'}"
-    url = os.environ.get("EOWATCH_TEST_POSTGRES_URL")
-    if not url:
-        reason = 'EOWATCH_TEST_POSTGRES_URL is not set; run: eval "$(scripts/start_postgres.sh)"'
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    engine: Engine = make_engine(url)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
-    return url

@@ -1,0 +1,41 @@
+"""Fresh, empty test databases: a SQLite file, or a PostgreSQL database on the
+server started by scripts/start_postgres.sh (EOWATCH_TEST_POSTGRES_URL; CI must
+have it, elsewhere its tests are skipped)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from eowatch.store import Base, auth, make_engine, monitoring, processes  # noqa: F401 - registers every table to drop
+
+
+def fresh_database(kind: str, tmp: Path, name: str | None = None) -> str:
+    """The URL of an empty database of ``kind`` (sqlite or postgresql). With a
+    ``name``, PostgreSQL tests get a database of their own (``<test db>_<name>``)
+    so suites running at once never drop each other's tables."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / ((name or 'catalog') + '.db')}"
+    url = os.environ.get("EOWATCH_TEST_POSTGRES_URL")
+    if not url:
+        reason = 'EOWATCH_TEST_POSTGRES_URL is not set; run: eval "$(scripts/start_postgres.sh)"'
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    if name:
+        parsed = make_url(url).set(drivername="postgresql+psycopg")
+        db = f"{parsed.database}_{name}"
+        admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": db}).first():
+                conn.execute(text(f'CREATE DATABASE "{db}"'))
+        admin.dispose()
+        url = parsed.set(database=db).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+    return url
