@@ -40,8 +40,9 @@ evaluate: setup
 	$(VENV)/bin/eowatch evaluate $(SHARED)/s1_pairs/ombria_s1_trainsubset --dataset ombria \
 		--json $(OUT)/evaluation/ombria.json
 
-## Full-scene benchmark (S2 tile pair, S1 scene pair, OTB MAD, Dask 1 -> 2 workers); needs ~20 GiB free
-## memory for the in-memory chain and apt-get for otb-bin. BENCH_ARGS="--only s2,otb --repeat 3" selects.
+## Full-scene benchmark (S2 tile pair, S1 scene pair, OTB MAD, Dask 1 -> 2 workers); apt-get for otb-bin.
+## The S1 pair is 5490² by default: the S1 presets still hold whole scenes (10980² passed 18 GiB).
+BENCH_ARGS ?= --s1-size 5490
 bench: setup
 	bash scripts/setup_bench.sh
 	$(PY) benchmarks/full_scene.py --json $(OUT)/bench/full_scene.json $(BENCH_ARGS)
