@@ -36,7 +36,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,17 +47,20 @@ import rasterio
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
 from rasterio.enums import Resampling
+from rasterio.windows import Window
 from scipy import ndimage
 
 from ..errors import InputError, InputReadError, PairingError
+from ..io.cog import _write as write_cog_blocks  # the block writer behind write_cog (windowed products)
 from ..io.cog import write_cog
 from ..io.sources import Acquisition, BandAsset
+from ..io.windows import SceneSpec, plan_blocks
 from ..kernels import omnibus as omni
 from ..kernels.sar import acd_composite, bright_target_change, estimate_enl, log_ratio, looks_like_db, to_db
 from ..kernels.speckle import gamma_map_filter, lee_filter, refined_lee_filter
 from ..kernels.thresholds import kittler_illingworth, otsu
 from ..model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeClass, ChangeResult, Scene
-from .base import Preset, PresetParams
+from .base import FitSummary, Preset, PresetParams, WindowOutput
 from .registry import register
 
 __all__ = [
@@ -305,19 +310,31 @@ def _enl(images: Sequence[NDArray[np.floating]], scene: Scene, given: float | st
 
 
 def _despeckle(
-    x: NDArray[np.float64], scene: Scene, params: Any
+    x: NDArray[np.float64], scene: Scene, params: Any, enl: tuple[float, str] | None = None
 ) -> tuple[NDArray[np.float64], dict[str, Any]]:
-    """Speckle-filtered intensity (NaN stays NaN) and how it was filtered."""
+    """Speckle-filtered intensity (NaN stays NaN) and how it was filtered; ``enl``
+    (value, source) is estimated from ``x`` unless given (a windowed run's fit)."""
     if params.speckle_filter == "none":
         return x, {"filter": "none"}
-    enl, source = _enl([x], scene, params.enl)
-    out = _FILTERS[params.speckle_filter](x, params.window, enl).astype(np.float64)
-    return out, {
+    value, source = enl if enl is not None else _enl([x], scene, params.enl)
+    out = _FILTERS[params.speckle_filter](x, params.window, value).astype(np.float64)
+    return out, _speckle_info(params, value, source)
+
+
+def _speckle_info(params: Any, enl: float, source: str) -> dict[str, Any]:
+    return {
         "filter": params.speckle_filter,
         "window": params.window,
         "enl": round(enl, 3),
         "enl_source": source,
     }
+
+
+def _speckle_halo(params: Any) -> int:
+    """How far a speckle filter reaches: ``window // 2`` for Lee and Gamma-MAP (box
+    window) and for refined Lee too (its 3x3 sub-window means of side ``s`` lie
+    ``s - 1`` apart: ``(s - 1) + (s - 1) / 2 = (3 s - 3) / 2 = window // 2``)."""
+    return 0 if params.speckle_filter == "none" else params.window // 2
 
 
 def _threshold(values: NDArray[np.floating], method: str) -> float | None:
@@ -352,6 +369,133 @@ def _density(mask: NDArray[np.bool_], valid: NDArray[np.bool_], window: int) -> 
     return np.where(den > 1e-6, frac, np.nan).astype(np.float32)
 
 
+# -- windowed runs ---------------------------------------------------------------------
+#
+# The block engine (``eowatch.blockwise``) fits global statistics on a sample and
+# applies them window by window. What each S1 preset fits on the sample: the ENL
+# of each date (``estimate_enl``: the median local ENL of the 10 % most homogeneous
+# 7x7 blocks) and the automatic thresholds (Otsu / Kittler-Illingworth histograms of
+# the filtered dB values or log-ratios). Both are distribution statistics: the
+# default sample (64 full-resolution windows on a stratified 8 x 8 lattice, 2 M
+# pixels) holds ~40 000 7x7 blocks for the ENL and a 256-bin histogram with
+# ~8 000 pixels per bin on average, so sampling moves a threshold by a fraction
+# of a bin (0.1-0.3 dB on a 30 dB range); a scene of at most ``scene_sample_px``
+# pixels is its own sample, and then windowed == whole-scene. The sample windows
+# are stacked row after row and filtered together: a filter mixes two sample
+# windows only on the ``window // 2`` rows where they meet (< 2 % of a 177-row
+# window), which a histogram does not see.
+# Speckle filters and the flood density filter read a halo around each window
+# (``halo``) that covers their reach, so every kept pixel sees exactly the
+# neighbourhood it has in the whole scene.
+
+
+@dataclass
+class _S1Fit:
+    """What a windowed S1 run fits on the sample: the band(s), the ENL per date
+    (or of the series), thresholds and provenance metadata."""
+
+    pols: list[str]
+    enl: dict[str, tuple[float, str]]
+    thresholds: dict[str, float | None]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _fit_speckle(before: Scene, after: Scene, params: Any) -> tuple[str, dict[str, tuple[float, str]]]:
+    """The analysed polarisation and each date's filter ENL, from the sample."""
+    pol = _primary(before.bands, params.polarisation)
+    if params.speckle_filter == "none":
+        return pol, {}
+    return pol, {
+        role: _enl([_masked(scene, pol)], scene, params.enl)
+        for role, scene in (("before", before), ("after", after))
+    }
+
+
+def _filtered(
+    before: Scene, after: Scene, params: Any, pol: str, enl: dict[str, tuple[float, str]]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], dict[str, Any]]:
+    """Both dates' filtered intensities and how each was filtered (ENL estimated per
+    date unless ``enl`` gives it)."""
+    b, fb = _despeckle(_masked(before, pol), before, params, enl.get("before"))
+    a, fa = _despeckle(_masked(after, pol), after, params, enl.get("after"))
+    return b, a, {"before": fb, "after": fa}
+
+
+def _one_minus(p: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Omnibus confidence 1 - p from the p-value statistic."""
+    return (1.0 - np.asarray(p, dtype=np.float64)).astype(np.float32)
+
+
+def _one_minus_power(neg_log10_p: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Omnibus confidence 1 - p from the -log10 p statistic."""
+    return (1.0 - 10.0 ** -np.asarray(neg_log10_p, dtype=np.float64)).astype(np.float32)
+
+
+def _decrease_confidence(lr: NDArray[np.floating], threshold: float | None) -> NDArray[np.float32]:
+    """Flood confidence of a windowed run, from the log-ratio (the whole-scene run's
+    candidate density is not kept): 0.5 at the decrease threshold, 1 at twice as far
+    below it (scale: the threshold's magnitude, at least 1 dB)."""
+    if threshold is None:
+        return np.full(np.shape(lr), np.nan, dtype=np.float32)
+    scale = max(abs(threshold), 1.0)
+    return np.clip(0.5 + (threshold - np.asarray(lr, dtype=np.float64)) / (2.0 * scale), 0.0, 1.0).astype(
+        np.float32
+    )
+
+
+def _change_confidence(diff: NDArray[np.floating], min_change_db: float) -> NDArray[np.float32]:
+    """Bright-target confidence: |change| over twice the smallest change reported (NaN stays NaN)."""
+    return np.clip(np.abs(np.asarray(diff, dtype=np.float64)) / (2.0 * min_change_db), 0.0, 1.0).astype(
+        np.float32
+    )
+
+
+def _write_acd_windowed(
+    dest: Path,
+    acqs: Sequence[Acquisition],
+    band: str,
+    result: ChangeResult,
+    vmin: float,
+    vmax: float,
+    descriptions: list[str],
+    tags: dict[str, str],
+) -> None:
+    """The ACD composite of a windowed run, read, scaled to uint8 and written one
+    1024-px window at a time into a tiled GeoTIFF, then copied to a COG (``io.cog``'s
+    block writer): full resolution, no whole-scene float array. Pixels that are no
+    data in the change map (either date's nodata, outside the AOI) are 0."""
+    grid = result.grid
+    readers = [SceneSpec(acq, grid, (band,)).open() for acq in acqs]
+
+    def blocks() -> Iterator[tuple[Window, NDArray[np.uint8]]]:
+        for block in plan_blocks(grid, 1024):
+            dbs = [to_db(_masked(reader.read(block)[0], band)) for reader in readers]
+            rgb = acd_composite(dbs[0], dbs[1], vmin, vmax)
+            rows = slice(block.row, block.row + block.height)
+            cols = slice(block.col, block.col + block.width)
+            rgb[:, result.classes[rows, cols] == NO_DATA_CLASS] = 0
+            yield Window(block.col, block.row, block.width, block.height), rgb
+
+    try:
+        write_cog_blocks(
+            dest,
+            grid,
+            np.dtype(np.uint8),
+            3,
+            blocks(),
+            nodata=None,
+            colormap=None,
+            band_descriptions=descriptions,
+            tags=tags,
+            resampling="average",
+            blocksize=512,
+            compress="DEFLATE",
+        )
+    finally:
+        for reader in readers:
+            reader.close()
+
+
 # -- the shared preset behaviour -----------------------------------------------------
 
 
@@ -362,6 +506,7 @@ class _S1Preset(Preset):
     def __init__(self) -> None:
         self._common: list[str] | None = None
         self._pairing: dict[str, Any] = {}
+        self._acqs: list[Acquisition] = []  # the prepared inputs (a windowed run's products read them)
 
     # inputs
 
@@ -423,6 +568,7 @@ class _S1Preset(Preset):
                 + ". Sentinel-1 dates are comparable only with the same orbit geometry and polarisations."
             )
         self._common = common
+        self._acqs = list(acqs)
         self._pairing = {
             "relative_orbit": [first.properties.get("sat:relative_orbit")]
             + [a.properties.get("sat:relative_orbit") for a in acqs[1:]],
@@ -481,20 +627,22 @@ class _S1Preset(Preset):
         assets: dict[str, tuple[str, str, str]] = {}
         vmin, vmax = -25.0, 0.0
 
+        descriptions = [
+            f"red: before {band.upper()} dB",
+            f"green: after {band.upper()} dB",
+            f"blue: after {band.upper()} dB",
+        ]
+        tags = {"acd_scale_db": f"{vmin} to {vmax} -> 0 to 255"}
+        # A windowed run passes one-pixel header scenes: read the inputs again, window by window.
+        windowed = before.data.shape[1:] != result.grid.shape and len(self._acqs) == 2
+
         def write_acd(folder: Path) -> None:
+            dest = Path(folder) / "acd_composite.tif"
+            if windowed:
+                _write_acd_windowed(dest, self._acqs, band, result, vmin, vmax, descriptions, tags)
+                return
             rgb = acd_composite(to_db(_masked(before, band)), to_db(_masked(after, band)), vmin, vmax)
-            write_cog(
-                Path(folder) / "acd_composite.tif",
-                rgb,
-                result.grid,
-                resampling="average",
-                band_descriptions=[
-                    f"red: before {band.upper()} dB",
-                    f"green: after {band.upper()} dB",
-                    f"blue: after {band.upper()} dB",
-                ],
-                tags={"acd_scale_db": f"{vmin} to {vmax} -> 0 to 255"},
-            )
+            write_cog(dest, rgb, result.grid, resampling="average", band_descriptions=descriptions, tags=tags)
 
         writers["acd_composite"] = write_acd
         assets["acd_composite"] = (
@@ -575,13 +723,21 @@ class LogRatioPreset(_S1Preset):
             3.0, ge=0, description="Smallest change reported, in dB (a floor under the automatic thresholds)."
         )
 
-    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
-        valid = before.valid & after.valid
-        pol = _primary(before.bands, params.polarisation)
-        b, fb = _despeckle(_masked(before, pol), before, params)
-        a, fa = _despeckle(_masked(after, pol), after, params)
+    windowed = True
+
+    def halo(self, params: Params) -> int:
+        return _speckle_halo(params)
+
+    @staticmethod
+    def _log_ratio(
+        before: Scene, after: Scene, params: Params, pol: str, enl: dict[str, tuple[float, str]]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
+        b, a, speckle = _filtered(before, after, params, pol, enl)
         lr = log_ratio(b, a).astype(np.float64)
-        ok = valid & np.isfinite(lr)
+        return lr, before.valid & after.valid & np.isfinite(lr), speckle
+
+    @staticmethod
+    def _thresholds(lr: NDArray[np.float64], ok: NDArray[np.bool_], params: Params) -> tuple[float, float]:
         if params.threshold_mode == "split":
             t_inc = _threshold(lr[ok & (lr > 0)], params.threshold)
             t_dec = _threshold(-lr[ok & (lr < 0)], params.threshold)
@@ -589,27 +745,64 @@ class LogRatioPreset(_S1Preset):
             t_inc = t_dec = _threshold(np.abs(lr[ok]), params.threshold)
         t_inc = max(t_inc if t_inc is not None else 0.0, params.min_change_db)
         t_dec = max(t_dec if t_dec is not None else 0.0, params.min_change_db)
+        return t_inc, t_dec
+
+    @staticmethod
+    def _classes(
+        lr: NDArray[np.float64], ok: NDArray[np.bool_], t_inc: float, t_dec: float
+    ) -> NDArray[np.uint8]:
         with np.errstate(invalid="ignore"):
-            inc, dec = ok & (lr > t_inc), ok & (lr < -t_dec)
+            return _classes_from(ok & (lr > t_inc), ok & (lr < -t_dec), ok)
+
+    @staticmethod
+    def _confidence(lr: NDArray[np.floating], t_inc: float, t_dec: float) -> NDArray[np.float32]:
+        with np.errstate(invalid="ignore"):
             scale = np.where(lr > 0, t_inc, t_dec)
-            confidence = np.clip(np.abs(lr) / (2.0 * np.maximum(scale, 1e-6)), 0.0, 1.0)
-        metadata = {
+            return np.clip(np.abs(lr) / (2.0 * np.maximum(scale, 1e-6)), 0.0, 1.0).astype(np.float32)
+
+    def _metadata(self, params: Params, pol: str, speckle: dict[str, Any], t_inc: float, t_dec: float) -> Any:
+        return {
             "polarisation": pol,
-            "speckle": {"before": fb, "after": fa},
+            "speckle": speckle,
             "threshold": params.threshold,
             "threshold_mode": params.threshold_mode,
             "increase_threshold_db": t_inc,
             "decrease_threshold_db": -t_dec,
             "signed_statistic": True,
         }
+
+    def fit(self, before: Scene, after: Scene, params: Params) -> _S1Fit:
+        pol, enl = _fit_speckle(before, after, params)
+        lr, ok, speckle = self._log_ratio(before, after, params, pol, enl)
+        t_inc, t_dec = self._thresholds(lr, ok, params)
+        return _S1Fit([pol], enl, {"increase": t_inc, "decrease": t_dec}, {"speckle": speckle})
+
+    def apply_window(self, before: Scene, after: Scene, params: Params, model: _S1Fit) -> WindowOutput:
+        lr, ok, _ = self._log_ratio(before, after, params, model.pols[0], model.enl)
+        t_inc, t_dec = float(model.thresholds["increase"]), float(model.thresholds["decrease"])  # type: ignore[arg-type]
+        return WindowOutput(self._classes(lr, ok, t_inc, t_dec), np.where(ok, lr, np.nan).astype(np.float32))
+
+    def summary_of(self, model: _S1Fit, params: Params) -> FitSummary:
+        t_inc, t_dec = float(model.thresholds["increase"]), float(model.thresholds["decrease"])  # type: ignore[arg-type]
+        return FitSummary(
+            "log_ratio_db",
+            S1_CLASSES,
+            self._metadata(params, model.pols[0], model.metadata["speckle"], t_inc, t_dec),
+            lambda lr: self._confidence(lr, t_inc, t_dec),
+        )
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        pol = _primary(before.bands, params.polarisation)
+        lr, ok, speckle = self._log_ratio(before, after, params, pol, {})
+        t_inc, t_dec = self._thresholds(lr, ok, params)
         return ChangeResult(
-            classes=_classes_from(inc, dec, ok),
+            classes=self._classes(lr, ok, t_inc, t_dec),
             statistic=np.where(ok, lr, np.nan).astype(np.float32),
             statistic_name="log_ratio_db",
             class_table=S1_CLASSES,
             grid=before.grid,
-            confidence=np.where(ok, confidence, np.nan).astype(np.float32),
-            metadata=metadata,
+            confidence=np.where(ok, self._confidence(lr, t_inc, t_dec), np.nan).astype(np.float32),
+            metadata=self._metadata(params, pol, speckle, t_inc, t_dec),
         )
 
 
@@ -658,14 +851,11 @@ class OmnibusPreset(_S1Preset):
         wanted = self._wanted_pols(params)
         return tuple(wanted or self._common or ["vv", "vh"])
 
-    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
-        return self.run_series([before, after], params)
+    windowed = True  # pairs; series (k > 2 dates) go through run_series on whole scenes
 
-    def run_series(self, scenes: Sequence[Scene], params: Params) -> ChangeResult:
-        """Test ``k >= 2`` co-registered scenes (in time order) together."""
-        if len(scenes) < 2:
-            raise InputError(f"the omnibus test needs at least 2 dates; got {len(scenes)}")
-        pols = (
+    @staticmethod
+    def _series_pols(scenes: Sequence[Scene], params: Params) -> list[str]:
+        pols: list[str] = (
             list(params.polarisations)
             if params.polarisations != "auto"
             else [p for p in _CO_POL_FIRST if all(p in s.bands for s in scenes)]
@@ -674,6 +864,57 @@ class OmnibusPreset(_S1Preset):
             raise InputError(
                 "no polarisation is common to every date; give dates with the same polarisations"
             )
+        return pols
+
+    @staticmethod
+    def _pair_output(
+        res: omni.OmnibusResult, params: Params
+    ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.float64]]:
+        """Classes, statistic and p-value of a two-date test."""
+        classes = res.direction[0].copy()
+        classes[~res.valid] = NO_DATA_CLASS
+        p = res.p_overall.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = p if params.statistic == "p-value" else -np.log10(np.maximum(p, 1e-300))
+        return classes.astype(np.uint8), np.where(res.valid, stat, np.nan).astype(np.float32), p
+
+    def fit(self, before: Scene, after: Scene, params: Params) -> _S1Fit:
+        pols = self._series_pols([before, after], params)
+        images = [_masked(s, p) for s in (before, after) for p in pols]
+        return _S1Fit(
+            pols, {"series": _enl(images, before, params.enl)}, {}, {"scenes": [before.id, after.id]}
+        )
+
+    def apply_window(self, before: Scene, after: Scene, params: Params, model: _S1Fit) -> WindowOutput:
+        series = np.stack([np.stack([_masked(s, p) for p in model.pols]) for s in (before, after)])
+        res = omni.omnibus_change(series, model.enl["series"][0], params.alpha)
+        classes, statistic, _ = self._pair_output(res, params)
+        return WindowOutput(classes, statistic)
+
+    def summary_of(self, model: _S1Fit, params: Params) -> FitSummary:
+        enl, source = model.enl["series"]
+        metadata = {
+            "polarisation": model.pols[0],
+            "polarisations": model.pols,
+            "enl": round(enl, 3),
+            "enl_source": source,
+            "alpha": params.alpha,
+            "dates": 2,
+            "higher_is_change": params.statistic != "p-value",
+            "scenes": model.metadata["scenes"],
+        }
+        if params.statistic == "p-value":
+            return FitSummary("omnibus_p_value", OMNIBUS_CLASSES, metadata, _one_minus)
+        return FitSummary("omnibus_neg_log10_p", OMNIBUS_CLASSES, metadata, _one_minus_power)
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        return self.run_series([before, after], params)
+
+    def run_series(self, scenes: Sequence[Scene], params: Params) -> ChangeResult:
+        """Test ``k >= 2`` co-registered scenes (in time order) together."""
+        if len(scenes) < 2:
+            raise InputError(f"the omnibus test needs at least 2 dates; got {len(scenes)}")
+        pols = self._series_pols(scenes, params)
         series = np.stack([np.stack([_masked(s, p) for p in pols]) for s in scenes])
         enl, enl_source = _enl(
             [series[i, j] for i in range(len(scenes)) for j in range(len(pols))], scenes[0], params.enl
@@ -681,16 +922,12 @@ class OmnibusPreset(_S1Preset):
         res = omni.omnibus_change(series, enl, params.alpha)
         k = len(scenes)
         valid = res.valid
-        if k == 2:
-            classes = res.direction[0].copy()
-        else:
+        classes, statistic, p = self._pair_output(res, params)
+        if k > 2:
             idx = np.clip(res.last_change.astype(np.int64) - 1, 0, k - 2)
             classes = np.take_along_axis(res.direction, idx[np.newaxis], axis=0)[0]
             classes = np.where(res.last_change > 0, classes, NO_CHANGE_CLASS).astype(np.uint8)
-        classes[~valid] = NO_DATA_CLASS
-        p = res.p_overall.astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = p if params.statistic == "p-value" else -np.log10(np.maximum(p, 1e-300))
+            classes[~valid] = NO_DATA_CLASS
         extra: dict[str, NDArray[Any]] = {}
         if k > 2:
             extra = {
@@ -711,7 +948,7 @@ class OmnibusPreset(_S1Preset):
         }
         return ChangeResult(
             classes=classes.astype(np.uint8),
-            statistic=np.where(valid, stat, np.nan).astype(np.float32),
+            statistic=statistic,
             statistic_name="omnibus_p_value" if params.statistic == "p-value" else "omnibus_neg_log10_p",
             class_table=OMNIBUS_CLASSES,
             grid=scenes[0].grid,
@@ -763,18 +1000,38 @@ class FloodPreset(_S1Preset):
             False, description="Pixels dark (below the water threshold) in both dates are not flood."
         )
 
-    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
-        valid = before.valid & after.valid
-        pol = _primary(before.bands, params.polarisation)
-        b, fb = _despeckle(_masked(before, pol), before, params)
-        a, fa = _despeckle(_masked(after, pol), after, params)
+    windowed = True
+
+    def halo(self, params: Params) -> int:
+        # The density filter counts candidates up to density_window // 2 away, and each
+        # of those needs its own speckle-filter neighbourhood.
+        return _speckle_halo(params) + (params.density_window // 2 if params.density_window > 1 else 0)
+
+    @staticmethod
+    def _db(
+        before: Scene, after: Scene, params: Params, pol: str, enl: dict[str, tuple[float, str]]
+    ) -> tuple[
+        NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], dict[str, Any]
+    ]:
+        """Filtered before / after dB, their log-ratio, where it is valid, and the filtering."""
+        b, a, speckle = _filtered(before, after, params, pol, enl)
         bdb, adb = to_db(b).astype(np.float64), to_db(a).astype(np.float64)
         lr = adb - bdb
-        ok = valid & np.isfinite(lr)
-        t_water = _threshold(adb[ok], params.threshold)
-        t_lr = _threshold(lr[ok], params.threshold)
+        return bdb, adb, lr, before.valid & after.valid & np.isfinite(lr), speckle
+
+    @staticmethod
+    def _map(
+        bdb: NDArray[np.float64],
+        adb: NDArray[np.float64],
+        lr: NDArray[np.float64],
+        ok: NDArray[np.bool_],
+        t_water: float | None,
+        t_lr: float | None,
+        params: Params,
+    ) -> tuple[NDArray[np.bool_], NDArray[np.float32], NDArray[np.bool_]]:
+        """Flood, the candidate density and permanent water, given both thresholds."""
         if t_water is None or t_lr is None:
-            candidate = np.zeros(valid.shape, dtype=bool)
+            candidate = np.zeros(ok.shape, dtype=bool)
             permanent = candidate
         else:
             with np.errstate(invalid="ignore"):
@@ -790,16 +1047,59 @@ class FloodPreset(_S1Preset):
             flood = ok & (frac > params.density_fraction)
         if params.exclude_permanent_water:
             flood &= ~permanent
-        classes = _classes_from(np.zeros_like(flood), flood, ok)
-        metadata = {
+        return flood, frac, permanent
+
+    @staticmethod
+    def _metadata(
+        params: Params, pol: str, speckle: dict[str, Any], t_water: Any, t_lr: Any, permanent: float
+    ) -> dict[str, Any]:
+        return {
             "polarisation": pol,
-            "speckle": {"before": fb, "after": fa},
+            "speckle": speckle,
             "threshold": params.threshold,
             "water_threshold_db": t_water,
             "decrease_threshold_db": t_lr,
-            "permanent_water_fraction": round(float(permanent[ok].mean()) if ok.any() else 0.0, 6),
+            "permanent_water_fraction": round(permanent, 6),
             "signed_statistic": True,
         }
+
+    def fit(self, before: Scene, after: Scene, params: Params) -> _S1Fit:
+        pol, enl = _fit_speckle(before, after, params)
+        bdb, adb, lr, ok, speckle = self._db(before, after, params, pol, enl)
+        t_water, t_lr = _threshold(adb[ok], params.threshold), _threshold(lr[ok], params.threshold)
+        _, _, permanent = self._map(bdb, adb, lr, ok, t_water, t_lr, params)
+        # The permanent-water fraction is the sample's (the whole scene's when it is its own sample).
+        fraction = float(permanent[ok].mean()) if ok.any() else 0.0
+        return _S1Fit(
+            [pol], enl, {"water": t_water, "decrease": t_lr}, {"speckle": speckle, "permanent": fraction}
+        )
+
+    def apply_window(self, before: Scene, after: Scene, params: Params, model: _S1Fit) -> WindowOutput:
+        bdb, adb, lr, ok, _ = self._db(before, after, params, model.pols[0], model.enl)
+        t = model.thresholds
+        flood, _, _ = self._map(bdb, adb, lr, ok, t["water"], t["decrease"], params)
+        return WindowOutput(
+            _classes_from(np.zeros_like(flood), flood, ok), np.where(ok, lr, np.nan).astype(np.float32)
+        )
+
+    def summary_of(self, model: _S1Fit, params: Params) -> FitSummary:
+        t = model.thresholds
+        m = model.metadata
+        return FitSummary(
+            "log_ratio_db",
+            FLOOD_CLASSES,
+            self._metadata(params, model.pols[0], m["speckle"], t["water"], t["decrease"], m["permanent"]),
+            partial(_decrease_confidence, threshold=t["decrease"]),
+        )
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        pol = _primary(before.bands, params.polarisation)
+        bdb, adb, lr, ok, speckle = self._db(before, after, params, pol, {})
+        t_water = _threshold(adb[ok], params.threshold)
+        t_lr = _threshold(lr[ok], params.threshold)
+        flood, frac, permanent = self._map(bdb, adb, lr, ok, t_water, t_lr, params)
+        classes = _classes_from(np.zeros_like(flood), flood, ok)
+        fraction = float(permanent[ok].mean()) if ok.any() else 0.0
         return ChangeResult(
             classes=classes,
             statistic=np.where(ok, lr, np.nan).astype(np.float32),
@@ -807,7 +1107,7 @@ class FloodPreset(_S1Preset):
             class_table=FLOOD_CLASSES,
             grid=before.grid,
             confidence=np.where(ok, frac, np.nan).astype(np.float32),
-            metadata=metadata,
+            metadata=self._metadata(params, pol, speckle, t_water, t_lr, fraction),
         )
 
 
@@ -835,32 +1135,62 @@ class BrightTargetPreset(_S1Preset):
             200.0, ge=0, description="Minimum mapping unit, m² (targets are small: a few 10 m pixels)."
         )
 
-    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
-        valid = before.valid & after.valid
-        pol = _primary(before.bands, params.polarisation)
-        b, fb = _despeckle(_masked(before, pol), before, params)
-        a, fa = _despeckle(_masked(after, pol), after, params)
+    windowed = True
+
+    def halo(self, params: Params) -> int:
+        return _speckle_halo(params)
+
+    @staticmethod
+    def _rule(
+        before: Scene, after: Scene, params: Params, pol: str, enl: dict[str, tuple[float, str]]
+    ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.float64], dict[str, Any]]:
+        """Classes, statistic, |change| and the filtering of the bright-target rule."""
+        b, a, speckle = _filtered(before, after, params, pol, enl)
         bdb, adb = to_db(b), to_db(a)
         codes = bright_target_change(bdb, adb, params.min_change_db, params.bright_db, params.floor_db)
-        ok = valid & (codes != NO_DATA_CLASS)
+        ok = before.valid & after.valid & (codes != NO_DATA_CLASS)
         diff = (adb.astype(np.float64) - bdb).astype(np.float64)
-        confidence = np.clip(np.abs(diff) / (2.0 * params.min_change_db), 0.0, 1.0)
+        classes = _classes_from(codes == INCREASE, codes == DECREASE, ok)
+        return classes, np.where(ok, diff, np.nan).astype(np.float32), np.where(ok, diff, np.nan), speckle
+
+    @staticmethod
+    def _metadata(params: Params, pol: str, speckle: dict[str, Any]) -> dict[str, Any]:
         rule = {
             "min_change_db": params.min_change_db,
             "bright_db": params.bright_db,
             "floor_db": params.floor_db,
         }
+        return {"polarisation": pol, "speckle": speckle, "signed_statistic": True, "rule": rule}
+
+    def fit(self, before: Scene, after: Scene, params: Params) -> _S1Fit:
+        pol, enl = _fit_speckle(before, after, params)
+        speckle = {role: _speckle_info(params, *e) for role, e in enl.items()} or {
+            "before": {"filter": "none"},
+            "after": {"filter": "none"},
+        }
+        return _S1Fit([pol], enl, {}, {"speckle": speckle})
+
+    def apply_window(self, before: Scene, after: Scene, params: Params, model: _S1Fit) -> WindowOutput:
+        classes, statistic, _, _ = self._rule(before, after, params, model.pols[0], model.enl)
+        return WindowOutput(classes, statistic)
+
+    def summary_of(self, model: _S1Fit, params: Params) -> FitSummary:
+        return FitSummary(
+            "db_difference",
+            S1_CLASSES,
+            self._metadata(params, model.pols[0], model.metadata["speckle"]),
+            partial(_change_confidence, min_change_db=params.min_change_db),
+        )
+
+    def run(self, before: Scene, after: Scene, params: Params) -> ChangeResult:
+        pol = _primary(before.bands, params.polarisation)
+        classes, statistic, diff, speckle = self._rule(before, after, params, pol, {})
         return ChangeResult(
-            classes=_classes_from(codes == INCREASE, codes == DECREASE, ok),
-            statistic=np.where(ok, diff, np.nan).astype(np.float32),
+            classes=classes,
+            statistic=statistic,
             statistic_name="db_difference",
             class_table=S1_CLASSES,
             grid=before.grid,
-            confidence=np.where(ok, confidence, np.nan).astype(np.float32),
-            metadata={
-                "polarisation": pol,
-                "speckle": {"before": fb, "after": fa},
-                "signed_statistic": True,
-                "rule": rule,
-            },
+            confidence=_change_confidence(diff, params.min_change_db),
+            metadata=self._metadata(params, pol, speckle),
         )
