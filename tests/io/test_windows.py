@@ -87,6 +87,21 @@ def test_2x_upsampling_matches_gdal_warper_on_utm_lattice_with_nodata(tmp_path):
     assert np.array_equal(data[0][valid], whole[valid])
 
 
+def test_2x_upsampling_without_nodata_matches_gdal_warper_over_the_full_uint16_range(tmp_path):
+    # No nodata in any window: the separable float32 path, exact for 16-bit values.
+    rng = np.random.default_rng(5)
+    coarse = rng.integers(0, 65536, size=(45, 38), dtype=np.uint16)
+    coarse[:3] = 65535  # the largest values, where float32 has the fewest spare bits
+    path = write_raster(tmp_path / "b12.tif", coarse, transform=Affine(20, 0, 600000, 0, -20, 5400000))
+    fine = Grid(rasterio.crs.CRS.from_epsg(32631), Affine(10, 0, 600020, 0, -10, 5399980), 70, 84)
+    asset = BandAsset(str(path))
+    whole, whole_valid = read_band(asset, fine)
+    spec = SceneSpec(Acquisition("t", "sentinel-2", {"B12": asset}), fine, ("B12",))
+    data, valid, _ = _stitch(spec, 32)
+    assert valid.all() and whole_valid.all()
+    assert np.array_equal(data[0], whole)
+
+
 def test_windowed_scl_mask_matches_the_whole_mask(paris, tmp_path):
     folder = tmp_path / "imgs_1"
     shutil.copytree(paris / "imgs_1", folder)

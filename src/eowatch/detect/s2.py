@@ -69,14 +69,16 @@ def _spectral_codes(
     if not all(b in before.bands for b in _CLASSIFY_BANDS):
         return np.where(changed, classify.OTHER_CHANGE, NO_CHANGE_CLASS).astype(np.uint8)
     # Indices only where something changed: memory follows the change, not the tile.
-    b_px = {b: before.band(b)[changed] for b in _CLASSIFY_BANDS}
-    a_px = {b: after.band(b)[changed] for b in _CLASSIFY_BANDS}
+    # One flat index list gathered from every band (a boolean mask per band rescans the whole window).
+    at = np.flatnonzero(changed)
+    b_px = {b: before.band(b).take(at) for b in _CLASSIFY_BANDS}
+    a_px = {b: after.band(b).take(at) for b in _CLASSIFY_BANDS}
     for band, (gain, offset) in (normalise or {}).items():
         if band in a_px:
             a_px[band] = (a_px[band] - np.float32(offset)) / np.float32(gain)
-    codes = classify.classify_change_from_bands(np.ones(int(changed.sum()), dtype=bool), b_px, a_px)
+    codes = classify.classify_change_from_bands(np.ones(at.size, dtype=bool), b_px, a_px)
     classes = np.zeros(changed.shape, dtype=np.uint8)
-    classes[changed] = codes
+    classes.ravel()[at] = codes
     return classes
 
 

@@ -235,6 +235,8 @@ class _BandWindows:
         good = None if self.nodata is None else src != self.nodata
         if good is not None and good.all():
             good = None
+        if good is None and src.dtype.kind in "iu" and src.dtype.itemsize <= 2 and _quarters(r_lo, c_lo):
+            return _upsampled_exact(src, rows, r_lo, r0, cols, c_lo, c0)
         values = src.astype(np.float64)
         total = np.zeros((block.height, block.width))
         weight = np.zeros_like(total)
@@ -259,6 +261,39 @@ class _BandWindows:
         if self.nodata is not None:
             out[~has] = self.nodata
         return out
+
+
+def _quarters(*weights: NDArray[np.float64]) -> bool:
+    """Whether every weight is a multiple of 1/4 (the 10 m / 20 m lattice: 0.25 / 0.75)."""
+    return all(bool(np.all(w * 4 == np.floor(w * 4))) for w in weights)
+
+
+def _upsampled_exact(
+    src: NDArray[Any],
+    rows: tuple[NDArray[np.intp], NDArray[np.intp]],
+    r_lo: NDArray[np.float64],
+    r0: int,
+    cols: tuple[NDArray[np.intp], NDArray[np.intp]],
+    c_lo: NDArray[np.float64],
+    c0: int,
+) -> NDArray[Any]:
+    """``_upsampled`` without nodata, quarter weights and 16-bit integers, separably in float32.
+
+    Every product and sum is then exact (at most 16 + 4 fractional bits < float32's 24)
+    and the weights sum to 1 exactly, so this is bit-identical to the 4-tap float64 sum
+    at a fraction of its passes over the window."""
+    values = src.astype(np.float32)
+    w0, w1 = r_lo.astype(np.float32)[:, None], (1.0 - r_lo).astype(np.float32)[:, None]
+    half = np.take(values, rows[0] - r0, axis=0)
+    half *= w0
+    half += w1 * np.take(values, rows[1] - r0, axis=0)
+    w0, w1 = c_lo.astype(np.float32)[None, :], (1.0 - c_lo).astype(np.float32)[None, :]
+    total = np.take(half, cols[0] - c0, axis=1)
+    total *= w0
+    total += w1 * np.take(half, cols[1] - c0, axis=1)
+    total += np.float32(0.5)
+    np.floor(total, out=total)
+    return total.astype(src.dtype)
 
 
 def _taps(
