@@ -159,7 +159,9 @@ def watched(browser: Any) -> Iterator[Any]:
     def open_page() -> WatchedPage:
         context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
         page = context.new_page()
-        page.set_default_timeout(20_000)
+        # generous: a shared 2-core machine can stall a first page load for many seconds
+        page.set_default_timeout(60_000)
+        page.set_default_navigation_timeout(60_000)
         watched = WatchedPage(page)
         page.on("console", lambda message: watched.console.append(message))
         page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
