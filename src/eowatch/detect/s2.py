@@ -181,11 +181,11 @@ class IMADPreset(Preset):
         n = len(params.bands)
         x, y = before.data[:n], after.data[:n]
         ok = valid & np.all(np.isfinite(x), axis=0) & np.all(np.isfinite(y), axis=0)
-        _, chi2 = model.model.apply(x, y, ok)
+        chi2 = model.model.chi_square(x, y, ok)
         candidate = valid & (chi2 * model.scale > model.threshold * _CANDIDATE_MARGIN)
         return WindowOutput(
             classes=_spectral_codes(before, after, candidate, model.normalise(params.bands)),
-            statistic=np.where(valid, chi2, np.nan).astype(np.float32),
+            statistic=np.where(valid, chi2, np.float32(np.nan)).astype(np.float32, copy=False),
         )
 
     def finish(

@@ -390,14 +390,16 @@ def _json_default(value: Any) -> Any:
 
 def _wkb_geometries(features: Sequence[dict[str, Any]]) -> tuple[NDArray[np.object_], str]:
     """WKB of every feature and the layer geometry type (all promoted to multi if any is)."""
-    geoms = list(shapely.from_geojson([json.dumps(f["geometry"]) for f in features]))
-    if any(g.geom_type == "MultiPolygon" for g in geoms):
-        geoms = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geoms]
+    geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in features])
+    types = shapely.get_type_id(geoms)
+    if (types == shapely.GeometryType.MULTIPOLYGON).any():
+        single = np.flatnonzero(types == shapely.GeometryType.POLYGON)
+        geoms[single] = shapely.multipolygons(geoms[single, None])
         geometry_type = "MultiPolygon"
     else:
         geometry_type = "Polygon"
     wkb = np.empty(len(geoms), dtype=object)
-    wkb[:] = [shapely.to_wkb(g) for g in geoms]
+    wkb[:] = shapely.to_wkb(geoms)  # one vectorised call, not one per feature
     return wkb, geometry_type
 
 
@@ -407,7 +409,8 @@ def _field_columns(features: Sequence[dict[str, Any]]) -> tuple[list[str], list[
     schema = dict(_SCHEMA)
     for record in records:
         for key, value in record.items():
-            schema.setdefault(key, _infer_dtype(value))
+            if key not in schema:  # infer only new keys (not every value of every record)
+                schema[key] = _infer_dtype(value)
     columns = [_column([r.get(k) for r in records], dtype) for k, dtype in schema.items()]
     return list(schema), columns
 

@@ -140,6 +140,19 @@ class IMADModel:
         ``before`` and ``after`` are (p, rows, cols); outputs are float32 and
         NaN where ``valid`` is false or an input is NaN.
         """
+        mad, chi2 = self._project(before, after, valid, keep_mad=True)
+        assert mad is not None
+        return mad, chi2
+
+    def chi_square(
+        self, before: ArrayLike, after: ArrayLike, valid: NDArray[np.bool_] | None = None
+    ) -> NDArray[np.float32]:
+        """The chi-square of :meth:`apply` alone (no MAD variates stored: the windowed runs' case)."""
+        return self._project(before, after, valid, keep_mad=False)[1]
+
+    def _project(
+        self, before: ArrayLike, after: ArrayLike, valid: NDArray[np.bool_] | None, keep_mad: bool
+    ) -> tuple[NDArray[np.float32] | None, NDArray[np.float32]]:
         bx = np.asarray(before)
         ay = np.asarray(after)
         if bx.shape != ay.shape or bx.ndim != 3 or bx.shape[0] != self.n_bands:
@@ -148,7 +161,7 @@ class IMADModel:
                 f"got {bx.shape} and {ay.shape}"
             )
         p, rows, cols = bx.shape
-        mad = np.empty((p, rows, cols), dtype=np.float32)
+        mad = np.empty((p, rows, cols), dtype=np.float32) if keep_mad else None
         chi2 = np.empty((rows, cols), dtype=np.float32)
         # Row blocks of ~1M pixels keep the float64 temporaries small on full tiles;
         # bands-first (p, n) products keep every operand contiguous (5x faster than (n, p)).
@@ -163,14 +176,16 @@ class IMADModel:
             yb -= self.mean_y[:, None]
             m = a_t @ xb
             m -= b_t @ yb
-            mad[:, r0:r1] = m.reshape(p, r1 - r0, cols)
+            if mad is not None:
+                mad[:, r0:r1] = m.reshape(p, r1 - r0, cols)
             m -= center
             m /= sigma
             np.square(m, out=m)
             chi2[r0:r1] = m.sum(axis=0).reshape(r1 - r0, cols)
         if valid is not None:
             bad = ~np.asarray(valid, dtype=bool)
-            mad[:, bad] = np.nan
+            if mad is not None:
+                mad[:, bad] = np.nan
             chi2[bad] = np.nan
         return mad, chi2
 
