@@ -64,3 +64,19 @@ def test_windowed_equals_the_whole_scene_run(demo, tmp_path: Path, preset: str) 
         data = a.classes != NO_DATA_CLASS
         assert np.array_equal(x.read()[:, data], y.read()[:, data])
         assert x.overviews(1) == y.overviews(1)
+
+
+def test_a_sampled_fit_stays_close_to_the_whole_scene_fit(demo, tmp_path: Path) -> None:
+    """A scene larger than the sample is fitted on 64 small windows (here a quarter of the
+    demo): the ENL and thresholds are distribution statistics, so they move a little and
+    only pixels near a threshold change class."""
+    whole = _run(demo, "s1-flood", tmp_path / "whole", scene_windowed=False).result
+    sampled = _run(demo, "s1-flood", tmp_path / "sampled", scene_window_px=64, scene_sample_px=65_536).result
+    assert sampled.metadata["blockwise"]["sample_px"] < whole.grid.width * whole.grid.height / 3
+    for key in ("water_threshold_db", "decrease_threshold_db"):
+        assert abs(sampled.metadata[key] - whole.metadata[key]) < 0.5, key
+    enl = [whole.metadata["speckle"][d]["enl"] for d in ("before", "after")]
+    enl_sampled = [sampled.metadata["speckle"][d]["enl"] for d in ("before", "after")]
+    assert np.allclose(enl_sampled, enl, rtol=0.15)
+    assert (whole.classes == sampled.classes).mean() > 0.99
+    assert abs(int(sampled.changed.sum()) - int(whole.changed.sum())) < 0.1 * whole.changed.sum()
