@@ -96,7 +96,7 @@ def write_products(
         clock.lap("write_change_map")
         write_cog(
             staging / PRODUCT_FILES["statistic"],
-            result.statistic.astype(np.float32),
+            result.statistic.astype(np.float32, copy=False),  # no 0.5 GB copy of a full tile
             result.grid,
             nodata=float("nan"),
             band_descriptions=[result.statistic_name],
