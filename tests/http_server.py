@@ -78,3 +78,27 @@ def main(folder: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1])
+
+
+def wait_until_serving(
+    url: str, proc: subprocess.Popen, *, timeout: float = 60, path: str = "/healthz", log: Path | None = None
+) -> None:
+    """Wait until ``url + path`` answers 200; if ``proc`` exits or ``timeout`` passes,
+    stop it and raise with what it printed (from ``log`` or its piped stdout)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out = log.read_text() if log else (proc.stdout.read() if proc.stdout else "")
+            out = out.decode() if isinstance(out, bytes) else out
+            raise RuntimeError(f"the server at {url} did not start:\n{out}")
+        time.sleep(0.2)

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
@@ -23,6 +22,8 @@ from eowatch.api import create_app
 from eowatch.results import ResultsCatalog
 from eowatch.settings import Settings
 from eowatch.store.auth import AccessStore
+
+from ..http_server import wait_until_serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,17 +96,7 @@ def live_server(env: dict[str, str]) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"the server did not start: {out}")
-            time.sleep(0.2)
+        wait_until_serving(url, proc)
         yield url
     finally:
         proc.terminate()

@@ -26,6 +26,7 @@ from eowatch.store import monitoring as _monitoring  # noqa: F401 - registers th
 from eowatch.store.auth import AccessStore
 
 from ..databases import fresh_database
+from ..http_server import wait_until_serving
 from ..monitor.conftest import add_date
 from .service import REPO, free_port, service, user_key
 
@@ -284,20 +285,6 @@ def test_bad_changes_are_refused_and_leave_the_task_as_it_was(api: Api) -> None:
 SERVE = "from eowatch.cli.main import cli; cli()"
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            out = proc.stdout.read().decode() if proc.stdout else ""
-            raise RuntimeError(f"the server did not start: {out}")
-        time.sleep(0.2)
-
 
 def test_serve_with_scheduler_and_worker_end_to_end(paris: Path, tmp_path: Path) -> None:
     """`eowatch serve --scheduler --worker` on loopback: a task created and triggered
@@ -330,7 +317,7 @@ def test_serve_with_scheduler_and_worker_end_to_end(paris: Path, tmp_path: Path)
     url = f"http://127.0.0.1:{port}"
     log = b""
     try:
-        _wait_ready(url, proc)
+        wait_until_serving(url, proc)
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
             aoi = json.loads((paris / "paris.geojson").read_text())["features"][0]  # a Feature
             body = {

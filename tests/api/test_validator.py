@@ -11,12 +11,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from ..http_server import wait_until_serving
 
 WRAPPER = Path(__file__).with_name("stac_validator_offline.py")
 FOOTPRINT = (
@@ -55,17 +55,7 @@ def live_server(database: str) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"the STAC API server did not start: {out}")
-            time.sleep(0.1)
+        wait_until_serving(url, proc, path="/")
         yield url
     finally:
         proc.terminate()

@@ -10,19 +10,18 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from eowatch.results import ResultsCatalog
 from eowatch.store.auth import AccessStore
 
 from ..api.service import free_port
+from ..http_server import wait_until_serving
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -95,16 +94,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, paris: Path) -> Iterator[S
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"eowatch serve did not start:\n{log.read_text()}")
-            time.sleep(0.2)
+        wait_until_serving(url, proc, log=log)
         yield Service(url, database, keys, root, log)
     finally:
         proc.terminate()
