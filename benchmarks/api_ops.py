@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 
 from eowatch.api import create_app
 from eowatch.monitor import TaskService
 from eowatch.settings import Settings
 from eowatch.store import Base, make_engine
+from eowatch.store.db import sibling_database
 from eowatch.store.monitoring import JobRow
 from eowatch.store.processes import JobRow as ProcessRow
 
@@ -40,14 +40,7 @@ from eowatch.store.processes import JobRow as ProcessRow
 def _database(kind: str, tmp: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-    url = make_url(os.environ["EOWATCH_TEST_POSTGRES_URL"]).set(drivername="postgresql+psycopg")
-    name = f"{url.database}_bench_api"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    own = url.set(database=name).render_as_string(hide_password=False)
+    own = sibling_database(os.environ["EOWATCH_TEST_POSTGRES_URL"], "bench_api")
     engine = make_engine(own)
     Base.metadata.drop_all(engine)
     engine.dispose()

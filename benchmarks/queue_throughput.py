@@ -14,23 +14,10 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 from eowatch.monitor import JobQueue, TaskService
 from eowatch.settings import Settings
 from eowatch.store import Base, make_engine
-
-
-def _pg_url(url: str) -> str:
-    parsed = make_url(url).set(drivername="postgresql+psycopg")
-    name = f"{parsed.database}_bench"
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return parsed.set(database=name).render_as_string(hide_password=False)
+from eowatch.store.db import sibling_database
 
 
 def run(url: str, jobs: int, workers: int, tmp: Path) -> tuple[float, float]:
@@ -68,7 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         targets = [("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
         if os.environ.get("EOWATCH_TEST_POSTGRES_URL"):
-            targets.append(("postgresql", _pg_url(os.environ["EOWATCH_TEST_POSTGRES_URL"])))
+            targets.append(("postgresql", sibling_database(os.environ["EOWATCH_TEST_POSTGRES_URL"], "bench")))
         else:
             print("PostgreSQL skipped: EOWATCH_TEST_POSTGRES_URL is not set")
         print(f"{'database':<11} {'workers':>7} {'enqueue jobs/min':>17} {'claim+complete jobs/min':>24}")

@@ -8,10 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from eowatch.store import Base, auth, make_engine, monitoring, processes  # noqa: F401 - registers every table to drop
+from eowatch.store.db import sibling_database
 
 
 def fresh_database(kind: str, tmp: Path, name: str | None = None) -> str:
@@ -27,14 +26,7 @@ def fresh_database(kind: str, tmp: Path, name: str | None = None) -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     if name:
-        parsed = make_url(url).set(drivername="postgresql+psycopg")
-        db = f"{parsed.database}_{name}"
-        admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": db}).first():
-                conn.execute(text(f'CREATE DATABASE "{db}"'))
-        admin.dispose()
-        url = parsed.set(database=db).render_as_string(hide_password=False)
+        url = sibling_database(url, name)
     engine = make_engine(url)
     Base.metadata.drop_all(engine)
     engine.dispose()

@@ -11,19 +11,35 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ..errors import CatalogError
 from .models import Base
 
-__all__ = ["make_engine", "create_schema", "sqlite_url"]
+__all__ = ["make_engine", "create_schema", "sqlite_url", "sibling_database"]
 
 
 def sqlite_url(path: str | os.PathLike[str]) -> str:
     """The URL of a SQLite database file."""
     return f"sqlite:///{Path(path).resolve()}"
+
+
+def sibling_database(url: str, suffix: str) -> str:
+    """The URL of database ``<database>_<suffix>`` on the PostgreSQL server of
+    ``url``, created when missing: a database of its own for a test suite or a
+    benchmark, so runs sharing one server never drop each other's tables."""
+    parsed = make_url(url).set(drivername="postgresql+psycopg")
+    name = f"{parsed.database}_{suffix}"
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
