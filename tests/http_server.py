@@ -63,10 +63,20 @@ def server_process(argv: list[str]) -> Iterator[str]:
         port = int(proc.stdout.readline().strip())
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Ask a server process to stop (SIGTERM), kill it if it has not after
+    ``timeout`` seconds, and close its piped output."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
 
 
 def main(folder: str) -> None:

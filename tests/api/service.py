@@ -23,7 +23,7 @@ from eowatch.results import ResultsCatalog
 from eowatch.settings import Settings
 from eowatch.store.auth import AccessStore
 
-from ..http_server import wait_until_serving
+from ..http_server import stop_process, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -99,11 +99,4 @@ def live_server(env: dict[str, str]) -> Iterator[str]:
         wait_until_serving(url, proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        stop_process(proc)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ..http_server import wait_until_serving
+from ..http_server import stop_process, wait_until_serving
 
 WRAPPER = Path(__file__).with_name("stac_validator_offline.py")
 FOOTPRINT = (
@@ -58,10 +58,7 @@ def live_server(database: str) -> Iterator[str]:
         wait_until_serving(url, proc, path="/")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+        stop_process(proc)
 
 
 def test_stac_api_validator_reports_no_errors(live_server: str) -> None:

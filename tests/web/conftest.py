@@ -21,7 +21,7 @@ from eowatch.results import ResultsCatalog
 from eowatch.store.auth import AccessStore
 
 from ..api.service import free_port
-from ..http_server import wait_until_serving
+from ..http_server import stop_process, wait_until_serving
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,12 +97,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, paris: Path) -> Iterator[S
         wait_until_serving(url, proc, log=log)
         yield Service(url, database, keys, root, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=40)  # the embedded worker may be finishing a job
 
 
 @pytest.fixture(scope="module")
