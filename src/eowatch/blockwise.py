@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from .detect import Preset, get_preset
 from .errors import InputError, NoValidDataError
+from .gil import short_gil_turns
 from .io.windows import Block, SceneSpec, plan_blocks, sample_blocks
 from .kernels.morphology import clean, sieve
 from .model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeClass, ChangeResult, Grid, Scene
@@ -282,26 +283,26 @@ def _run_dask(job: _Job, blocks: list[Block], address: str, stats: BlockwiseStat
 
 
 def _read_sample(before: Spec, after: Spec, blocks: list[Block]) -> tuple[Scene, Scene]:
-    """The sample windows of both dates stacked into two tall scenes (rows after rows)."""
-    scenes: list[list[Scene]] = [[], []]
-    readers = [before.open(), after.open()]
+    """The sample windows of both dates stacked into two tall scenes (rows after rows),
+    the two dates read on two threads."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="eowatch-sample") as pool:
+        first, second = pool.map(lambda spec: _read_stacked(spec, blocks), (before, after))
+    return first, second
+
+
+def _read_stacked(spec: Spec, blocks: list[Block]) -> Scene:
+    reader = spec.open()
     try:
-        for block in blocks:
-            for i, reader in enumerate(readers):
-                scenes[i].append(reader.read(block)[0])
+        parts = [reader.read(block)[0] for block in blocks]
     finally:
-        for reader in readers:
-            reader.close()
-    if len(blocks) == 1:
-        return scenes[0][0], scenes[1][0]
-    stacked = []
-    for parts in scenes:
-        first = parts[0]
-        data = np.concatenate([p.data for p in parts], axis=1)
-        valid = np.concatenate([p.valid for p in parts], axis=0)
-        grid = Grid(first.grid.crs, first.grid.transform, data.shape[2], data.shape[1])
-        stacked.append(Scene(data, valid, first.bands, grid, first.id, first.datetime, first.sensor))
-    return stacked[0], stacked[1]
+        reader.close()
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    data = np.concatenate([p.data for p in parts], axis=1)
+    valid = np.concatenate([p.valid for p in parts], axis=0)
+    grid = Grid(first.grid.crs, first.grid.transform, data.shape[2], data.shape[1])
+    return Scene(data, valid, first.bands, grid, first.id, first.datetime, first.sensor)
 
 
 def apply_mmu(result: ChangeResult, params: Any) -> ChangeResult:
@@ -391,7 +392,7 @@ def run_blockwise(
         outputs = _run_threads(job, blocks, settings.scene_workers, stats)
     # Windows already run in parallel; BLAS threads on their small (p, p) @ (p, n) products
     # only spin (OpenBLAS busy-waits): 12-17 of 64-69 CPU s on a full tile at 1 window thread.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"), short_gil_turns():
         for out in outputs:
             b = out.block
             rows, cols = slice(b.row, b.row + b.height), slice(b.col, b.col + b.width)

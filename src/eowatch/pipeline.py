@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +66,7 @@ class RunOutput:
     folder: Path
     item: pystac.Item
     result: ChangeResult
-    features: list[dict[str, Any]]
+    features: Sequence[dict[str, Any]]  # a ChangePolygons from the writers
 
     @property
     def status(self) -> str:
@@ -325,7 +325,7 @@ def write_run(
         extra_writers, extra_assets = preset.extra_products(before, after, result)
         write_start = time.perf_counter()
 
-        def item_builder(features: list[dict[str, Any]]) -> pystac.Item:
+        def item_builder(features: Sequence[dict[str, Any]]) -> pystac.Item:
             # The Item is written last, so the write time it records is all but complete.
             timings["write"] = time.perf_counter() - write_start
             return build_item(

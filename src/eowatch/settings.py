@@ -75,16 +75,10 @@ class Settings(BaseSettings):
     )
 
     # Monitoring (eowatch.monitor)
-    monitor_database_url: str | None = Field(
-        None, description="Job/task database (default: results DB)."
-    )
-    monitor_output_dir: Path | None = Field(
-        None, description="Job products (default: output_dir/tasks)."
-    )
+    monitor_database_url: str | None = Field(None, description="Job/task database (default: results DB).")
+    monitor_output_dir: Path | None = Field(None, description="Job products (default: output_dir/tasks).")
     monitor_search_limit: int = Field(1000, ge=1, description="Most acquisitions read per task poll.")
-    job_lease_s: float = Field(
-        300.0, gt=0, description="Lease of a claimed job (renewed while it runs)."
-    )
+    job_lease_s: float = Field(300.0, gt=0, description="Lease of a claimed job (renewed while it runs).")
     job_max_attempts: int = Field(5, ge=1, description="Attempts before a job is failed.")
     job_backoff_s: float = Field(30.0, ge=0, description="First retry delay of a transient failure; doubles.")
     executor: str | None = Field(None, description="inline, local (worker processes) or dask.")

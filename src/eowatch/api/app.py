@@ -70,9 +70,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """Request validation failures are a 400 with a readable message, not a bare 422."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
-    )
+    problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors)
     return JSONResponse(
         {"code": "InputError", "description": f"invalid request: {problems or exc}"}, status_code=400
     )

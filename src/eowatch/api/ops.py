@@ -67,21 +67,29 @@ class Metrics:
     def __init__(self, jobs: JobStore) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "eowatch_http_requests", "HTTP requests by route template and status.",
-            ["method", "route", "status"], registry=self.registry,
+            "eowatch_http_requests",
+            "HTTP requests by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "eowatch_http_request_duration_seconds", "HTTP request latency by route template.",
-            ["method", "route"], registry=self.registry,
+            "eowatch_http_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ["method", "route"],
+            registry=self.registry,
         )
         self.job_duration = Histogram(
-            "eowatch_job_duration_seconds", "Duration of process jobs by preset and outcome.",
-            ["preset", "outcome"], registry=self.registry,
+            "eowatch_job_duration_seconds",
+            "Duration of process jobs by preset and outcome.",
+            ["preset", "outcome"],
+            registry=self.registry,
             buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
         )
         self.failures = Counter(
-            "eowatch_job_failures", "Failed jobs by preset and exception class.",
-            ["preset", "error_class"], registry=self.registry,
+            "eowatch_job_failures",
+            "Failed jobs by preset and exception class.",
+            ["preset", "error_class"],
+            registry=self.registry,
         )
         self.registry.register(_JobCollector(jobs))
 
@@ -178,8 +186,10 @@ class ServiceMiddleware:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = int(message["status"])
-                    message = {**message, "headers": [*message.get("headers", []),
-                                                      (b"x-request-id", rid.encode())]}
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())],
+                    }
                 await send(message)
 
             await self.app(scope, counted_receive, send_with_id)
@@ -192,8 +202,12 @@ class ServiceMiddleware:
             log.info(
                 "request",
                 extra={
-                    "method": method, "path": scope.get("path"), "route": route, "status": status,
-                    "duration_ms": round(elapsed * 1000, 1), "user": getattr(principal, "name", None),
+                    "method": method,
+                    "path": scope.get("path"),
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "user": getattr(principal, "name", None),
                 },
             )
             request_id.reset(token)
@@ -227,8 +241,9 @@ def readyz(request: Request) -> JSONResponse:
     pool = request.app.state.processes._pool
     checks["executor"] = "stopped" if getattr(pool, "_shutdown", False) else "ok"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/ops/summary", tags=["operations"])

@@ -252,7 +252,10 @@ class ProcessService:
         try:
             out_dir = Path(self.settings.output_dir) / "jobs" / job_id
             request = DetectRequest(
-                inputs["before"], inputs["after"], preset=job["process_id"], params=inputs["params"],
+                inputs["before"],
+                inputs["after"],
+                preset=job["process_id"],
+                params=inputs["params"],
                 aoi=inputs.get("aoi"),
             )
             run = detect_pair(request, self.settings, out_dir, progress)
@@ -261,14 +264,21 @@ class ProcessService:
             if self.jobs.get(job_id)["status"] == "dismissed":
                 return
             self.jobs.update(
-                job_id, status="successful", progress=1.0, message="done", item_id=item["id"],
+                job_id,
+                status="successful",
+                progress=1.0,
+                message="done",
+                item_id=item["id"],
                 finished=_now(),
             )
         except Exception as exc:
             outcome, error_class = "failed", type(exc).__name__
             log.warning("job failed", extra={"job_id": job_id, "error": f"{error_class}: {exc}"})
             self.jobs.update(
-                job_id, status="failed", message=f"{error_class}: {exc}", error_class=error_class,
+                job_id,
+                status="failed",
+                message=f"{error_class}: {exc}",
+                error_class=error_class,
                 finished=_now(),
             )
             if raise_errors:

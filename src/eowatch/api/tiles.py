@@ -105,4 +105,3 @@ def tile(
         raise NotFoundError(f"asset {asset_key!r} of item {item_id!r} is not a raster that can be tiled")
     png = render_tile(path, x, y, z, colormap_name, rescale)
     return Response(png, media_type=PNG, headers={"Cache-Control": "private, max-age=3600"})
-

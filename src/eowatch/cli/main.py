@@ -110,9 +110,7 @@ def cli(ctx: click.Context) -> None:
 @click.option(
     "--collection", default=None, help="Also register the run in this collection of the results catalogue."
 )
-@click.option(
-    "--stac-catalog", is_flag=True, help="Also link the product from a STAC catalog.json in --out."
-)
+@click.option("--stac-catalog", is_flag=True, help="Also link the product from a STAC catalog.json in --out.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj
 def detect(

@@ -28,12 +28,19 @@ def run_server(settings: Any, host: str, port: int, log_level: str = "info") -> 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--scheduler/--no-scheduler", default=None,
-              help="Also run the task scheduler in this process (default: EOWATCH_SERVE_SCHEDULER, off).")
-@click.option("--worker/--no-worker", default=None,
-              help="Also run a monitoring worker in this process (default: EOWATCH_SERVE_WORKER, off).")
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=None,
+    help="Also run the task scheduler in this process (default: EOWATCH_SERVE_SCHEDULER, off).",
+)
+@click.option(
+    "--worker/--no-worker",
+    default=None,
+    help="Also run a monitoring worker in this process (default: EOWATCH_SERVE_WORKER, off).",
+)
 def serve(host: str, port: int, log_level: str, scheduler: bool | None, worker: bool | None) -> None:
     """Serve the eowatch API: STAC results, OGC API - Processes, monitoring tasks, tiles, metrics."""
     settings = Settings()

@@ -183,20 +183,22 @@ def to_values(
     raw: NDArray[Any], asset: BandAsset, src_nodata: float | None, categorical: bool = False
 ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
     """Raw band numbers -> float32 physical values and the valid mask (not nodata, finite)."""
-    valid = np.ones(raw.shape, dtype=bool)
-    if src_nodata is not None:
-        valid &= (
-            ~np.isnan(raw)
-            if (isinstance(src_nodata, float) and math.isnan(src_nodata))
-            else raw != src_nodata
-        )
-    data = raw.astype(np.float32, copy=False)
+    if src_nodata is None:
+        valid = np.ones(raw.shape, dtype=bool)
+    elif isinstance(src_nodata, float) and math.isnan(src_nodata):
+        valid = ~np.isnan(raw)
+    else:
+        valid = raw != src_nodata
+    data = raw.astype(np.float32)  # a copy: scaled in place below
     if categorical:
         return data, valid
-    if asset.scale != 1.0 or asset.offset != 0.0:
-        data = data * np.float32(asset.scale) + np.float32(asset.offset)
+    if asset.scale != 1.0:
+        data *= np.float32(asset.scale)
+    if asset.offset != 0.0:
+        data += np.float32(asset.offset)
     data = _to_physical(data, asset.units)
-    valid &= np.isfinite(data)
+    if raw.dtype.kind == "f" or asset.units == "db":
+        valid &= np.isfinite(data)  # scaled integers stay finite (10^(dB/10) need not)
     return data.astype(np.float32, copy=False), valid
 
 

@@ -95,7 +95,7 @@ def quicklook_png(
         ]
         image = _compose(panels, labels, _legend_entries(result.class_table), title)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        image.save(dest, format="PNG", optimize=True)
+        image.save(dest, format="PNG")  # optimize=True: 4x the time for ~1 % less
     except (OSError, ValueError) as exc:
         raise ProductWriteError(f"cannot write quicklook {dest}: {exc}") from exc
     return dest
@@ -159,19 +159,22 @@ def reduce_classes(classes: NDArray[np.uint8], step: int) -> NDArray[np.uint8]:
     change, else no-change if any pixel is valid, else no data. Works one block row at a time."""
     if step == 1:
         return classes
+    # Rank so that one max per block decides: no data 0 < no change 1 < change class c -> c + 1.
+    # (Class 255 is no data, so the ranks of 0..254 fit in a byte.)
+    rank = np.arange(1, 257, dtype=np.uint16).astype(np.uint8)
+    rank[NO_DATA_CLASS] = 0
+    rank[NO_CHANGE_CLASS] = 1
+    unrank = np.zeros(256, dtype=np.uint8)
+    unrank[rank] = np.arange(256, dtype=np.uint8)
     rows, cols = classes.shape
-    n_cols = math.ceil(cols / step)
-    out = np.empty((math.ceil(rows / step), n_cols), dtype=np.uint8)
+    whole = cols // step * step
+    out = np.empty((math.ceil(rows / step), math.ceil(cols / step)), dtype=np.uint8)
     for i, row in enumerate(range(0, rows, step)):
-        strip = classes[row : row + step]
-        padded = np.full((strip.shape[0], n_cols * step), NO_DATA_CLASS, dtype=np.uint8)
-        padded[:, :cols] = strip
-        blocks = padded.reshape(strip.shape[0], n_cols, step)
-        changed = (blocks != NO_CHANGE_CLASS) & (blocks != NO_DATA_CLASS)
-        top = np.where(changed, blocks, 0).max(axis=(0, 2))
-        any_valid = (blocks != NO_DATA_CLASS).any(axis=(0, 2))
-        out[i] = np.where(changed.any(axis=(0, 2)), top, np.where(any_valid, NO_CHANGE_CLASS, NO_DATA_CLASS))
-    return out
+        top = rank[classes[row : row + step]].max(axis=0)  # down the rows first: contiguous
+        out[i, : whole // step] = top[:whole].reshape(-1, step).max(axis=1)
+        if whole < cols:
+            out[i, -1] = top[whole:].max()
+    return unrank[out]
 
 
 # -- layout ------------------------------------------------------------------

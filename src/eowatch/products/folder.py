@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ProductWriteError
+from ..gil import short_gil_turns
 from ..io.cog import write_cog
 from ..io.quicklook import quicklook_png
-from ..io.vector import polygonize_changes, write_flatgeobuf, write_geojson
+from ..io.vector import ChangePolygons, polygonize_changes, write_flatgeobuf, write_geojson
 from ..model import NO_DATA_CLASS, ChangeResult, Scene
 
 __all__ = ["PRODUCT_FILES", "write_products", "preview_bands"]
@@ -59,7 +61,7 @@ def write_products(
     extra_writers: dict[str, Any] | None = None,
     previews: Callable[[], tuple[NDArray[np.float32], NDArray[np.float32]]] | None = None,
     timings: dict[str, float] | None = None,
-) -> tuple[Path, list[dict[str, Any]], Any]:
+) -> tuple[Path, ChangePolygons, Any]:
     """Write the product set of ``result`` into ``folder``.
 
     ``item_builder(features)`` returns the STAC Item (written last, so its
@@ -67,32 +69,20 @@ def write_products(
     ``fn(staging_folder) -> filename`` for sensor-specific products.
     ``previews()`` gives the quicklook's before/after panels when the scenes
     are not in memory (windowed runs); by default they come from the scenes.
-    ``timings`` receives the seconds of each product (``write_<product>``).
+    ``timings`` receives the seconds of each product (``write_<product>``); the rasters
+    (COGs, quicklook, extras) are written on a second thread while the polygons are
+    traced, so their seconds overlap the polygons'.
     Returns the folder, the change polygons and the Item.
     """
-    clock = _Clock(timings)
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
-    try:
-        colormap: dict[int, tuple[int, int, int] | tuple[int, int, int, int]] = {
-            c.value: c.colour for c in result.class_table
-        }
-        colormap[NO_DATA_CLASS] = (0, 0, 0, 0)
-        clock.start()
-        write_cog(
-            staging / PRODUCT_FILES["change_map"],
-            result.classes,
-            result.grid,
-            nodata=NO_DATA_CLASS,
-            colormap=colormap,
-            band_descriptions=["change_class"],
-            tags={
-                "classes": json.dumps({c.value: c.name for c in result.class_table}),
-                "no_valid_data_value": NO_DATA_CLASS,
-            },
-        )
+
+    def rasters() -> None:
+        """The COGs, the quicklook and the extra products (GDAL and numpy: GIL mostly released)."""
+        clock = _Clock(timings)
+        _write_change_map(staging, result)
         clock.lap("write_change_map")
         write_cog(
             staging / PRODUCT_FILES["statistic"],
@@ -104,11 +94,6 @@ def write_products(
             tags={"statistic": result.statistic_name},
         )
         clock.lap("write_statistic")
-        features = polygonize_changes(result)
-        clock.lap("write_polygonize")
-        write_geojson(features, staging / PRODUCT_FILES["polygons_geojson"])
-        write_flatgeobuf(features, staging / PRODUCT_FILES["polygons_fgb"])
-        clock.lap("write_vectors")
         before_rgb, after_rgb = previews() if previews else (preview_bands(before), preview_bands(after))
         quicklook_png(
             staging / PRODUCT_FILES["quicklook"],
@@ -122,6 +107,22 @@ def write_products(
         for _key, writer in (extra_writers or {}).items():
             writer(staging)
         clock.lap("write_extra")
+
+    try:
+        # Rasters on a second thread while this one traces the polygons: on a full tile each
+        # side takes seconds and the two share no data but the (read-only) result.
+        with (
+            short_gil_turns(),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="eowatch-products") as pool,
+        ):
+            raster_products = pool.submit(rasters)
+            clock = _Clock(timings)
+            features = polygonize_changes(result)
+            clock.lap("write_polygonize")
+            write_geojson(features, staging / PRODUCT_FILES["polygons_geojson"])
+            write_flatgeobuf(features, staging / PRODUCT_FILES["polygons_fgb"])
+            clock.lap("write_vectors")
+            raster_products.result()
         item = item_builder(features)
         (staging / PRODUCT_FILES["item"]).write_text(json.dumps(item.to_dict(), indent=1, default=str))
         _replace(staging, folder)
@@ -131,14 +132,30 @@ def write_products(
     return folder, features, item
 
 
+def _write_change_map(staging: Path, result: ChangeResult) -> None:
+    colormap: dict[int, tuple[int, int, int] | tuple[int, int, int, int]] = {
+        c.value: c.colour for c in result.class_table
+    }
+    colormap[NO_DATA_CLASS] = (0, 0, 0, 0)
+    write_cog(
+        staging / PRODUCT_FILES["change_map"],
+        result.classes,
+        result.grid,
+        nodata=NO_DATA_CLASS,
+        colormap=colormap,
+        band_descriptions=["change_class"],
+        tags={
+            "classes": json.dumps({c.value: c.name for c in result.class_table}),
+            "no_valid_data_value": NO_DATA_CLASS,
+        },
+    )
+
+
 class _Clock:
     """Seconds between laps, recorded into ``timings`` (when given)."""
 
     def __init__(self, timings: dict[str, float] | None) -> None:
         self.timings, self.t = timings, time.perf_counter()
-
-    def start(self) -> None:
-        self.t = time.perf_counter()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()

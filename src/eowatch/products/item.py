@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
 
 from .. import __version__
+from ..io.vector import ChangePolygons
 from ..model import NO_DATA_CLASS, ChangeResult, Scene
 
 __all__ = ["build_item", "MEDIA_TYPES"]
@@ -48,7 +50,7 @@ def build_item(
     before_href: str,
     after_href: str,
     result: ChangeResult,
-    features: list[dict[str, Any]],
+    features: Sequence[dict[str, Any]],
     preset: str,
     parameters: dict[str, Any],
     timings: dict[str, float],
@@ -62,7 +64,11 @@ def build_item(
     timings)."""
     grid = result.grid
     footprint = shape(transform_geom(grid.crs, "EPSG:4326", mapping(box(*grid.bounds))))
-    changed_area = float(sum(f["properties"]["area_m2"] for f in features))
+    changed_area = (
+        features.total_area_m2
+        if isinstance(features, ChangePolygons)  # no feature dicts for a tile's 80k polygons
+        else float(sum(f["properties"]["area_m2"] for f in features))
+    )
     dates = [d for d in (before.datetime, after.datetime) if d is not None]
     properties: dict[str, Any] = {
         "start_datetime": min(dates).isoformat() if dates else None,

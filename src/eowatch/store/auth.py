@@ -250,8 +250,13 @@ class AccessStore:
         with self._session() as session:
             rows = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)).all()
         return [
-            {"time": r.time.isoformat(), "user": r.user, "action": r.action, "target": r.target,
-             "detail": r.detail}
+            {
+                "time": r.time.isoformat(),
+                "user": r.user,
+                "action": r.action,
+                "target": r.target,
+                "detail": r.detail,
+            }
             for r in rows
         ]
 
@@ -259,5 +264,5 @@ class AccessStore:
 def _prefix_of(key: str) -> str | None:
     if not key.startswith(KEY_PREFIX):
         return None
-    prefix, sep, _secret = key[len(KEY_PREFIX):].partition("_")
+    prefix, sep, _secret = key[len(KEY_PREFIX) :].partition("_")
     return prefix if sep and prefix else None
