@@ -4,6 +4,8 @@ the L2A scene classification (SCL) or, for L1C, the offline s2cloudless model
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -32,7 +34,7 @@ def cloud_mask(
     if method == "scl":
         raise InputError(f"{acq.id} has no SCL band; use cloud_mask='s2cloudless' (L1C) or 'none'")
     if method == "s2cloudless" or (
-        method == "auto" and _has_s2cloudless() and set(S2CLOUDLESS_BANDS) <= set(acq.assets)
+        method == "auto" and set(S2CLOUDLESS_BANDS) <= set(acq.assets) and _has_s2cloudless()
     ):
         return _s2cloudless(acq, grid), "s2cloudless"
     return np.zeros(grid.shape, dtype=bool), "none"
@@ -49,18 +51,15 @@ def window_cloud_mask(acq: Acquisition, grid: Grid, method: str = "auto") -> tup
     if method == "scl":
         raise InputError(f"{acq.id} has no SCL band; use cloud_mask='s2cloudless' (L1C) or 'none'")
     if method == "s2cloudless" or (
-        method == "auto" and _has_s2cloudless() and set(S2CLOUDLESS_BANDS) <= set(acq.assets)
+        method == "auto" and set(S2CLOUDLESS_BANDS) <= set(acq.assets) and _has_s2cloudless()
     ):
         return _s2cloudless_coarse(acq, grid), "s2cloudless"
     return "none", "none"
 
 
 def _has_s2cloudless() -> bool:
-    try:
-        import s2cloudless  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether s2cloudless is installed (found, not imported: its import takes ~1.4 s)."""
+    return importlib.util.find_spec("s2cloudless") is not None
 
 
 def _coarse(grid: Grid, factor: int) -> Grid:

@@ -83,6 +83,8 @@ class _Regions:
 
     labels: NDArray[np.int32]
     label_class: NDArray[np.int64]  # index 0 unused
+    inside: NDArray[np.intp]  # flat indices of the labelled pixels, ascending
+    pixel_labels: NDArray[np.int64]  # their labels
 
     @property
     def count(self) -> int:
@@ -260,18 +262,21 @@ def _label_regions(classes: NDArray[np.uint8], changed: NDArray[np.bool_]) -> _R
     inside their bounding boxes. Cost does not grow with the number of classes.
     """
     labels, n = ndimage.label(changed, structure=_CROSS, output=np.int32)
+    inside = np.flatnonzero(changed)
     if n == 0:
-        return _Regions(labels, np.zeros(1, dtype=np.int64))
-    idx = labels[changed]
-    values = classes[changed].astype(np.float64)
-    counts = np.bincount(idx, minlength=n + 1)[1:]
-    first = np.bincount(idx, weights=values, minlength=n + 1)[1:] / counts  # mean class
-    second = np.bincount(idx, weights=values * values, minlength=n + 1)[1:] / counts
-    label_class = np.concatenate([[0], np.rint(first)]).astype(np.int64)
-    mixed = np.flatnonzero(second - first * first > 1e-9) + 1
+        return _Regions(labels, np.zeros(1, dtype=np.int64), inside, np.zeros(0, dtype=np.int64))
+    values = classes.ravel()[inside].astype(np.int64)
+    pixel_labels = labels.ravel()[inside].astype(np.int64)
+    k = int(values.max()) + 1
+    # Pixels per (label, class): the class of each label, and the labels holding several.
+    counts = np.bincount(pixel_labels * k + values, minlength=(n + 1) * k).reshape(n + 1, k)
+    label_class = counts.argmax(axis=1).astype(np.int64)
+    label_class[0] = 0
+    mixed = np.flatnonzero((counts[1:] > 0).sum(axis=1) > 1) + 1
     if mixed.size:
         label_class = _split_mixed(labels, classes, mixed, label_class)
-    return _Regions(labels, label_class)
+        pixel_labels = labels.ravel()[inside].astype(np.int64)
+    return _Regions(labels, label_class, inside, pixel_labels)
 
 
 def _split_mixed(
@@ -305,15 +310,14 @@ def _split_mixed(
 
 def _zonal_stats(regions: _Regions, result: ChangeResult) -> dict[str, NDArray[Any]]:
     """Per-label pixel count, mean/max statistic and mean confidence (index = label - 1)."""
-    flat = regions.labels.ravel()
-    inside = flat > 0
-    idx = flat[inside].astype(np.int64) - 1
+    inside = regions.inside
+    idx = regions.pixel_labels - 1
     n = regions.count
     stats: dict[str, NDArray[Any]] = {"pixel_count": np.bincount(idx, minlength=n)}
     statistic = np.asarray(result.statistic).ravel()[inside].astype(np.float64)
     stats["mean_statistic"] = _nanmean_by_label(idx, statistic, n)
-    finite = np.isfinite(statistic)
-    maxima = ndimage.maximum(np.where(finite, statistic, -np.inf), labels=idx + 1, index=np.arange(1, n + 1))
+    maxima = np.full(n, -np.inf)
+    np.maximum.at(maxima, idx, np.where(np.isfinite(statistic), statistic, -np.inf))
     stats["max_statistic"] = np.where(np.isfinite(maxima), maxima, np.nan)
     confidence_of = getattr(result, "confidence_of", None)
     if result.confidence is not None:
@@ -350,9 +354,12 @@ def _region_geometries(regions: _Regions, result: ChangeResult, strip_rows: int 
     traces, so a strip keeps that copy small on full tiles.
     """
     parts: list[list[BaseGeometry]] = [[] for _ in range(regions.count)]
-    boxes = ndimage.find_objects(regions.labels)
-    tops = np.array([b[0].start if b is not None else -1 for b in boxes])
-    bottoms = np.array([b[0].stop if b is not None else -1 for b in boxes])
+    rows = regions.inside // regions.labels.shape[1]
+    tops = np.full(regions.count, regions.labels.shape[0])
+    bottoms = np.full(regions.count, -1)
+    np.minimum.at(tops, regions.pixel_labels - 1, rows)
+    np.maximum.at(bottoms, regions.pixel_labels - 1, rows + 1)
+    tops[bottoms < 0] = -1  # labels without pixels (none expected)
     strip_of = np.where(tops >= 0, tops // strip_rows, -1)
     for strip in np.unique(strip_of[strip_of >= 0]):
         members = np.flatnonzero(strip_of == strip) + 1  # labels
