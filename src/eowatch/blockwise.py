@@ -21,9 +21,9 @@ morphological clean-up and the minimum mapping unit run on the stitched uint8
 class map: connected regions cross window borders, so they cannot be done per
 window.
 
-Sample size. The default 2 M pixels is 64 windows of ~177 x 177 spread over the
-scene. IR-MAD fits 4x4 covariance matrices on 1 M of them; the chi-square
-median on 2 M pixels has a relative standard error of about
+Sample size. The default 2 M pixels is 64 windows of ~177 x 177 (256 of ~88 x 88
+for s2-imad) spread over the scene, each inside one file tile. IR-MAD fits 4x4
+covariance matrices on 1 M of them; the chi-square median on 2 M pixels has a relative standard error of about
 1.25 sqrt(p(1-p)) / (f(m) m sqrt(n)) ~ 0.1 % (chi2_4), far below the spread
 between scenes that the calibration corrects (tens of %).
 """
@@ -355,7 +355,7 @@ def run_blockwise(
         )
     stats = BlockwiseStats(executor, settings.scene_workers, size)
     t0 = time.perf_counter()
-    sample = sample_blocks(grid, settings.scene_sample_px)
+    sample = sample_blocks(grid, settings.scene_sample_px, preset.sample_lattice)
     with rasterio.Env(GDAL_CACHEMAX=settings.scene_gdal_cache_mb * 1024 * 1024):
         sample_before, sample_after = _read_sample(before, after, sample)
     valid = sample_before.valid & sample_after.valid

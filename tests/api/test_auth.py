@@ -97,8 +97,13 @@ def test_partner_sees_only_granted_collections(
     partner = user_key(access, "pia", "partner", "acme")
     full = _paths(client, admin, "urban")
     assert full == {
-        "landing": 1, "collections": 1, "collection": 200, "items": 2,
-        "search_get": 2, "search_all": 2, "search_post": 2,
+        "landing": 1,
+        "collections": 1,
+        "collection": 200,
+        "items": 2,
+        "search_get": 2,
+        "search_all": 2,
+        "search_post": 2,
     }
     item = client.get("/collections/urban/items", headers=admin).json()["features"][0]
     item_path = f"/collections/urban/items/{item['id']}"
@@ -107,8 +112,13 @@ def test_partner_sees_only_granted_collections(
 
     def hidden() -> None:
         assert _paths(client, partner, "urban") == {
-            "landing": 0, "collections": 0, "collection": 404, "items": -1,
-            "search_get": 0, "search_all": 0, "search_post": 0,
+            "landing": 0,
+            "collections": 0,
+            "collection": 404,
+            "items": -1,
+            "search_get": 0,
+            "search_all": 0,
+            "search_post": 0,
         }
         for path in direct:
             resp = client.get(path, headers=partner)
@@ -143,8 +153,14 @@ def test_oidc_tokens_from_a_jwks_file(database: str, tmp_path: Path, idp: Identi
         good = client.get("/collections", headers=acme)
         assert good.status_code == 200 and [c["id"] for c in good.json()["collections"]] == ["water"]
         analyst = idp.token(eowatch_role="analyst")
-        assert len(client.get("/collections", headers={"Authorization": f"Bearer {analyst}"}).json()[
-            "collections"]) == 2
+        assert (
+            len(
+                client.get("/collections", headers={"Authorization": f"Bearer {analyst}"}).json()[
+                    "collections"
+                ]
+            )
+            == 2
+        )
         cases = {
             "expired": idp.token(ttl=-60),
             "not meant for this service": idp.token(aud="someone-else"),

@@ -25,8 +25,12 @@ ADMIN = "from eowatch.cli.serve import admin; admin()"
 
 def _admin(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", ADMIN, *args], env={**os.environ, **env}, cwd=REPO,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", ADMIN, *args],
+        env={**os.environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -63,10 +67,12 @@ def test_async_process_to_search_to_tile(
     analyst = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=server, timeout=60) as http:
         assert http.get("/collections").status_code == 401
-        body = {"inputs": {"before": str(paris / "imgs_1"), "after": str(paris / "imgs_2"),
-                           "collection": "paris"}}
-        resp = http.post("/processes/s2-imad/execution", json=body,
-                         headers={**analyst, "Prefer": "respond-async"})
+        body = {
+            "inputs": {"before": str(paris / "imgs_1"), "after": str(paris / "imgs_2"), "collection": "paris"}
+        }
+        resp = http.post(
+            "/processes/s2-imad/execution", json=body, headers={**analyst, "Prefer": "respond-async"}
+        )
         assert resp.status_code == 201, resp.text
         location = resp.headers["location"]
         assert location.startswith(f"{server}/jobs/") and resp.json()["status"] in ("accepted", "running")
@@ -91,8 +97,11 @@ def test_async_process_to_search_to_tile(
         assert tile.status_code == 200 and tile.content[:8] == b"\x89PNG\r\n\x1a\n"
 
         # a partner sees the collection only while its organisation holds the grant
-        partner = {"X-API-Key": _admin(env, "create-user", "pia", "--role", "partner",
-                                       "--organisation", "acme", "--with-key")}
+        partner = {
+            "X-API-Key": _admin(
+                env, "create-user", "pia", "--role", "partner", "--organisation", "acme", "--with-key"
+            )
+        }
         assert http.get(results["item"]["href"], headers=partner).status_code == 404
         _admin(env, "grant", "acme", "paris")
         assert http.get(results["item"]["href"], headers=partner).status_code == 200
@@ -107,16 +116,31 @@ def test_async_process_to_search_to_tile(
         assert http.get("/readyz").json()["status"] == "ready"
 
 
-@pytest.mark.skipif(not shutil.which("schemathesis", path=str(Path(sys.executable).parent)),
-                    reason="schemathesis is not installed")
+@pytest.mark.skipif(
+    not shutil.which("schemathesis", path=str(Path(sys.executable).parent)),
+    reason="schemathesis is not installed",
+)
 def test_schemathesis_finds_no_server_errors(server: str, admin_key: str) -> None:
     done = subprocess.run(
         [
-            str(Path(sys.executable).parent / "schemathesis"), "run", f"{server}/openapi.json",
-            "--header", f"Authorization: Bearer {admin_key}",
-            "--checks", "not_a_server_error,response_schema_conformance",
-            "--max-examples", "20", "--seed", "1", "--request-timeout", "30",
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{server}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {admin_key}",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--max-examples",
+            "20",
+            "--seed",
+            "1",
+            "--request-timeout",
+            "30",
         ],
-        capture_output=True, text=True, timeout=240, cwd=REPO, env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
+        env={**os.environ, "NO_COLOR": "1"},
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

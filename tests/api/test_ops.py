@@ -61,8 +61,12 @@ def test_metrics_by_route_template(app: tuple[TestClient, AccessStore]) -> None:
     ok = ("eowatch_http_requests_total", (("method", "GET"), ("route", route), ("status", "200")))
     missing = ("eowatch_http_requests_total", (("method", "GET"), ("route", route), ("status", "404")))
     assert samples[ok] == 2 and samples[missing] == 1
-    assert samples[("eowatch_http_requests_total", (("method", "GET"), ("route", "unmatched"),
-                                                    ("status", "404")))] == 1
+    assert (
+        samples[
+            ("eowatch_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "404")))
+        ]
+        == 1
+    )
     count = ("eowatch_http_request_duration_seconds_count", (("method", "GET"), ("route", route)))
     assert samples[count] == 3
     for state in ("accepted", "running", "successful", "failed", "dismissed"):
@@ -72,8 +76,10 @@ def test_metrics_by_route_template(app: tuple[TestClient, AccessStore]) -> None:
     client.app.state.metrics.job_finished("s2-cva", "failed", 3.0, "NoValidDataError")  # type: ignore[attr-defined]
     samples = _samples(client.get("/metrics").text)
     assert samples[("eowatch_job_duration_seconds_count", (("outcome", "failed"), ("preset", "s2-cva")))] == 1
-    assert samples[("eowatch_job_failures_total", (("error_class", "NoValidDataError"),
-                                                   ("preset", "s2-cva")))] == 1
+    assert (
+        samples[("eowatch_job_failures_total", (("error_class", "NoValidDataError"), ("preset", "s2-cva")))]
+        == 1
+    )
 
 
 def test_request_ids_and_json_logs(
@@ -93,7 +99,10 @@ def test_request_ids_and_json_logs(
     try:
         plain = logging.LogRecord("eowatch.x", logging.WARNING, __file__, 1, "job %s failed", ("j1",), None)
         assert json.loads(JsonFormatter().format(plain)) | {"time": "-"} == {
-            "time": "-", "level": "warning", "logger": "eowatch.x", "message": "job j1 failed",
+            "time": "-",
+            "level": "warning",
+            "logger": "eowatch.x",
+            "message": "job j1 failed",
             "request_id": "req-1",
         }
     finally:
@@ -118,12 +127,14 @@ def test_oversized_body_is_refused(app: tuple[TestClient, AccessStore]) -> None:
 def test_grafana_dashboard_uses_the_metrics() -> None:
     path: Path = REPO / "deploy" / "grafana" / "eowatch-dashboard.json"
     dashboard = json.loads(path.read_text())
-    exprs = " ".join(
-        target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
-    )
+    exprs = " ".join(target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", []))
     for metric in (
-        "eowatch_http_requests_total", "eowatch_http_request_duration_seconds_bucket", "eowatch_jobs",
-        "eowatch_queue_depth", "eowatch_job_duration_seconds_bucket", "eowatch_job_failures_total",
+        "eowatch_http_requests_total",
+        "eowatch_http_request_duration_seconds_bucket",
+        "eowatch_jobs",
+        "eowatch_queue_depth",
+        "eowatch_job_duration_seconds_bucket",
+        "eowatch_job_failures_total",
     ):
         assert metric in exprs, metric
     assert all(panel.get("datasource") for panel in dashboard["panels"])

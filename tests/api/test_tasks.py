@@ -285,7 +285,6 @@ def test_bad_changes_are_refused_and_leave_the_task_as_it_was(api: Api) -> None:
 SERVE = "from eowatch.cli.main import cli; cli()"
 
 
-
 def test_serve_with_scheduler_and_worker_end_to_end(paris: Path, tmp_path: Path) -> None:
     """`eowatch serve --scheduler --worker` on loopback: a task created and triggered
     over HTTP is polled, its job runs on the embedded worker, the product is searchable

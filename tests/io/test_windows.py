@@ -48,9 +48,12 @@ def test_blocks_cover_the_grid_once_with_smaller_edge_blocks():
 def test_sample_is_the_whole_scene_when_small_else_a_spread_lattice():
     grid = Grid(rasterio.crs.CRS.from_epsg(32631), Affine(10, 0, 0, 0, -10, 0), 10980, 10980)
     assert sample_blocks(Grid(grid.crs, grid.transform, 300, 200), 100_000) == [Block(0, 0, 200, 300)]
-    blocks = sample_blocks(grid, 2_000_000)
+    assert len(sample_blocks(grid, 2_000_000)) == 64
+    blocks = sample_blocks(grid, 2_000_000, lattice=16)
     pixels = sum(b.size for b in blocks)
-    assert len(blocks) == 64 and 1_800_000 <= pixels <= 2_000_000
+    assert len(blocks) == 256 and 1_800_000 <= pixels <= 2_000_000
+    assert all(b.row // 512 == (b.row + b.height - 1) // 512 for b in blocks)  # one tile row each
+    assert all(b.col // 512 == (b.col + b.width - 1) // 512 for b in blocks)
     assert all(0 <= b.row and b.row + b.height <= grid.height for b in blocks)
     rows = sorted({b.row for b in blocks})
     assert rows[0] < grid.height / 8 and rows[-1] > grid.height * 7 / 8 - 200  # spread, not clustered

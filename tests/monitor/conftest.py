@@ -24,7 +24,6 @@ from ..databases import fresh_database
 HERE = Path(__file__).parent
 
 
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

@@ -27,4 +27,3 @@ def make_products(paris: Path, root: Path) -> dict[str, list[Path]]:
             for collection, presets in LAYOUT.items()
         }
     return _made[root]
-

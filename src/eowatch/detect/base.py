@@ -79,6 +79,10 @@ class Preset(ABC):
     #: True when the preset runs window by window (``fit`` on a sample, ``apply_window``
     #: per window, ``finish`` on the stitched class map); see ``eowatch.blockwise``.
     windowed: ClassVar[bool] = False
+    #: Side of the lattice of sample windows the fit reads on large scenes (see
+    #: ``eowatch.io.windows.sample_blocks``): pixelwise fits gain from more, smaller
+    #: windows; spatial filters (speckle) want larger ones.
+    sample_lattice: ClassVar[int] = 8
 
     def halo(self, params: Any) -> int:
         """Pixels of context each window needs on every side (speckle filters); 0 = pixelwise."""
