@@ -464,15 +464,6 @@ def _output_geometries(
     return np.asarray(shapely.orient_polygons(rounded, exterior_cw=False), dtype=object)  # RFC 7946
 
 
-def _orient(geom: BaseGeometry) -> BaseGeometry:
-    """Counter-clockwise exteriors and clockwise holes (RFC 7946 section 3.1.6)."""
-    if geom.geom_type == "Polygon":
-        return orient(geom, sign=1.0)
-    if geom.geom_type == "MultiPolygon":
-        return shapely.MultiPolygon([orient(p, sign=1.0) for p in geom.geoms])
-    return geom
-
-
 # -- writing -----------------------------------------------------------------
 
 
