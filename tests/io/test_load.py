@@ -121,3 +121,21 @@ def test_stac_item_over_http_reads_remote_cogs(tmp_path, paris):
     local = read_scene(resolve_input(paris / "imgs_1"), grid, ("B02", "B08"))
     np.testing.assert_array_equal(scene.data, local.data)
     assert scene.hrefs["B02"].startswith("http://127.0.0.1")
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.uint8])
+@pytest.mark.parametrize(("scale", "offset", "nodata"), [(1e-4, -0.1, 0.0), (1.0, 0.0, None), (2.5, 3.0, 7)])
+def test_values_written_in_place_equal_to_values(dtype, scale, offset, nodata):
+    from eowatch.io.load import to_values, to_values_into
+    from eowatch.io.sources import BandAsset
+
+    raw = np.random.default_rng(1).integers(0, 200, (37, 53)).astype(dtype)
+    raw[3, :4] = 0
+    asset = BandAsset("x.tif", 1, scale, offset, nodata)
+    data, valid = to_values(raw, asset, nodata)
+    out = np.full(raw.shape, np.nan, dtype=np.float32)
+    into_valid = np.ones(raw.shape, dtype=bool)
+    into_valid[0, 0] = False  # ANDed, never set
+    to_values_into(raw, asset, nodata, out, into_valid)
+    np.testing.assert_array_equal(out, data)  # bit for bit
+    np.testing.assert_array_equal(into_valid, valid & (np.arange(raw.size).reshape(raw.shape) != 0))

@@ -143,3 +143,15 @@ def test_input_errors():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         im.fit_imad(bad, bad)
+
+
+def test_chi_square_is_nan_at_non_finite_bands_and_takes_any_float_layout(result):
+    r, before, after, _ = result
+    x, y = before.copy(), after.astype(np.float64)[:, :, ::-1]  # float64, non-contiguous
+    x[2, 7, 9], y[0, 3, 4] = np.nan, np.inf
+    chi2 = r.model.chi_square(x, y)
+    assert np.isnan(chi2[7, 9]) and np.isnan(chi2[3, 4])
+    ok = np.isfinite(chi2)
+    assert ok.sum() == chi2.size - 2
+    _, c2 = r.model.transform_samples(x[:, 5, :].T, y[:, 5, :].T)
+    np.testing.assert_allclose(chi2[5], c2, rtol=1e-5)

@@ -178,15 +178,14 @@ class IMADPreset(Preset):
         changed once ``finish`` calibrates on the whole scene (calibrated statistic above
         half the threshold with the sample's scale: the final scale would have to be twice
         the sample's to miss one; ``finish`` checks)."""
-        valid = before.valid & after.valid
         n = len(params.bands)
-        x, y = before.data[:n], after.data[:n]
-        ok = valid & np.all(np.isfinite(x), axis=0) & np.all(np.isfinite(y), axis=0)
-        chi2 = model.model.chi_square(x, y, ok)
-        candidate = valid & (chi2 * model.scale > model.threshold * _CANDIDATE_MARGIN)
+        # NaN where either date is invalid or a band is not finite.
+        chi2 = model.model.chi_square(before.data[:n], after.data[:n], before.valid & after.valid)
+        with np.errstate(invalid="ignore"):
+            candidate = chi2 > np.float32(model.threshold * _CANDIDATE_MARGIN / model.scale)
         return WindowOutput(
             classes=_spectral_codes(before, after, candidate, model.normalise(params.bands)),
-            statistic=np.where(valid, chi2, np.float32(np.nan)).astype(np.float32, copy=False),
+            statistic=chi2,
         )
 
     def finish(

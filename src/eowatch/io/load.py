@@ -25,6 +25,7 @@ from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import AOIError, InputReadError, NoOverlapError
+from ..kernels.jit import kernel
 from ..model import Grid, Scene
 from .sources import Acquisition, BandAsset
 
@@ -37,6 +38,7 @@ __all__ = [
     "read_decimated",
     "aoi_mask",
     "to_values",
+    "to_values_into",
     "warped",
     "source_nodata",
 ]
@@ -200,6 +202,54 @@ def to_values(
     if raw.dtype.kind == "f" or asset.units == "db":
         valid &= np.isfinite(data)  # scaled integers stay finite (10^(dB/10) need not)
     return data.astype(np.float32, copy=False), valid
+
+
+def to_values_into(
+    raw: NDArray[Any],
+    asset: BandAsset,
+    src_nodata: float | None,
+    out: NDArray[np.float32],
+    valid: NDArray[np.bool_],
+) -> None:
+    """:func:`to_values` written into ``out``, its valid mask ANDed into ``valid``: in one
+    compiled pass for integer reflectance-like bands (the bulk of a full-tile read),
+    else through ``to_values``."""
+    nodata = src_nodata
+    if raw.dtype.kind in "iu" and asset.units not in ("db", "dn") and out.shape == raw.shape:
+        has_nodata = nodata is not None
+        _scaled_into(
+            raw,
+            np.float32(asset.scale),
+            np.float32(asset.offset),
+            float(nodata) if has_nodata else 0.0,  # type: ignore[arg-type]
+            has_nodata,
+            out,
+            valid,
+        )
+        return
+    data, band_valid = to_values(raw, asset, src_nodata)
+    out[...] = data
+    valid &= band_valid
+
+
+@kernel
+def _scaled_into(
+    raw: NDArray[Any],
+    scale: np.float32,
+    offset: np.float32,
+    nodata: float,
+    has_nodata: bool,
+    out: NDArray[np.float32],
+    valid: NDArray[np.bool_],
+) -> None:
+    """``out = float32(raw) * scale + offset`` (float32 steps, as ``to_values``), ``valid &= raw != nodata``."""
+    rows, cols = raw.shape
+    for r in range(rows):
+        for c in range(cols):
+            v = raw[r, c]
+            out[r, c] = np.float32(v) * scale + offset
+            if has_nodata and float(v) == nodata:
+                valid[r, c] = False
 
 
 def _to_physical(data: NDArray[np.float32], units: str) -> NDArray[np.float32]:

@@ -36,7 +36,7 @@ from shapely.geometry.base import BaseGeometry
 from ..errors import InputError, InputReadError
 from ..kernels.masks import scl_invalid
 from ..model import Grid, Scene
-from .load import open_asset, source_nodata, to_values, warped
+from .load import open_asset, source_nodata, to_values, to_values_into, warped
 from .sources import Acquisition, BandAsset
 
 __all__ = ["Block", "plan_blocks", "sample_blocks", "SceneSpec", "WindowReader", "CoarseMask"]
@@ -212,14 +212,24 @@ class _BandWindows:
             self.source = stack.enter_context(warped(ds, grid, native, categorical, self.nodata))
 
     def read(self, block: Block) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-        try:
-            raw, inside = self._raw(block)
-        except RasterioError as exc:
-            raise InputReadError(f"cannot read {self.asset.href} window {block}: {exc}") from exc
+        raw, inside = self._checked_raw(block)
         data, valid = to_values(raw, self.asset, self.nodata, self.categorical)
         if inside is not None:
             valid &= inside
         return data, valid
+
+    def read_into(self, block: Block, out: NDArray[np.float32], valid: NDArray[np.bool_]) -> None:
+        """The block's values into ``out``, its validity ANDed into ``valid`` (no copies)."""
+        raw, inside = self._checked_raw(block)
+        to_values_into(raw, self.asset, self.nodata, out, valid)
+        if inside is not None:
+            valid &= inside
+
+    def _checked_raw(self, block: Block) -> tuple[NDArray[Any], NDArray[np.bool_] | None]:
+        try:
+            return self._raw(block)
+        except RasterioError as exc:
+            raise InputReadError(f"cannot read {self.asset.href} window {block}: {exc}") from exc
 
     def _raw(self, block: Block) -> tuple[NDArray[Any], NDArray[np.bool_] | None]:
         band = self.asset.band_index
@@ -393,8 +403,7 @@ class WindowReader:
         data = np.empty((len(spec.bands), block.height, block.width), dtype=np.float32)
         valid = self._aoi(block)
         for i, band in enumerate(self._bands):
-            data[i], band_valid = band.read(block)
-            valid &= band_valid
+            band.read_into(block, data[i], valid)
         clouds = self._clouds(block)
         valid &= ~clouds
         scene = Scene(

