@@ -242,7 +242,7 @@ def _scaled_into(
     out: NDArray[np.float32],
     valid: NDArray[np.bool_],
 ) -> None:
-    """``out = float32(raw) * scale + offset`` (float32 steps, as ``to_values``), ``valid &= raw != nodata``."""
+    """``out = float32(raw) * scale + offset`` (as ``to_values``); ``valid &= raw != nodata``."""
     rows, cols = raw.shape
     for r in range(rows):
         for c in range(cols):

@@ -11,7 +11,7 @@ machine pays the compilation (about a second per kernel).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from numba import njit
 
@@ -23,4 +23,4 @@ F = TypeVar("F", bound=Callable[..., Any])
 def kernel(fn: F) -> F:
     """Compile ``fn`` in nopython mode, GIL released, cached on disk; numpy's error model
     (division by zero gives inf/NaN, as in the array code it replaces)."""
-    return njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[no-any-return]
+    return cast(F, njit(cache=True, nogil=True, error_model="numpy")(fn))
