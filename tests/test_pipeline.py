@@ -51,6 +51,7 @@ def test_product_folder_is_complete_and_valid(paris_run):
     assert 0.0 < run.result.changed.mean() < 0.5
     with rasterio.open(run.folder / PRODUCT_FILES["statistic"]) as ds:
         assert ds.dtypes[0] == "float32" and ds.descriptions[0] == run.result.statistic_name
+        assert ds.compression.name.lower() == Settings().statistic_compression.lower() == "zstd"
 
 
 def test_polygons_agree_with_the_map_and_each_other(paris_run):

@@ -358,6 +358,7 @@ def write_run(
                 extra_writers,
                 previews,
                 write_timings,
+                settings.statistic_compression,
             )
     return RunOutput(folder=folder, item=item, result=result, features=features)
 

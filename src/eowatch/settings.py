@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     quicklook_max_size: int = Field(
         768, ge=64, description="Largest side of each quicklook panel, in pixels."
     )
+    statistic_compression: Literal["ZSTD", "DEFLATE"] = Field(
+        "ZSTD",
+        description="Codec of the float statistic COG: ZSTD level 1 writes a full tile in half the CPU "
+        "of DEFLATE (any GDAL >= 2.3); DEFLATE for readers without zstd.",
+    )
 
     # Discovery (eowatch.catalog)
     discovery_provider: str = Field(

@@ -63,7 +63,8 @@ def test_class_map_is_valid_cog_with_colour_table(tmp_path: Path, grid: Grid) ->
         assert set(np.unique(ov.read(1))) <= {0, 1, 2, NO_DATA_CLASS}
 
 
-def test_float_statistic_average_overviews_without_predictor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compress", ["DEFLATE", "ZSTD"])
+def test_float_statistic_average_overviews_without_predictor(tmp_path: Path, compress: str) -> None:
     statistic = _statistic(UTM)
     path = write_cog(
         tmp_path / "stat.tif",
@@ -74,10 +75,12 @@ def test_float_statistic_average_overviews_without_predictor(tmp_path: Path) -> 
         band_descriptions=["dnbr"],
         tags={"statistic": "dnbr"},
         blocksize=256,
+        compress=compress,
     )
     assert validate_cog(path) == []
     with rasterio.open(path) as ds:
         assert ds.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR", "1") == "1"  # noise-like: no gain
+        assert ds.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == compress
         assert np.isnan(ds.nodata)
         assert ds.tags()["statistic"] == "dnbr"
         np.testing.assert_array_equal(ds.read(1), statistic)

@@ -216,10 +216,11 @@ def _cog_options(dtype: np.dtype[Any], resampling: str, blocksize: int, compress
         "BIGTIFF": "IF_SAFER",
         "NUM_THREADS": "ALL_CPUS",
     }
-    if compress.upper() == "DEFLATE" and floating:
+    if compress.upper() in ("DEFLATE", "ZSTD") and floating:
         # Level 1 and no predictor: change statistics are noise-like, so the floating-point
         # predictor made a full-tile chi-square larger (483 vs 400 MB) and slower to write
-        # (9.9 vs 6.9 CPU s; level 6 cost 2.5x level 1 for files ~1.5 % smaller).
+        # (9.9 vs 6.9 CPU s; level 6 cost 2.5x level 1 for files ~1.5 % smaller). ZSTD 1:
+        # 3.3 CPU s, 429 MB (of which 2.2 s are the average overviews, whatever the codec).
         options["LEVEL"] = "1"
     return options
 

@@ -61,6 +61,7 @@ def write_products(
     extra_writers: dict[str, Any] | None = None,
     previews: Callable[[], tuple[NDArray[np.float32], NDArray[np.float32]]] | None = None,
     timings: dict[str, float] | None = None,
+    statistic_compression: str = "ZSTD",
 ) -> tuple[Path, ChangePolygons, Any]:
     """Write the product set of ``result`` into ``folder``.
 
@@ -71,7 +72,8 @@ def write_products(
     are not in memory (windowed runs); by default they come from the scenes.
     ``timings`` receives the seconds of each product (``write_<product>``); the rasters
     (COGs, quicklook, extras) are written on a second thread while the polygons are
-    traced, so their seconds overlap the polygons'.
+    traced, so their seconds overlap the polygons'. ``statistic_compression`` is the codec
+    of the statistic COG (``Settings.statistic_compression``).
     Returns the folder, the change polygons and the Item.
     """
     folder = Path(folder)
@@ -92,6 +94,7 @@ def write_products(
             band_descriptions=[result.statistic_name],
             resampling="average",
             tags={"statistic": result.statistic_name},
+            compress=statistic_compression,
         )
         clock.lap("write_statistic")
         before_rgb, after_rgb = previews() if previews else (preview_bands(before), preview_bands(after))
