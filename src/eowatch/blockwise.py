@@ -5,7 +5,8 @@ streaming filters):
 
 1. **fit**: read a sample of the pair (the whole scene when it holds at most
    ``Settings.scene_sample_px`` pixels, else a stratified lattice of small
-   full-resolution windows, see ``eowatch.io.windows.sample_blocks``) and fit
+   full-resolution windows, see ``eowatch.io.windows.sample_blocks``; for pixelwise
+   fits every 3rd pixel of 64 whole file tiles, ``sample_cells``) and fit
    the preset's global statistics on it (IR-MAD transform, chi-square median
    calibration, radiometric normalisation, thresholds).
 2. **apply**: every window of the grid is read (with a halo when the preset
@@ -21,8 +22,8 @@ morphological clean-up and the minimum mapping unit run on the stitched uint8
 class map: connected regions cross window borders, so they cannot be done per
 window.
 
-Sample size. The default 2 M pixels is 64 windows of ~177 x 177 (256 of ~88 x 88
-for s2-imad) spread over the scene, each inside one file tile. IR-MAD fits 4x4
+Sample size. The default 2 M pixels is 64 windows of ~177 x 177 spread over the scene,
+each inside one file tile (for s2-imad every 3rd row and column of 64 tiles of 512 x 512). IR-MAD fits 4x4
 covariance matrices on 1 M of them; the chi-square median on 2 M pixels has a relative standard error of about
 1.25 sqrt(p(1-p)) / (f(m) m sqrt(n)) ~ 0.1 % (chi2_4), far below the spread
 between scenes that the calibration corrects (tens of %).
@@ -41,13 +42,14 @@ from typing import Any, Protocol
 
 import numpy as np
 import rasterio
+from affine import Affine
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
 from .detect import Preset, get_preset
 from .errors import InputError, NoValidDataError
 from .gil import short_gil_turns
-from .io.windows import Block, SceneSpec, plan_blocks, sample_blocks
+from .io.windows import Block, SceneSpec, plan_blocks, sample_blocks, sample_cells
 from .kernels.morphology import clean, sieve
 from .model import NO_CHANGE_CLASS, NO_DATA_CLASS, ChangeClass, ChangeResult, Grid, Scene
 from .settings import Settings
@@ -282,18 +284,18 @@ def _run_dask(job: _Job, blocks: list[Block], address: str, stats: BlockwiseStat
         client.gather(releases)
 
 
-def _read_sample(before: Spec, after: Spec, blocks: list[Block]) -> tuple[Scene, Scene]:
-    """The sample windows of both dates stacked into two tall scenes (rows after rows),
-    the two dates read on two threads."""
+def _read_sample(before: Spec, after: Spec, blocks: list[Block], step: int = 1) -> tuple[Scene, Scene]:
+    """The sample windows of both dates (every ``step``-th row and column) stacked into two
+    tall scenes (rows after rows), the two dates read on two threads."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="eowatch-sample") as pool:
-        first, second = pool.map(lambda spec: _read_stacked(spec, blocks), (before, after))
+        first, second = pool.map(lambda spec: _read_stacked(spec, blocks, step), (before, after))
     return first, second
 
 
-def _read_stacked(spec: Spec, blocks: list[Block]) -> Scene:
+def _read_stacked(spec: Spec, blocks: list[Block], step: int) -> Scene:
     reader = spec.open()
     try:
-        parts = [reader.read(block)[0] for block in blocks]
+        parts = [_decimated(reader.read(block)[0], step) for block in blocks]
     finally:
         reader.close()
     if len(parts) == 1:
@@ -303,6 +305,16 @@ def _read_stacked(spec: Spec, blocks: list[Block]) -> Scene:
     valid = np.concatenate([p.valid for p in parts], axis=0)
     grid = Grid(first.grid.crs, first.grid.transform, data.shape[2], data.shape[1])
     return Scene(data, valid, first.bands, grid, first.id, first.datetime, first.sensor)
+
+
+def _decimated(scene: Scene, step: int) -> Scene:
+    if step == 1:
+        return scene
+    data = np.ascontiguousarray(scene.data[:, ::step, ::step])
+    valid = np.ascontiguousarray(scene.valid[::step, ::step])
+    t = scene.grid.transform
+    grid = Grid(scene.grid.crs, t * Affine.scale(step), data.shape[2], data.shape[1])
+    return Scene(data, valid, scene.bands, grid, scene.id, scene.datetime, scene.sensor)
 
 
 def apply_mmu(result: ChangeResult, params: Any) -> ChangeResult:
@@ -355,9 +367,12 @@ def run_blockwise(
         )
     stats = BlockwiseStats(executor, settings.scene_workers, size)
     t0 = time.perf_counter()
-    sample = sample_blocks(grid, settings.scene_sample_px, preset.sample_lattice)
+    if preset.pixelwise_fit:
+        sample, step = sample_cells(grid, settings.scene_sample_px, preset.sample_lattice)
+    else:
+        sample, step = sample_blocks(grid, settings.scene_sample_px, preset.sample_lattice), 1
     with rasterio.Env(GDAL_CACHEMAX=settings.scene_gdal_cache_mb * 1024 * 1024):
-        sample_before, sample_after = _read_sample(before, after, sample)
+        sample_before, sample_after = _read_sample(before, after, sample, step)
     valid = sample_before.valid & sample_after.valid
     stats.sample_px, stats.sample_valid_px = int(valid.size), int(valid.sum())
     if stats.sample_valid_px == 0:

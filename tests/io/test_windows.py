@@ -13,7 +13,7 @@ from eowatch.aoi import parse_aoi
 from eowatch.io.load import pair_grid, read_band, read_scene
 from eowatch.io.masks import cloud_mask, window_cloud_mask
 from eowatch.io.sources import Acquisition, BandAsset, resolve_input
-from eowatch.io.windows import Block, SceneSpec, plan_blocks, sample_blocks
+from eowatch.io.windows import Block, SceneSpec, plan_blocks, sample_blocks, sample_cells
 from eowatch.model import Grid
 
 from ..conftest import write_raster
@@ -57,6 +57,20 @@ def test_sample_is_the_whole_scene_when_small_else_a_spread_lattice():
     assert all(0 <= b.row and b.row + b.height <= grid.height for b in blocks)
     rows = sorted({b.row for b in blocks})
     assert rows[0] < grid.height / 8 and rows[-1] > grid.height * 7 / 8 - 200  # spread, not clustered
+
+
+def test_pixelwise_sample_is_every_few_pixels_of_whole_tiles_spread_over_the_scene():
+    grid = Grid(rasterio.crs.CRS.from_epsg(32631), Affine(10, 0, 0, 0, -10, 0), 10980, 10980)
+    cells, step = sample_cells(grid, 2_000_000, 8)
+    assert len(cells) == 64 and step == 3
+    assert 1_800_000 <= sum(-(-b.height // step) * -(-b.width // step) for b in cells) <= 2_000_000
+    assert all(b.row % 512 == 0 and b.col % 512 == 0 and b.height == b.width == 512 for b in cells)
+    assert len(set(cells)) == 64 and min(b.row for b in cells) < 1372 and max(b.row for b in cells) > 9000
+    # Odd sizes: cells stay whole and inside; small scenes fall back to windows or the whole scene.
+    odd = Grid(grid.crs, grid.transform, 4321, 5000)
+    assert all(b.row + 512 <= 5000 and b.col + 512 <= 4321 for b in sample_cells(odd, 2_000_000, 8)[0])
+    assert sample_cells(Grid(grid.crs, grid.transform, 300, 200), 100_000) == ([Block(0, 0, 200, 300)], 1)
+    assert sample_cells(Grid(grid.crs, grid.transform, 3000, 3000), 2_000_000, 8)[1] == 1
 
 
 def test_windowed_read_of_paris_matches_the_whole_read_incl_20m_band_and_aoi(paris):

@@ -83,6 +83,9 @@ class Preset(ABC):
     #: ``eowatch.io.windows.sample_blocks``): pixelwise fits gain from more, smaller
     #: windows; spatial filters (speckle) want larger ones.
     sample_lattice: ClassVar[int] = 8
+    #: True when ``fit`` treats pixels independently (no spatial filter): the sample is then
+    #: every few pixels of whole file tiles (``eowatch.io.windows.sample_cells``).
+    pixelwise_fit: ClassVar[bool] = False
 
     def halo(self, params: Any) -> int:
         """Pixels of context each window needs on every side (speckle filters); 0 = pixelwise."""

@@ -148,7 +148,7 @@ class IMADPreset(Preset):
         return tuple(dict.fromkeys(params.bands + _CLASSIFY_BANDS))
 
     windowed = True
-    sample_lattice = 16  # pixelwise fit: more, smaller sample windows (eowatch.io.windows)
+    pixelwise_fit = True  # decimated whole tiles (eowatch.io.windows.sample_cells)
 
     def _fit(self, before: Scene, after: Scene, params: Params) -> tuple[IMADFit, np.ndarray, np.ndarray]:
         """The fit, with the calibrated statistic and p-values of the pixels it was fitted on."""
