@@ -32,6 +32,7 @@ from shapely.geometry.polygon import orient
 
 from ..errors import ProductWriteError
 from ..kernels.boundaries import trace_rings
+from ..kernels.labels import label as label_components
 from ..model import ChangeResult
 
 __all__ = [
@@ -259,7 +260,7 @@ def _label_regions(classes: NDArray[np.uint8], changed: NDArray[np.bool_]) -> _R
     hold several classes (adjacent regions of different classes) are split,
     inside their bounding boxes. Cost does not grow with the number of classes.
     """
-    labels, n = ndimage.label(changed, structure=_CROSS, output=np.int32)
+    labels, n = label_components(changed, 4)
     inside = np.flatnonzero(changed)
     if n == 0:
         return _Regions(labels, np.zeros(1, dtype=np.int64), inside, np.zeros(0, dtype=np.int64))

@@ -14,6 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
+from .labels import label
+
 __all__ = [
     "disk",
     "connectivity_structure",
@@ -63,7 +65,7 @@ def component_areas(
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D; got shape {m.shape}")
     area = _row_areas(pixel_area_m2_per_row, m.shape[0])
-    labels, n = ndimage.label(m, structure=connectivity_structure(connectivity), output=np.int32)
+    labels, n = label(m, connectivity)
     flat = labels.ravel()
     inside = np.flatnonzero(m)  # flat indices of the mask: 10-20x faster than a 2-D nonzero of labels
     if np.all(area == area[0]):  # projected grids: one pixel area
@@ -163,7 +165,7 @@ def region_majority(
     """
     c = np.asarray(classes)
     m = np.asarray(changed, dtype=bool)
-    labels, n = ndimage.label(m, structure=connectivity_structure(connectivity), output=np.int32)
+    labels, n = label(m, connectivity)
     if n == 0:
         return c.copy()
     inside = np.flatnonzero(m)  # flat indices: one fast scan of the bool mask, then cheap gathers
