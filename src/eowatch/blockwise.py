@@ -399,8 +399,9 @@ def run_blockwise(
         preset.halo(params),
         settings.scene_gdal_cache_mb,
     )
-    classes = np.full(grid.shape, NO_DATA_CLASS, dtype=np.uint8)
-    statistic = np.full(grid.shape, np.nan, dtype=np.float32)
+    # Not pre-filled: the windows tile the grid, every pixel is written once (0.6 GB on a tile).
+    classes = np.empty(grid.shape, dtype=np.uint8)
+    statistic = np.empty(grid.shape, dtype=np.float32)
     if executor == "dask":
         outputs = _run_dask(job, blocks, str(settings.dask_scheduler_address), stats)
     else:

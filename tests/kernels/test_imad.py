@@ -155,3 +155,12 @@ def test_chi_square_is_nan_at_non_finite_bands_and_takes_any_float_layout(result
     assert ok.sum() == chi2.size - 2
     _, c2 = r.model.transform_samples(x[:, 5, :].T, y[:, 5, :].T)
     np.testing.assert_allclose(chi2[5], c2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 4, 6, 10, 21])
+def test_no_change_probability_equals_scipy(dof):
+    z = np.concatenate([[0.0, -1.0, np.nan, 1e-9, 1e4], np.linspace(0.01, 200, 5000)])
+    ours = im.chi2_no_change_probability(z, dof)
+    theirs = stats.chi2.sf(z, dof)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-300)
+    assert ours[1] == 1.0 and np.isnan(ours[2])

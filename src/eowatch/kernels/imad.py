@@ -73,9 +73,21 @@ _ROBUST_TRIM_P = 1e-3
 
 
 def chi2_no_change_probability(chi2: ArrayLike, dof: int) -> NDArray[np.float64]:
-    """P(chi2_dof > Z): the probability of a statistic this large under no change (the p-value)."""
+    """P(chi2_dof > Z): the probability of a statistic this large under no change (the p-value).
+
+    Even ``dof`` (the usual 4 bands) in closed form, exp(-z/2) sum_{i<dof/2} (z/2)^i / i!:
+    the same values as scipy's incomplete gamma, several times faster on millions of pixels."""
     z = np.asarray(chi2, dtype=np.float64)
-    return np.asarray(stats.chi2.sf(z, dof), dtype=np.float64)
+    if dof % 2 or dof > 20:
+        return np.asarray(stats.chi2.sf(z, dof), dtype=np.float64)
+    half = np.maximum(z, 0.0) * 0.5
+    term = np.ones_like(half)
+    total = np.ones_like(half)
+    for i in range(1, dof // 2):
+        term *= half / i
+        total += term
+    total *= np.exp(-half)
+    return total
 
 
 def chi2_median_scale(chi2: ArrayLike, dof: int, valid: NDArray[np.bool_] | None = None) -> float:
