@@ -73,7 +73,26 @@ def test_windowed_s2_imad_equals_the_whole_scene_run(masked_pair, paris, tmp_pat
     assert a.metadata["chi2_scale"] == b.metadata["chi2_scale"]
     with rasterio.open(windowed.folder / "change_map.tif") as ds:
         assert np.array_equal(ds.read(1), a.classes)
+    # The statistic COG, written while the regions were computed, is the final statistic;
+    # nothing is left beside the product folder.
+    with rasterio.open(windowed.folder / "statistic.tif") as ds:
+        assert np.array_equal(ds.read(1), b.statistic, equal_nan=True)
+        assert ds.descriptions[0] == "mad_chi2"
+    assert [p.name for p in (tmp_path / "win").iterdir()] == [windowed.folder.name]
+    assert "write_statistic" in stats["stages_s"] and "write_statistic_wait" in stats["stages_s"]
     assert (windowed.folder / "quicklook.png").stat().st_size > 10_000
+
+
+def test_a_failed_run_leaves_no_early_statistic_behind(paris, tmp_path, monkeypatch):
+    from eowatch.products import folder
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(folder, "quicklook_png", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _run(paris / "imgs_1", paris / "imgs_2", tmp_path, scene_window_px=64)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_at_most_two_windows_per_worker_are_resident(paris, tmp_path):

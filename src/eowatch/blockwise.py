@@ -349,8 +349,12 @@ def run_blockwise(
     after: Spec,
     settings: Settings,
     timings: dict[str, float] | None = None,
+    on_statistic: Callable[[NDArray[np.float32], str], None] | None = None,
 ) -> tuple[ChangeResult, BlockwiseStats]:
     """Detect changes between ``before`` and ``after`` window by window (see the module docstring).
+
+    ``on_statistic(statistic, name)`` is called once the statistic is final (calibrated), before
+    the region steps, so its products can be written meanwhile.
 
     Returns the finished result (classes with no data, region classes and the
     minimum mapping unit applied) and how the run went.
@@ -423,8 +427,12 @@ def run_blockwise(
     t0 = time.perf_counter()
     if not (classes != NO_DATA_CLASS).any():
         return no_valid_data_result(grid), stats
-    classes = preset.finish(classes, statistic, params, model, exact=len(sample) == 1)
+    exact = len(sample) == 1
+    preset.calibrate(statistic, params, model, exact)
     summary = preset.summary_of(model, params)
+    if on_statistic is not None:
+        on_statistic(statistic, summary.statistic_name)
+    classes = preset.finish(classes, statistic, params, model, exact)
     result = BlockwiseResult(
         classes=classes,
         statistic=statistic,

@@ -28,7 +28,7 @@ from .io.sources import Acquisition, resolve_input
 from .io.windows import SceneSpec
 from .model import NO_DATA_CLASS, ChangeResult, Scene
 from .products import PRODUCT_FILES, build_item, write_products
-from .products.folder import preview_bands
+from .products.folder import EarlyStatistic, preview_bands
 from .settings import Settings
 
 __all__ = [
@@ -259,29 +259,37 @@ def _detect_windowed(
     # Sub-stage seconds (fit, windows, regions, each product) go to the Item's
     # eowatch:metadata.blockwise.stages_s; eowatch:timings_s keeps the five stages.
     detail: dict[str, float] = {}
-    with stage("detect", timings, progress):
-        result, stats = run_blockwise(preset, params, specs[0], specs[1], settings, detail)
-    pixels = grid.width * grid.height
-    result.metadata["masking"] = {
-        role: {"method": method, "masked_fraction": round(count / pixels, 6)}
-        for role, method, count in zip(("before", "after"), methods, stats.cloud_px, strict=True)
-    }
-    result.metadata["blockwise"] = {**stats.as_dict(), "stages_s": detail}
     run_id = run_id_for(preset.name, r.before_acq, r.after_acq, _run_key(request, params, r.aoi))
-    return write_run(
-        Path(out_dir or settings.output_dir) / run_id,
-        preset,
-        params,
-        (specs[0].header(), specs[1].header()),
-        (r.before_acq, r.after_acq),
-        result,
-        timings,
-        settings,
-        progress,
-        extra_properties=request.provenance,
-        previews=lambda: _previews(specs, result, settings.quicklook_max_size),
-        write_timings=detail,
-    )
+    folder = Path(out_dir or settings.output_dir) / run_id
+    # The statistic COG is written while the regions and polygons are computed.
+    with EarlyStatistic(
+        folder.parent, grid, settings.statistic_compression, settings.scene_gdal_cache_mb, detail
+    ) as early:
+        with stage("detect", timings, progress):
+            result, stats = run_blockwise(
+                preset, params, specs[0], specs[1], settings, detail, on_statistic=early.start
+            )
+        pixels = grid.width * grid.height
+        result.metadata["masking"] = {
+            role: {"method": method, "masked_fraction": round(count / pixels, 6)}
+            for role, method, count in zip(("before", "after"), methods, stats.cloud_px, strict=True)
+        }
+        result.metadata["blockwise"] = {**stats.as_dict(), "stages_s": detail}
+        return write_run(
+            folder,
+            preset,
+            params,
+            (specs[0].header(), specs[1].header()),
+            (r.before_acq, r.after_acq),
+            result,
+            timings,
+            settings,
+            progress,
+            extra_properties=request.provenance,
+            previews=lambda: _previews(specs, result, settings.quicklook_max_size),
+            write_timings=detail,
+            early_statistic=early if early.started else None,
+        )
 
 
 def _previews(specs: list[SceneSpec], result: ChangeResult, max_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -314,6 +322,7 @@ def write_run(
     extra_properties: dict[str, Any] | None = None,
     previews: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
     write_timings: dict[str, float] | None = None,
+    early_statistic: EarlyStatistic | None = None,
 ) -> RunOutput:
     """Write the product folder of a run comparing ``scenes`` (first, last).
     ``previews`` returns the quicklook's before/after panels when the scenes
@@ -359,6 +368,7 @@ def write_run(
                 previews,
                 write_timings,
                 settings.statistic_compression,
+                early_statistic,
             )
     return RunOutput(folder=folder, item=item, result=result, features=features)
 

@@ -99,12 +99,17 @@ class Preset(ABC):
         """Classes and statistic of one window with a fitted ``model``."""
         raise NotImplementedError(f"preset {self.name} does not run window by window")
 
+    def calibrate(self, statistic: NDArray[np.float32], params: Any, model: Any, exact: bool) -> None:
+        """A whole-map calibration of the stitched statistic, in place (it is final after
+        this: products may be written from it while ``finish`` runs); may update ``model``.
+        ``exact`` is true when the fit saw the whole scene. None by default."""
+        return None
+
     def finish(
         self, classes: NDArray[np.uint8], statistic: NDArray[np.float32], params: Any, model: Any, exact: bool
     ) -> NDArray[np.uint8]:
-        """A whole-map step on the stitched outputs (e.g. calibrate on every pixel, one
-        class per region); may update ``statistic`` and ``model`` in place. ``exact`` is
-        true when the fit saw the whole scene. None by default."""
+        """A whole-map step on the stitched classes and calibrated statistic (e.g. one class
+        per region). None by default."""
         return classes
 
     def summary_of(self, model: Any, params: Any) -> FitSummary:

@@ -188,10 +188,8 @@ class IMADPreset(Preset):
             statistic=chi2,
         )
 
-    def finish(
-        self, classes: np.ndarray, statistic: np.ndarray, params: Params, model: IMADFit, exact: bool
-    ) -> np.ndarray:
-        """Calibrate the chi-square on the whole scene, threshold, one class per region.
+    def calibrate(self, statistic: np.ndarray, params: Params, model: IMADFit, exact: bool) -> None:
+        """Calibrate the chi-square on the whole scene (in place).
 
         When the fit saw a sample, the median calibration is redone on a regular
         lattice of every 4th pixel of the stitched statistic (millions of pixels spread
@@ -209,6 +207,11 @@ class IMADPreset(Preset):
                 )
             model.scale = scale
         statistic *= np.float32(model.scale)  # float32 in place, as the whole-scene path computes it
+
+    def finish(
+        self, classes: np.ndarray, statistic: np.ndarray, params: Params, model: IMADFit, exact: bool
+    ) -> np.ndarray:
+        """Threshold the calibrated chi-square, one class per region."""
         with np.errstate(invalid="ignore"):
             changed = statistic > model.threshold
         classes[~changed & (classes != NO_DATA_CLASS)] = NO_CHANGE_CLASS

@@ -8,15 +8,17 @@ folder that looks complete; a re-run replaces the previous folder whole.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 from numpy.typing import NDArray
 
 from ..errors import ProductWriteError
@@ -24,9 +26,9 @@ from ..gil import short_gil_turns
 from ..io.cog import write_cog
 from ..io.quicklook import quicklook_png
 from ..io.vector import ChangePolygons, polygonize_changes, write_flatgeobuf, write_geojson
-from ..model import NO_DATA_CLASS, ChangeResult, Scene
+from ..model import NO_DATA_CLASS, ChangeResult, Grid, Scene
 
-__all__ = ["PRODUCT_FILES", "write_products", "preview_bands"]
+__all__ = ["PRODUCT_FILES", "EarlyStatistic", "write_products", "write_statistic_cog", "preview_bands"]
 
 PRODUCT_FILES = {
     "change_map": "change_map.tif",
@@ -62,6 +64,7 @@ def write_products(
     previews: Callable[[], tuple[NDArray[np.float32], NDArray[np.float32]]] | None = None,
     timings: dict[str, float] | None = None,
     statistic_compression: str = "ZSTD",
+    early_statistic: EarlyStatistic | None = None,
 ) -> tuple[Path, ChangePolygons, Any]:
     """Write the product set of ``result`` into ``folder``.
 
@@ -73,7 +76,8 @@ def write_products(
     ``timings`` receives the seconds of each product (``write_<product>``); the rasters
     (COGs, quicklook, extras) are written on a second thread while the polygons are
     traced, so their seconds overlap the polygons'. ``statistic_compression`` is the codec
-    of the statistic COG (``Settings.statistic_compression``).
+    of the statistic COG (``Settings.statistic_compression``); ``early_statistic`` one already
+    being written (windowed runs start it while the regions are computed).
     Returns the folder, the change polygons and the Item.
     """
     folder = Path(folder)
@@ -86,17 +90,18 @@ def write_products(
         clock = _Clock(timings)
         _write_change_map(staging, result)
         clock.lap("write_change_map")
-        write_cog(
-            staging / PRODUCT_FILES["statistic"],
-            result.statistic.astype(np.float32, copy=False),  # no 0.5 GB copy of a full tile
-            result.grid,
-            nodata=float("nan"),
-            band_descriptions=[result.statistic_name],
-            resampling="average",
-            tags={"statistic": result.statistic_name},
-            compress=statistic_compression,
-        )
-        clock.lap("write_statistic")
+        if early_statistic is not None:
+            early_statistic.move_to(staging / PRODUCT_FILES["statistic"])
+            clock.lap("write_statistic_wait")
+        else:
+            write_statistic_cog(
+                staging / PRODUCT_FILES["statistic"],
+                result.statistic,
+                result.grid,
+                result.statistic_name,
+                statistic_compression,
+            )
+            clock.lap("write_statistic")
         before_rgb, after_rgb = previews() if previews else (preview_bands(before), preview_bands(after))
         quicklook_png(
             staging / PRODUCT_FILES["quicklook"],
@@ -133,6 +138,62 @@ def write_products(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder, features, item
+
+
+def write_statistic_cog(path: Path, statistic: NDArray[Any], grid: Grid, name: str, compression: str) -> None:
+    write_cog(
+        path,
+        statistic.astype(np.float32, copy=False),  # no 0.5 GB copy of a full tile
+        grid,
+        nodata=float("nan"),
+        band_descriptions=[name],
+        resampling="average",
+        tags={"statistic": name},
+        compress=compression,
+    )
+
+
+class EarlyStatistic:
+    """The statistic COG written on a background thread as soon as the statistic is final
+    (``run_blockwise(on_statistic=...)``), while the region steps and polygons run; into a
+    hidden file beside the product folder, moved into it by ``write_products``.
+    Use as a context manager: leaving it waits for the thread and removes a file never moved."""
+
+    def __init__(self, parent: Path, grid: Grid, compression: str, gdal_cache_mb: int,
+                 timings: dict[str, float] | None = None) -> None:  # fmt: skip
+        self.path = parent / f".statistic-{uuid.uuid4().hex[:8]}.tif"
+        self.grid, self.compression, self.timings = grid, compression, timings
+        self.gdal_cache_mb = gdal_cache_mb
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eowatch-statistic")
+        self._future: Future[None] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._future is not None
+
+    def start(self, statistic: NDArray[np.float32], name: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._future = self._pool.submit(self._write, statistic, name)
+
+    def _write(self, statistic: NDArray[np.float32], name: str) -> None:
+        clock = _Clock(self.timings)
+        with rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb * 1024 * 1024):
+            write_statistic_cog(self.path, statistic, self.grid, name, self.compression)
+        clock.lap("write_statistic")
+
+    def move_to(self, dest: Path) -> None:
+        """Wait for the COG (raising its error) and move it to ``dest``."""
+        if self._future is None:
+            raise ProductWriteError("the statistic was never handed over (run_blockwise on_statistic)")
+        self._future.result()
+        os.replace(self.path, dest)
+
+    def __enter__(self) -> EarlyStatistic:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+        self.path.unlink(missing_ok=True)
 
 
 def _write_change_map(staging: Path, result: ChangeResult) -> None:
