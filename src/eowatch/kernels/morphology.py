@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-from .labels import label
+from .labels import Components, components
 
 __all__ = [
     "disk",
@@ -54,27 +54,37 @@ def _row_areas(pixel_area_m2_per_row: ArrayLike, rows: int) -> NDArray[np.float6
 
 
 def component_areas(
-    mask: NDArray[np.bool_], pixel_area_m2_per_row: ArrayLike, connectivity: int = 8
+    mask: NDArray[np.bool_],
+    pixel_area_m2_per_row: ArrayLike,
+    connectivity: int = 8,
 ) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
-    """Label the connected components of ``mask`` and sum their areas in m².
-
-    Returns (labels, areas) where ``areas[k]`` is the area of component ``k``
-    (``areas[0]`` = 0, the background).
-    """
+    """Label image of the connected true components of ``mask`` and the area of each
+    (``areas[0]`` = 0, the background)."""
     m = np.asarray(mask, dtype=bool)
+    found = _components_of(m, connectivity)
+    labels = np.zeros(m.shape, dtype=np.int32)
+    labels.ravel()[found.inside] = found.pixel_labels
+    return labels, _areas(found, pixel_area_m2_per_row, m.shape)
+
+
+def _components_of(m: NDArray[np.bool_], connectivity: int) -> Components:
     if m.ndim != 2:
         raise ValueError(f"mask must be 2-D; got shape {m.shape}")
-    area = _row_areas(pixel_area_m2_per_row, m.shape[0])
-    labels, n = label(m, connectivity)
-    flat = labels.ravel()
-    inside = np.flatnonzero(m)  # flat indices of the mask: 10-20x faster than a 2-D nonzero of labels
+    return components(m, connectivity)
+
+
+def _areas(
+    found: Components, pixel_area_m2_per_row: ArrayLike, shape: tuple[int, ...]
+) -> NDArray[np.float64]:
+    area = _row_areas(pixel_area_m2_per_row, shape[0])
+    n = found.count
     if np.all(area == area[0]):  # projected grids: one pixel area
-        areas = np.bincount(flat[inside], minlength=n + 1) * area[0]
+        areas = np.bincount(found.pixel_labels, minlength=n + 1) * area[0]
     else:
-        areas = np.bincount(flat[inside], weights=area[inside // m.shape[1]], minlength=n + 1)
+        areas = np.bincount(found.pixel_labels, weights=area[found.inside // shape[1]], minlength=n + 1)
     areas = areas.astype(np.float64)
     areas[0] = 0.0
-    return labels, areas
+    return areas
 
 
 def sieve(
@@ -93,10 +103,12 @@ def sieve(
     m = np.asarray(mask, dtype=bool)
     if min_area_m2 == 0:
         return m.copy()
-    labels, areas = component_areas(m, pixel_area_m2_per_row, connectivity)
-    keep = areas >= min_area_m2
+    found = _components_of(m, connectivity)
+    keep = _areas(found, pixel_area_m2_per_row, m.shape) >= min_area_m2
     keep[0] = False
-    return np.asarray(keep[labels])
+    out = np.zeros(m.shape, dtype=bool)
+    out.ravel()[found.inside] = keep[found.pixel_labels]
+    return out
 
 
 def sieve_classes(
@@ -165,11 +177,11 @@ def region_majority(
     """
     c = np.asarray(classes)
     m = np.asarray(changed, dtype=bool)
-    labels, n = label(m, connectivity)
+    found = _components_of(m, connectivity)
+    n = found.count
     if n == 0:
         return c.copy()
-    inside = np.flatnonzero(m)  # flat indices: one fast scan of the bool mask, then cheap gathers
-    lab = labels.ravel()[inside].astype(np.int64)
+    inside, lab = found.inside, found.pixel_labels.astype(np.int64)
     cls = c.ravel()[inside]
     k = int(cls.max()) + 1
     counts = np.bincount(lab * k + cls, minlength=(n + 1) * k).reshape(n + 1, k)
