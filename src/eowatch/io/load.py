@@ -214,15 +214,13 @@ def to_values_into(
     """:func:`to_values` written into ``out``, its valid mask ANDed into ``valid``: in one
     compiled pass for integer reflectance-like bands (the bulk of a full-tile read),
     else through ``to_values``."""
-    nodata = src_nodata
     if raw.dtype.kind in "iu" and asset.units not in ("db", "dn") and out.shape == raw.shape:
-        has_nodata = nodata is not None
         _scaled_into(
             raw,
             np.float32(asset.scale),
             np.float32(asset.offset),
-            float(nodata) if has_nodata else 0.0,  # type: ignore[arg-type]
-            has_nodata,
+            0.0 if src_nodata is None else float(src_nodata),
+            src_nodata is not None,
             out,
             valid,
         )

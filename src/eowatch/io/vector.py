@@ -32,7 +32,7 @@ from shapely.geometry.polygon import orient
 
 from ..errors import ProductWriteError
 from ..kernels.boundaries import trace_rings
-from ..kernels.labels import label as label_components
+from ..kernels.labels import components
 from ..model import ChangeResult
 
 __all__ = [
@@ -260,12 +260,12 @@ def _label_regions(classes: NDArray[np.uint8], changed: NDArray[np.bool_]) -> _R
     hold several classes (adjacent regions of different classes) are split,
     inside their bounding boxes. Cost does not grow with the number of classes.
     """
-    labels, n = label_components(changed, 4)
-    inside = np.flatnonzero(changed)
+    found = components(changed, 4)
+    labels, n, inside = found.image(changed.shape), found.count, found.inside
     if n == 0:
         return _Regions(labels, np.zeros(1, dtype=np.int64), inside, np.zeros(0, dtype=np.int64))
     values = classes.ravel()[inside].astype(np.int64)
-    pixel_labels = labels.ravel()[inside].astype(np.int64)
+    pixel_labels = found.pixel_labels.astype(np.int64)
     k = int(values.max()) + 1
     # Pixels per (label, class): the class of each label, and the labels holding several.
     counts = np.bincount(pixel_labels * k + values, minlength=(n + 1) * k).reshape(n + 1, k)

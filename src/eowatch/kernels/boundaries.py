@@ -9,9 +9,9 @@ GDAL's polygonizer with its default connectivity).
 
 One compiled pass over the image: scan the pixels in raster order, start a ring at
 every top edge not yet traced (every ring, outer or hole, has one), follow the
-boundary with the region on the right until the start edge comes back. ~0.3 s for
-the 86,000 regions of a full Sentinel-2 tile, where GDAL's polygonizer and the
-GeoJSON-like dicts rasterio makes of its output took ~3 s.
+boundary with the region on the right until the start edge comes back. 0.5 s for
+the 86,596 regions of the benchmark tile, where GDAL's polygonizer and the
+GeoJSON-like dicts rasterio makes of its output took 3.5 s.
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def _trace(
                     n += 1
             # A boundary through a pinch corner twice is cut there into simple rings (an outer
             # ring and a hole touching it, or two holes), as valid polygons need.
-            for lo, hi, order in _simple_loops(walk[:n], pinched[:n], cols):
-                m = hi - lo
+            for order in _simple_loops(walk[:n], pinched[:n], cols):
+                m = order.size
                 while n_xy + m + 1 > xy.shape[0]:
                     xy = _grown(xy)
                 if n_rings + 2 > starts.size:
@@ -142,10 +142,10 @@ def _trace(
                 starts[n_rings] = n_xy
                 twice_area = 0
                 for q in range(m):
-                    i, k = order[lo + q], order[lo + (q + 1) % m]
+                    i, k = order[q], order[(q + 1) % m]
                     xy[n_xy + q, 0], xy[n_xy + q, 1] = walk[i, 0], walk[i, 1]
                     twice_area += walk[i, 0] * walk[k, 1] - walk[k, 0] * walk[i, 1]
-                xy[n_xy + m, 0], xy[n_xy + m, 1] = walk[order[lo], 0], walk[order[lo], 1]
+                xy[n_xy + m, 0], xy[n_xy + m, 1] = walk[order[0], 0], walk[order[0], 1]
                 n_xy += m + 1
                 ring_label[n_rings] = label
                 area2[n_rings] = twice_area
@@ -157,12 +157,12 @@ def _trace(
 @kernel
 def _simple_loops(
     walk: NDArray[np.int64], pinched: NDArray[np.bool_], cols: int
-) -> list[tuple[int, int, NDArray[np.int64]]]:
-    """The closed ``walk`` cut at the corners it passes twice, as (start, end, order):
-    each loop is ``walk[order[start:end]]``."""
+) -> list[NDArray[np.int64]]:
+    """The closed ``walk`` cut at the corners it passes twice: each loop as the indices of
+    its corners in ``walk``."""
     n = walk.shape[0]
     if pinched.sum() < 2:
-        return [(0, n, np.arange(n))]
+        return [np.arange(n)]
     loops = []
     stack = np.empty(n, dtype=np.int64)  # indices into walk of the loop still open
     top = 0
@@ -172,7 +172,7 @@ def _simple_loops(
             key = walk[i, 1] * (cols + 1) + walk[i, 0]
             if key in seen:
                 j = seen[key]
-                loops.append((0, top - j, stack[j:top].copy()))
+                loops.append(stack[j:top].copy())
                 for q in range(j + 1, top):
                     if pinched[stack[q]]:
                         seen.pop(walk[stack[q], 1] * (cols + 1) + walk[stack[q], 0])
@@ -181,7 +181,7 @@ def _simple_loops(
             seen[key] = top
         stack[top] = i
         top += 1
-    loops.append((0, top, stack[:top].copy()))
+    loops.append(stack[:top].copy())
     return loops
 
 

@@ -3,8 +3,8 @@
 The same labels as ``scipy.ndimage.label`` with the 4- or 8-connected structure
 (components numbered 1.. in the raster order of their first pixel), in one
 compiled pass: every row is cut into runs of true pixels, each run is joined
-(union-find) to the runs of the row above that touch it, then each run writes
-its component's label. Work follows the runs, not the pixels, so the sparse
+(union-find) to the runs of the row above that touch it, then each run lists
+its pixels and their component. Work follows the runs, not the pixels, so the sparse
 change masks of full tiles label in ~0.15 s where ``ndimage.label`` took ~1 s.
 """
 
@@ -23,12 +23,9 @@ __all__ = ["Components", "components", "label"]
 def label(mask: ArrayLike, connectivity: int = 8) -> tuple[NDArray[np.int32], int]:
     """Labels (int32, 0 = background) of the ``connectivity``-connected (4 or 8) components
     of the 2-D boolean ``mask``, and their number."""
-    m = _checked(mask, connectivity)
-    starts, ends, row_first = _runs(m.view(np.uint8))
-    component, count = _join(starts, ends, row_first, connectivity == 8)
-    labels = np.zeros(m.shape, dtype=np.int32)
-    _paint(starts, ends, row_first, component, labels)
-    return labels, int(count)
+    m = np.asarray(mask)
+    found = components(m, connectivity)
+    return found.image(m.shape), found.count
 
 
 @dataclass(frozen=True)
@@ -39,6 +36,12 @@ class Components:
     inside: NDArray[np.int64]
     pixel_labels: NDArray[np.int32]
     count: int
+
+    def image(self, shape: tuple[int, ...]) -> NDArray[np.int32]:
+        """The label image (int32, 0 = background) of a mask of ``shape``."""
+        labels = np.zeros(shape, dtype=np.int32)
+        labels.ravel()[self.inside] = self.pixel_labels
+        return labels
 
 
 def components(mask: ArrayLike, connectivity: int = 8) -> Components:
@@ -155,19 +158,6 @@ def _join(
             component[root] = count
         component[i] = component[root]
     return component, count
-
-
-@kernel
-def _paint(
-    starts: NDArray[np.int64],
-    ends: NDArray[np.int64],
-    row_first: NDArray[np.int64],
-    component: NDArray[np.int32],
-    labels: NDArray[np.int32],
-) -> None:
-    for r in range(row_first.size - 1):
-        for i in range(row_first[r], row_first[r + 1]):
-            labels[r, starts[i] : ends[i]] = component[i]
 
 
 @kernel

@@ -61,16 +61,8 @@ def component_areas(
     """Label image of the connected true components of ``mask`` and the area of each
     (``areas[0]`` = 0, the background)."""
     m = np.asarray(mask, dtype=bool)
-    found = _components_of(m, connectivity)
-    labels = np.zeros(m.shape, dtype=np.int32)
-    labels.ravel()[found.inside] = found.pixel_labels
-    return labels, _areas(found, pixel_area_m2_per_row, m.shape)
-
-
-def _components_of(m: NDArray[np.bool_], connectivity: int) -> Components:
-    if m.ndim != 2:
-        raise ValueError(f"mask must be 2-D; got shape {m.shape}")
-    return components(m, connectivity)
+    found = components(m, connectivity)
+    return found.image(m.shape), _areas(found, pixel_area_m2_per_row, m.shape)
 
 
 def _areas(
@@ -103,7 +95,7 @@ def sieve(
     m = np.asarray(mask, dtype=bool)
     if min_area_m2 == 0:
         return m.copy()
-    found = _components_of(m, connectivity)
+    found = components(m, connectivity)
     keep = _areas(found, pixel_area_m2_per_row, m.shape) >= min_area_m2
     keep[0] = False
     out = np.zeros(m.shape, dtype=bool)
@@ -177,7 +169,7 @@ def region_majority(
     """
     c = np.asarray(classes)
     m = np.asarray(changed, dtype=bool)
-    found = _components_of(m, connectivity)
+    found = components(m, connectivity)
     n = found.count
     if n == 0:
         return c.copy()
