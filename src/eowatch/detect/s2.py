@@ -175,9 +175,9 @@ class IMADPreset(Preset):
 
     def apply_window(self, before: Scene, after: Scene, params: Params, model: IMADFit) -> WindowOutput:
         """Uncalibrated chi-square, and spectral codes of every pixel that could still be
-        changed once ``finish`` calibrates on the whole scene (calibrated statistic above
+        changed once ``calibrate`` calibrates on the whole scene (calibrated statistic above
         half the threshold with the sample's scale: the final scale would have to be twice
-        the sample's to miss one; ``finish`` checks)."""
+        the sample's to miss one; ``calibrate`` checks)."""
         n = len(params.bands)
         # NaN where either date is invalid or a band is not finite.
         chi2 = model.model.chi_square(before.data[:n], after.data[:n], before.valid & after.valid)
