@@ -33,6 +33,7 @@ lint: setup
 
 typecheck: setup
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy --strict src/eowatch/kernels src/eowatch/detect src/eowatch/engine
 
 ## Score the default preset on the labelled OSCD cities in the shared data.
 evaluate: setup

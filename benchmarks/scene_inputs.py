@@ -7,12 +7,13 @@
 * OTB: the same four 10 m bands (B02 B03 B04 B08) stacked per date as a VRT
   (no copy: OTB reads the COGs through GDAL).
 * Sentinel-1: the real Sen1Floods11 VV/VH scene of ``eowatch demo-s1`` (before,
-  and after with its documented injected changes), tiled to ``size`` px on a
-  UTM 10 m grid, two-band float32 dB COGs tagged ``units=dB`` like the demo.
+  and after with its documented injected changes; a third, later date is the
+  after of another speckle draw), tiled to ``size`` px on a UTM 10 m grid,
+  two-band float32 dB COGs tagged ``units=dB`` like the demo.
 
 Tiling mirrors alternate copies so tile edges meet without seams that would
 read as change. Files that exist with the expected size, tiling and
-compression are reused (an earlier build of ``s2_full_tile.py`` qualifies).
+compression are reused.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ S2_RES = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07
 S2_DATES = {"imgs_1": "20161130", "imgs_2": "20171107"}
 S2_ORIGIN = (399960.0, 5400000.0)  # T31UDQ upper-left corner (EPSG:32631)
 S1_ORIGIN = (699960.0, 4300020.0)  # a UTM 30N tile corner near the Sen1Floods11 scene (EPSG:32630)
-S1_NAMES = {"before": "s1bench_20190917_before.tif", "after": "s1bench_20190929_after.tif"}
+S1_NAMES = {
+    "before": "s1bench_20190917_before.tif",
+    "after": "s1bench_20190929_after.tif",
+    "later": "s1bench_20191011_later.tif",
+}
+#: Speckle seed of the later date's demo build.
+S1_LATER_SEED = 20191011
 OTB_BANDS = ("B02", "B03", "B04", "B08")
 COG = {"driver": "COG", "blocksize": 512, "compress": "DEFLATE", "overview_resampling": "average"}
 
@@ -46,6 +53,7 @@ class BenchInputs:
     otb_after: Path
     s1_before: Path
     s1_after: Path
+    s1_later: Path
 
 
 def mirror_tile(chip: NDArray[Any], size: int) -> NDArray[Any]:
@@ -138,15 +146,16 @@ def build_otb_stacks(inputs: Path, before: Path, after: Path) -> tuple[Path, Pat
     )
 
 
-def build_s1(inputs: Path, size: int) -> tuple[Path, Path]:
+def build_s1(inputs: Path, size: int) -> tuple[Path, Path, Path]:
     from eowatch.demo_s1 import build_s1_demo
 
     out = inputs / f"s1_{size}px"
-    paths = (out / S1_NAMES["before"], out / S1_NAMES["after"])
+    paths = (out / S1_NAMES["before"], out / S1_NAMES["after"], out / S1_NAMES["later"])
     if all(_usable(p, size) for p in paths):
         return paths
     demo = build_s1_demo(out / "demo-chip")  # the real scene + documented injected changes, 512 x 512
-    for src, dest in zip((demo.before, demo.after), paths, strict=True):
+    later = build_s1_demo(out / "demo-chip-later", seed=S1_LATER_SEED)
+    for src, dest in zip((demo.before, demo.after, later.after), paths, strict=True):
         with rasterio.open(src) as ds:
             chip, descriptions, tags = ds.read(), ds.descriptions, ds.tags()
         transform = Affine(10, 0, S1_ORIGIN[0], 0, -10, S1_ORIGIN[1])
@@ -159,5 +168,5 @@ def build_all(inputs: Path, s2_bands: list[str], size: int, s1_size: int) -> Ben
     """All inputs; the Sentinel-1 pair only when ``s1_size`` > 0."""
     before, after = build_s2(inputs, s2_bands, size)
     otb_before, otb_after = build_otb_stacks(inputs, before, after)
-    s1_before, s1_after = build_s1(inputs, s1_size) if s1_size else (Path(), Path())
-    return BenchInputs(before, after, otb_before, otb_after, s1_before, s1_after)
+    s1_before, s1_after, s1_later = build_s1(inputs, s1_size) if s1_size else (Path(), Path(), Path())
+    return BenchInputs(before, after, otb_before, otb_after, s1_before, s1_after, s1_later)

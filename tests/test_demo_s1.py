@@ -69,5 +69,5 @@ def test_injected_changes_are_found(demo, tmp_path: Path, preset: str) -> None:
     assert result.changed[_outside(result.grid.shape)].mean() < 0.01
     assert (out.folder / "acd_composite.tif").exists()
     assert out.item.properties["eowatch:units"]["after"]["vv"]["source"] == "raster tag 'units'"
-    directions = {f["properties"].get("direction") for f in out.features}
+    directions = {f["properties"].get("direction") for f in out.polygons.to_features()}
     assert directions & {"increase", "decrease"}

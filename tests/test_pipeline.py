@@ -12,8 +12,17 @@ from eowatch.errors import MissingBandError, ParameterError, UnknownPresetError
 from eowatch.io.cog import validate_cog
 from eowatch.model import NO_DATA_CLASS
 from eowatch.pipeline import DetectRequest, detect_pair
-from eowatch.products import PRODUCT_FILES
 from eowatch.settings import Settings
+
+#: Asset key -> file of the product folder (the s2-imad run's Item says where each is).
+PRODUCT_FILES = {
+    "change_map": "change_map.tif",
+    "statistic": "statistic.tif",
+    "quicklook": "quicklook.png",
+    "polygons_geojson": "changes.geojson",
+    "polygons_fgb": "changes.fgb",
+    "item": "item.json",
+}
 
 
 @pytest.fixture
@@ -38,7 +47,8 @@ def test_product_folder_is_complete_and_valid(paris_run):
     run, stages = paris_run
     assert stages == ["resolve", "read", "mask", "detect", "write"]
     files = {p.name for p in run.folder.iterdir()}
-    assert set(PRODUCT_FILES.values()) <= files
+    assert files == set(PRODUCT_FILES.values())  # nothing hidden or half-written left inside
+    assert {a.href for a in run.item.assets.values()} == files - {"item.json"}
     for name in ("change_map", "statistic"):
         assert validate_cog(run.folder / PRODUCT_FILES[name]) == []
     with rasterio.open(run.folder / PRODUCT_FILES["change_map"]) as ds:
@@ -60,7 +70,8 @@ def test_polygons_agree_with_the_map_and_each_other(paris_run):
     import pyogrio
 
     info = pyogrio.read_info(run.folder / PRODUCT_FILES["polygons_fgb"])
-    assert info["features"] == len(gj["features"]) == len(run.features) > 0
+    assert info["features"] == len(gj["features"]) == len(run.polygons) > 0
+    assert run.polygons.to_features() == gj["features"]
     props = gj["features"][0]["properties"]
     assert {"class", "class_name", "area_m2", "mean_statistic", "confidence"} <= set(props)
     changed_m2 = float((run.result.changed * run.result.grid.pixel_area_m2()[:, None]).sum())
@@ -97,12 +108,12 @@ def test_rerun_replaces_and_failure_leaves_nothing(paris, settings, monkeypatch)
     assert first.folder == second.folder
     assert [p.name for p in settings.output_dir.iterdir()] == [first.folder.name]
 
-    import eowatch.products.folder as folder_mod
+    import eowatch.products.registry as registry
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(folder_mod, "write_flatgeobuf", broken)
+    monkeypatch.setattr(registry, "write_flatgeobuf", broken)
     with pytest.raises(OSError, match="disk full"):
         detect_pair(
             DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-cva", params={"min_area_m2": 500}),
@@ -133,7 +144,7 @@ def test_all_cloud_pair_gives_a_no_valid_data_product(paris, settings, tmp_path)
     after = _l2a_copy(paris / "imgs_2", tmp_path / "a", 4)
     run = detect_pair(DetectRequest(before, after, preset="s2-cva"), settings)
     assert run.status == "no-valid-data"
-    assert (run.result.classes == NO_DATA_CLASS).all() and run.features == []
+    assert (run.result.classes == NO_DATA_CLASS).all() and len(run.polygons) == 0
     assert run.item.properties["eowatch:valid_fraction"] == 0.0
 
 
@@ -147,7 +158,7 @@ def test_scl_clouds_and_shadows_are_no_valid_data_never_change(paris, settings, 
     rows = run.result.grid.height
     assert (run.result.classes[: rows // 2 - 2] == NO_DATA_CLASS).all()
     assert (run.result.classes[rows // 2 + 2 :] != NO_DATA_CLASS).all()
-    assert run.result.metadata["masking"]["before"]["method"] == "scl"
+    assert run.item.properties["eowatch:metadata"]["masking"]["before"]["method"] == "scl"
 
 
 def test_bad_requests_name_the_problem(paris, settings):
@@ -174,11 +185,11 @@ def test_missing_band_is_reported(paris, settings, tmp_path):
 
 def test_minimum_mapping_unit_and_cleanup_remove_small_regions(paris, settings):
     from eowatch.kernels.morphology import component_areas
-    from eowatch.pipeline import detect_scenes, load_pair
+    from eowatch.pipeline import detect_result, plan_pair
 
     def changed(params: dict) -> tuple[np.ndarray, np.ndarray]:
-        pair = load_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", "s2-cva", params), settings)
-        result = detect_scenes(pair.preset, pair.params, pair.before, pair.after)
+        plan = plan_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", "s2-cva", params), settings)
+        result = detect_result(plan, settings)
         return result.changed, result.grid.pixel_area_m2()
 
     raw, area = changed({"min_area_m2": 0})

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from eowatch.errors import InputError, PairingError
-from eowatch.series import detect_series
+from eowatch.pipeline import detect_series
 from eowatch.settings import Settings
 
 ENL = 4.4
@@ -72,3 +72,17 @@ def test_series_polarisations_must_be_common(raster_factory, tmp_path: Path) -> 
     hh_only = raster_factory("hh/s1_20240113_hh.tif", vv)
     with pytest.raises(PairingError, match="no common polarisation"):
         detect_series([paths[0], hh_only, paths[2]], settings=Settings(), out_dir=tmp_path)
+
+
+def test_series_of_three_keeps_each_layer_its_own_band_names(raster_factory, tmp_path: Path) -> None:
+    """Three dates give two direction intervals; the ACD composite keeps its three colour
+    bands and names (a late-bound loop variable once gave it the direction's two names)."""
+    paths = _series(raster_factory)[:3]
+    out = detect_series(
+        paths, "s1-omnibus", {"enl": ENL, "units": "linear"}, out_dir=tmp_path / "out", settings=Settings()
+    )
+    with rasterio.open(out.folder / "acd_composite.tif") as ds:
+        assert ds.count == 3
+        assert ds.descriptions[0].startswith("red: before")
+    with rasterio.open(out.folder / "change_direction.tif") as ds:
+        assert ds.descriptions == ("interval 1: date 1 -> date 2", "interval 2: date 2 -> date 3")

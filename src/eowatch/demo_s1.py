@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from numpy.typing import NDArray
 
 from .errors import InputReadError
+from .io.rasters import read_float_raster, write_float_raster
 
 __all__ = [
     "DemoS1",
@@ -116,7 +116,7 @@ def install_source(original: Path, dest_dir: Path) -> Path:
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     data, profile, descriptions = _read(Path(original))
-    _write(dest_dir / SOURCE_NAME, data, profile, descriptions, tags={})
+    write_float_raster(dest_dir / SOURCE_NAME, data, profile, descriptions)
     (dest_dir / "ATTRIBUTION.md").write_text(_ATTRIBUTION, encoding="utf-8")
     return dest_dir / SOURCE_NAME
 
@@ -143,8 +143,8 @@ def build_s1_demo(out_dir: Path, source: Path | None = None, seed: int = DEMO_SE
     after = changed * rng.gamma(DEMO_ENL, 1.0 / DEMO_ENL, linear.shape)
     tags = {"units": "dB", "eowatch_demo": f"seed={seed}, speckle ENL={DEMO_ENL}"}
     out = DemoS1(out_dir / BEFORE_NAME, out_dir / AFTER_NAME, out_dir / CHANGES_NAME)
-    _write(out.before, _to_db(before), profile, descriptions, tags)
-    _write(out.after, _to_db(after), profile, descriptions, tags)
+    write_float_raster(out.before, _to_db(before), profile, descriptions, tags)
+    write_float_raster(out.after, _to_db(after), profile, descriptions, tags)
     out.changes.write_text(json.dumps(_changes_geojson(profile["transform"]), indent=1), encoding="utf-8")
     attribution = src.parent / "ATTRIBUTION.md"
     if attribution.exists() and attribution.resolve() != (out_dir / "ATTRIBUTION.md").resolve():
@@ -158,38 +158,7 @@ def _to_db(x: NDArray[np.float64]) -> NDArray[np.float32]:
 
 
 def _read(path: Path) -> tuple[NDArray[np.float32], dict[str, Any], tuple[str, ...]]:
-    try:
-        with rasterio.open(path) as ds:
-            return ds.read().astype(np.float32), dict(ds.profile), tuple(d or "" for d in ds.descriptions)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputReadError(
-            f"cannot read the S1 demo source {path}: {exc}. It ships in data/s1-demo of the source checkout."
-        ) from exc
-
-
-def _write(
-    path: Path,
-    data: NDArray[np.float32],
-    profile: dict[str, Any],
-    descriptions: tuple[str, ...],
-    tags: dict[str, str],
-) -> None:
-    out = {
-        **profile,
-        "driver": "GTiff",
-        "dtype": "float32",
-        "compress": "deflate",
-        "predictor": 3,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "nodata": float("nan"),
-    }
-    with rasterio.open(path, "w", **out) as ds:
-        ds.write(data.astype(np.float32))
-        ds.descriptions = descriptions
-        if tags:
-            ds.update_tags(**tags)
+    return read_float_raster(path, "the S1 demo source (it ships in data/s1-demo of the source checkout)")
 
 
 def _changes_geojson(transform: Any) -> dict[str, Any]:

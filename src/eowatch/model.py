@@ -8,21 +8,48 @@ instead of loose tuples (rio-tiler's ``ImageData`` lesson).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from affine import Affine
 from numpy.typing import NDArray
-from rasterio.crs import CRS
 
-__all__ = ["Grid", "Scene", "ChangeClass", "ChangeResult", "NO_DATA_CLASS", "NO_CHANGE_CLASS"]
+__all__ = [
+    "CRS",
+    "Grid",
+    "Block",
+    "Scene",
+    "ChangeClass",
+    "ChangeResult",
+    "Layer",
+    "NO_DATA_CLASS",
+    "NO_CHANGE_CLASS",
+]
 
 #: Value of the change map where either date had no valid data.
 NO_DATA_CLASS = 255
 #: Value of the change map for valid pixels without change.
 NO_CHANGE_CLASS = 0
+
+
+class CRS(Protocol):
+    """What the core asks of a coordinate reference system (``rasterio.crs.CRS`` has it:
+    ``eowatch.io`` makes them; nothing else needs GDAL's types)."""
+
+    @property
+    def is_geographic(self) -> bool: ...
+
+    @property
+    def linear_units_factor(self) -> tuple[str, float]: ...
+
+    def to_epsg(self) -> int | None: ...
+
+    def to_string(self) -> str: ...
+
+    def to_wkt(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +89,42 @@ class Grid:
         rows = np.arange(self.height) + 0.5
         lat = np.radians(self.transform.f + self.transform.e * rows)
         return (math.radians(rx) * radius * np.cos(lat)) * (math.radians(ry) * radius)
+
+
+@dataclass(frozen=True, order=True)
+class Block:
+    """A window of a grid: first row and column, height and width (pixels)."""
+
+    row: int
+    col: int
+    height: int
+    width: int
+
+    @property
+    def size(self) -> int:
+        return self.height * self.width
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """Rows and columns of this block in an array of the whole grid."""
+        return slice(self.row, self.row + self.height), slice(self.col, self.col + self.width)
+
+    def grid_of(self, grid: Grid) -> Grid:
+        """The sub-grid this block covers."""
+        t = grid.transform
+        return Grid(grid.crs, t @ Affine.translation(self.col, self.row), self.width, self.height)
+
+    def grown(self, halo: int, grid: Grid) -> Block:
+        """This block widened by ``halo`` pixels on every side, clipped to ``grid``."""
+        r0, c0 = max(0, self.row - halo), max(0, self.col - halo)
+        r1 = min(grid.height, self.row + self.height + halo)
+        c1 = min(grid.width, self.col + self.width + halo)
+        return Block(r0, c0, r1 - r0, c1 - c0)
+
+    def inside(self, outer: Block) -> tuple[slice, slice]:
+        """Slices of this block within ``outer`` (a grown copy of it)."""
+        r, c = self.row - outer.row, self.col - outer.col
+        return slice(r, r + self.height), slice(c, c + self.width)
 
 
 @dataclass
@@ -114,14 +177,26 @@ class ChangeClass:
     description: str = ""
 
 
+class Layer(Protocol):
+    """An extra per-pixel output of a run (bands, rows, cols), held in memory or spooled
+    to a file (``eowatch.engine.layers``); ``read()`` gives it whole."""
+
+    dtype: str
+    bands: int
+
+    def read(self) -> NDArray[Any]: ...
+
+
 @dataclass
 class ChangeResult:
-    """What a preset returns for one pair (or series).
+    """What a detection returns for one pair (or series).
 
     ``classes`` is uint8: ``NO_CHANGE_CLASS`` (0), change classes 1..254 and
-    ``NO_DATA_CLASS`` (255) where either date had no valid data. ``statistic``
-    is the float per-pixel evidence (NaN where invalid) and ``confidence``
-    a 0..1 score per pixel (e.g. 1 - p-value) used to rate polygons.
+    ``NO_DATA_CLASS`` (255) where a date had no valid data. ``statistic`` is the
+    float per-pixel evidence (NaN where invalid); ``confidence_of`` turns statistic
+    values into a 0..1 score (e.g. 1 - p-value) to rate polygons, on the changed
+    pixels only (a full tile never holds a confidence array). ``layers`` are the
+    preset's extra outputs (e.g. the omnibus series maps).
     """
 
     classes: NDArray[np.uint8]
@@ -129,21 +204,18 @@ class ChangeResult:
     statistic_name: str
     class_table: tuple[ChangeClass, ...]
     grid: Grid
-    confidence: NDArray[np.float32] | None = None
-    extra_layers: dict[str, NDArray[Any]] = field(default_factory=dict)
+    confidence_of: Callable[[NDArray[np.floating[Any]]], NDArray[np.float32]] | None = None
+    layers: dict[str, Layer] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def valid(self) -> NDArray[np.bool_]:
-        return self.classes != NO_DATA_CLASS
+        return np.asarray(self.classes != NO_DATA_CLASS)
 
     @property
     def changed(self) -> NDArray[np.bool_]:
-        c = self.classes
-        if c.dtype == np.uint8 and (NO_CHANGE_CLASS, NO_DATA_CLASS) == (0, 255):
-            # 1..254 in one compare: 0 wraps round to 255 (~5x faster than two on a full tile).
-            return np.asarray((c - np.uint8(1)) < np.uint8(254))
-        return (c != NO_CHANGE_CLASS) & (c != NO_DATA_CLASS)
+        # 1..254 in one compare: 0 wraps round to 255 (~5x faster than two on a full tile).
+        return np.asarray((self.classes - np.uint8(1)) < np.uint8(254))
 
     @property
     def valid_fraction(self) -> float:

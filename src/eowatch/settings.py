@@ -89,9 +89,6 @@ class Settings(BaseSettings):
     executor: str | None = Field(None, description="inline, local (worker processes) or dask.")
     dask_scheduler_address: str | None = Field(None, description="Dask scheduler address (tcp://host:8786).")
     worker_processes: int | None = Field(None, ge=1, description="Worker processes of the local executor.")
-    scene_windowed: bool = Field(
-        True, description="Run presets that support it window by window (bounded memory on full tiles)."
-    )
     scene_executor: Literal["threads", "dask"] = Field(
         "threads", description="Where a scene's windows run: a local thread pool or the Dask scheduler."
     )

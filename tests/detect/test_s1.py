@@ -1,5 +1,6 @@
-"""Sentinel-1 presets: units, pairing rules with real STAC items, detection on
-simulated speckle, partial and empty overlaps, ACD product."""
+"""Sentinel-1 presets and their input rules: units, pairing rules with real STAC
+items (``eowatch.inputs``), detection on simulated speckle through the block engine,
+partial and empty overlaps, ACD product."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ import rasterio
 from affine import Affine
 
 from eowatch.detect import get_preset, list_presets, parse_params
-from eowatch.detect.s1 import UNCALIBRATED_NOTE, detect_units
+from eowatch.engine import detect_arrays
 from eowatch.errors import InputError, PairingError, ParameterError
+from eowatch.inputs import rules_for
+from eowatch.io.sar_units import UNCALIBRATED_NOTE, detect_units
 from eowatch.io.sources import acquisition_from_item, resolve_input
 from eowatch.model import Grid, Scene
-from eowatch.pipeline import DetectRequest, detect_pair, detect_scenes
+from eowatch.pipeline import DetectRequest, detect_pair
 from eowatch.settings import Settings
+
+S1 = rules_for("sentinel-1")
+
 
 ENL = 4.4
 GRID = Grid(rasterio.crs.CRS.from_epsg(32631), Affine(10, 0, 600000, 0, -10, 5400000), 120, 120)
@@ -77,7 +83,7 @@ def test_units_detected_from_values_and_tags(raster_factory) -> None:
     assert detect_units(lin_acq, "vv") == ("linear", detect_units(lin_acq, "vv")[1])
     assert detect_units(db_acq, "vh")[0] == "db"
     preset = get_preset("s1-logratio")
-    prepared = preset.prepare(db_acq, parse_params(preset))
+    prepared = S1.prepare(db_acq, parse_params(preset))
     assert prepared.assets["vv"].units == "db"
     assert prepared.properties["eowatch:units"]["vv"]["source"].startswith("values")
     path = raster_factory("tagged.tif", db, descriptions=["VV", "VH"])
@@ -94,11 +100,11 @@ def test_declared_units_contradicted_by_values(raster_factory) -> None:
     preset = get_preset("s1-logratio")
     db_acq = resolve_input(raster_factory("db.tif", db, descriptions=["VV", "VH"]))
     with pytest.raises(InputError, match=r"declared 'linear'.*look like dB.*units='db'"):
-        preset.prepare(db_acq, parse_params(preset, {"units": "linear"}))
+        S1.prepare(db_acq, parse_params(preset, {"units": "linear"}))
     lin_acq = resolve_input(raster_factory("lin.tif", linear, descriptions=["VV", "VH"]))
     with pytest.raises(InputError, match=r"declared 'db'.*linear power.*units='linear'"):
-        preset.prepare(lin_acq, parse_params(preset, {"units": "db"}))
-    ok = preset.prepare(lin_acq, parse_params(preset, {"units": "linear"}))
+        S1.prepare(lin_acq, parse_params(preset, {"units": "db"}))
+    ok = S1.prepare(lin_acq, parse_params(preset, {"units": "linear"}))
     assert ok.properties["eowatch:units"]["vv"] == {"units": "linear", "source": "declared"}
 
 
@@ -110,11 +116,10 @@ def test_planetary_computer_rtc_items_pair(shared_data) -> None:
     params = parse_params(preset)
     items = _pc_items(shared_data)
     assert {i.properties["sat:relative_orbit"] for i in items} == {51}
-    b, a = (preset.prepare(acquisition_from_item(i), params) for i in items[:2])
+    b, a = (S1.prepare(acquisition_from_item(i), params) for i in items[:2])
     assert b.assets["vv"].units == "linear" and a.assets["vh"].units == "linear"
-    preset.check_pair(b, a, params)
-    assert preset.bands(params) == ("vv", "vh")
-    props = preset.item_properties(b, a)
+    props = S1.check([b, a], params)
+    assert preset.bands(params, S1.available_bands([b, a])) == ("vv", "vh")
     assert props["eowatch:calibration"] != UNCALIBRATED_NOTE
     assert props["eowatch:pairing"]["relative_orbit"] == [51, 51]
 
@@ -122,15 +127,15 @@ def test_planetary_computer_rtc_items_pair(shared_data) -> None:
 def test_mismatched_orbits_and_polarisations(shared_data) -> None:
     preset = get_preset("s1-logratio")
     params = parse_params(preset)
-    pc = preset.prepare(acquisition_from_item(_pc_items(shared_data)[0]), params)
-    es = preset.prepare(acquisition_from_item(_es_grd_items(shared_data)[0]), params)
+    pc = S1.prepare(acquisition_from_item(_pc_items(shared_data)[0]), params)
+    es = S1.prepare(acquisition_from_item(_es_grd_items(shared_data)[0]), params)
     with pytest.raises(PairingError) as err:
-        preset.check_pair(pc, es, params)
+        S1.check([pc, es], params)
     text = str(err.value)
     assert "relative orbit" in text and "pass direction" in text and "no common polarisation" in text
     # The override waives orbit and pass, never polarisations.
     with pytest.raises(PairingError, match="no common polarisation"):
-        preset.check_pair(pc, es, parse_params(preset, {"allow_mismatched_orbits": True}))
+        S1.check([pc, es], parse_params(preset, {"allow_mismatched_orbits": True}))
 
 
 def test_other_relative_orbit_needs_override(shared_data) -> None:
@@ -138,26 +143,24 @@ def test_other_relative_orbit_needs_override(shared_data) -> None:
     params = parse_params(preset)
     first, second = _pc_items(shared_data)[:2]
     second.properties["sat:relative_orbit"] = 124
-    b = preset.prepare(acquisition_from_item(first), params)
-    a = preset.prepare(acquisition_from_item(second), params)
+    b = S1.prepare(acquisition_from_item(first), params)
+    a = S1.prepare(acquisition_from_item(second), params)
     with pytest.raises(PairingError, match=r"relative orbit.*allow_mismatched_orbits=true"):
-        preset.check_pair(b, a, params)
+        S1.check([b, a], params)
     allowed = parse_params(preset, {"allow_mismatched_orbits": True})
-    preset.check_pair(b, a, allowed)
-    assert preset.item_properties(b, a)["eowatch:pairing"]["mismatch_allowed"]
+    assert S1.check([b, a], allowed)["eowatch:pairing"]["mismatch_allowed"]
 
 
 def test_earth_search_grd_is_marked_uncalibrated(shared_data) -> None:
     preset = get_preset("s1-bright-targets")
     params = parse_params(preset)
-    b, a = (preset.prepare(acquisition_from_item(i), params) for i in _es_grd_items(shared_data)[:2])
+    b, a = (S1.prepare(acquisition_from_item(i), params) for i in _es_grd_items(shared_data)[:2])
     assert b.assets["hh"].units == "dn"
-    preset.check_pair(b, a, params)
-    assert preset.bands(params) == ("hh",)
-    props = preset.item_properties(b, a)
+    props = S1.check([b, a], params)
+    assert preset.bands(params, S1.available_bands([b, a])) == ("hh",)
     assert props["eowatch:calibration"] == UNCALIBRATED_NOTE
     with pytest.raises(InputError, match="uncalibrated GRD amplitude"):
-        preset.prepare(
+        S1.prepare(
             acquisition_from_item(_es_grd_items(shared_data)[0]), parse_params(preset, {"units": "db"})
         )
 
@@ -169,7 +172,7 @@ def test_uncalibrated_and_calibrated_do_not_pair(shared_data) -> None:
     pc = acquisition_from_item(_pc_items(shared_data)[0])
     es.assets["vv"] = es.assets["hh"]  # pretend a common polarisation to reach the calibration rule
     with pytest.raises(PairingError, match="uncalibrated GRD amplitude DN with calibrated"):
-        preset.check_pair(preset.prepare(pc, params), preset.prepare(es, params), params)
+        S1.check([S1.prepare(pc, params), S1.prepare(es, params)], params)
 
 
 def test_local_files_without_metadata_are_recorded(raster_factory, tmp_path) -> None:
@@ -196,7 +199,7 @@ def test_decrease_block_is_found(name: str) -> None:
     before, after, block = _pair()
     preset = get_preset(name)
     params = parse_params(preset, {"min_area_m2": 0})
-    result = detect_scenes(preset, params, before, after)
+    result = detect_arrays(preset, params, [before, after])
     decrease = {c.name: c.value for c in result.class_table}["decrease"]
     inside = result.classes[block] == decrease
     outside = np.ones(GRID.shape, dtype=bool)
@@ -211,7 +214,7 @@ def test_logratio_increase_and_threshold_modes() -> None:
     for mode in ("split", "absolute"):
         for method in ("kittler-illingworth", "otsu"):
             params = parse_params(preset, {"threshold_mode": mode, "threshold": method})
-            result = detect_scenes(preset, params, before, after)
+            result = detect_arrays(preset, params, [before, after])
             assert (result.classes[block] == 1).mean() > 0.8, (mode, method)
             assert result.metadata["increase_threshold_db"] >= 3.0
 
@@ -219,13 +222,14 @@ def test_logratio_increase_and_threshold_modes() -> None:
 def test_omnibus_statistic_is_a_p_value() -> None:
     before, after, block = _pair(change_db=-10.0)
     preset = get_preset("s1-omnibus")
-    result = detect_scenes(preset, parse_params(preset, {"enl": ENL}), before, after)
+    result = detect_arrays(preset, parse_params(preset, {"enl": ENL}), [before, after])
     assert result.statistic_name == "omnibus_p_value"
     assert np.nanmax(result.statistic) <= 1.0 and np.nanmin(result.statistic) >= 0.0
     assert np.nanmedian(result.statistic[block]) < 0.01
-    neg = detect_scenes(preset, parse_params(preset, {"enl": ENL, "statistic": "-log10p"}), before, after)
+    neg_params = parse_params(preset, {"enl": ENL, "statistic": "-log10p"})
+    neg = detect_arrays(preset, neg_params, [before, after])
     assert np.nanmedian(neg.statistic[block]) > 2.0
-    single = detect_scenes(preset, parse_params(preset, {"polarisations": "vv"}), before, after)
+    single = detect_arrays(preset, parse_params(preset, {"polarisations": "vv"}), [before, after])
     assert single.metadata["polarisations"] == ["vv"]
 
 
@@ -236,7 +240,7 @@ def test_bright_target_rule() -> None:
     after[:, 10:20, 10:20] *= 10**1.5  # +15 dB: -15 -> 0 dB, a new bright target
     after[:, 60:70, 60:70] *= 10**0.8  # +8 dB: below the 10 dB rule
     preset = get_preset("s1-bright-targets")
-    result = detect_scenes(preset, parse_params(preset), _scene(base, ("vv",)), _scene(after, ("vv",)))
+    result = detect_arrays(preset, parse_params(preset), [_scene(base, ("vv",)), _scene(after, ("vv",))])
     assert (result.classes[10:20, 10:20] == 1).mean() > 0.8
     assert not result.changed[40:].any()
 
@@ -248,7 +252,7 @@ def test_partially_valid_data(name: str) -> None:
     before.data[:, :, :30] = np.nan
     after.valid[:10] = False
     preset = get_preset(name)
-    result = detect_scenes(preset, parse_params(preset), before, after)
+    result = detect_arrays(preset, parse_params(preset), [before, after])
     assert (result.classes[:, :30] == 255).all() and (result.classes[:10] == 255).all()
     assert result.valid[20:, 40:].all()
 

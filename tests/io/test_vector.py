@@ -16,7 +16,7 @@ from rasterio.crs import CRS
 from shapely.geometry import shape
 
 from eowatch.errors import ProductWriteError
-from eowatch.io.vector import polygonize_changes, write_flatgeobuf, write_geojson
+from eowatch.io.vector import ChangePolygons, polygonize_changes, write_flatgeobuf, write_geojson
 from eowatch.model import NO_DATA_CLASS, ChangeClass, ChangeResult, Grid
 
 UTM = Grid(CRS.from_epsg(32631), Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5400000.0), 60, 50)
@@ -38,10 +38,17 @@ def _result(grid: Grid, *, confidence: bool = True) -> ChangeResult:
     classes[:, 58:] = NO_DATA_CLASS
     statistic = np.arange(grid.height * grid.width, dtype=np.float32).reshape(grid.shape) / 100
     statistic[classes == NO_DATA_CLASS] = np.nan
-    conf = np.full(grid.shape, 0.5, np.float32) if confidence else None
-    if conf is not None:
-        conf[5:10, 5:15] = 0.9
-    return ChangeResult(classes, statistic, "log_ratio", TABLE, grid, confidence=conf)
+    # 0.9 on the first five rows of the 'increase' block (statistic below 6), 0.5 elsewhere.
+    conf = _confidence if confidence else None
+    return ChangeResult(classes, statistic, "log_ratio", TABLE, grid, confidence_of=conf)
+
+
+def _confidence(statistic: np.ndarray) -> np.ndarray:
+    return np.where(statistic < 6.0, 0.9, 0.5).astype(np.float32)
+
+
+def _features(result: ChangeResult, **kw: float) -> list[dict]:
+    return polygonize_changes(result, **kw).to_features()
 
 
 def _by_class(features: list[dict]) -> dict[int, dict]:
@@ -50,7 +57,7 @@ def _by_class(features: list[dict]) -> dict[int, dict]:
 
 def test_projected_areas_stats_and_order() -> None:
     result = _result(UTM)
-    features = polygonize_changes(result)
+    features = _features(result)
     assert [f["id"] for f in features] == [1, 2, 3]
     assert [f["properties"]["class"] for f in features] == [1, 2, 3]  # area descending
     block = _by_class(features)[1]["properties"]
@@ -67,7 +74,7 @@ def test_projected_areas_stats_and_order() -> None:
 
 def test_geographic_areas_are_geodesic() -> None:
     result = _result(GEO)
-    block = _by_class(polygonize_changes(result))[1]["properties"]
+    block = _by_class(_features(result))[1]["properties"]
     expected = float(GEO.pixel_area_m2()[5:15].sum() * 10)  # spherical estimate, ~0.3 %
     assert block["area_m2"] == pytest.approx(expected, rel=1e-2)
     exact = _ellipsoid_zone_area(48.85 - 5e-4, 48.85 - 15e-4, 10e-4)  # ~7.3 m x 11.1 m pixels
@@ -92,20 +99,20 @@ def test_long_thin_geographic_polygon_follows_parallels() -> None:
     classes = np.zeros(grid.shape, np.uint8)
     classes[2:4, 100:2100] = 3  # 0.2 degree wide, 2 pixels tall
     result = ChangeResult(classes, np.ones(grid.shape, np.float32), "d", TABLE, grid)
-    (feature,) = polygonize_changes(result)
+    (feature,) = _features(result)
     expected = _ellipsoid_zone_area(48.85 - 2e-4, 48.85 - 4e-4, 0.2)
     assert feature["properties"]["area_m2"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_projected_area_uses_linear_unit_factor() -> None:
     feet = Grid(CRS.from_epsg(2263), Affine(10.0, 0.0, 1_000_000.0, 0.0, -10.0, 200_000.0), 60, 50)
-    block = _by_class(polygonize_changes(_result(feet)))[1]["properties"]
+    block = _by_class(_features(_result(feet)))[1]["properties"]
     assert block["area_m2"] == pytest.approx(100 * (10 * 1200 / 3937) ** 2, rel=1e-6)
 
 
 def test_geometry_is_lonlat_and_rfc7946_oriented() -> None:
     for grid in (UTM, GEO):
-        features = polygonize_changes(_result(grid))
+        features = _features(_result(grid))
         for feature in features:
             geom = shape(feature["geometry"])
             lon, lat = geom.exterior.coords[0]
@@ -114,7 +121,7 @@ def test_geometry_is_lonlat_and_rfc7946_oriented() -> None:
 
 
 def test_stats_and_nulls_without_confidence() -> None:
-    features = polygonize_changes(_result(UTM, confidence=False))
+    features = _features(_result(UTM, confidence=False))
     assert all(f["properties"]["confidence"] is None for f in features)
     lone = _by_class(features)[3]["properties"]
     assert lone["pixel_count"] == 1 and lone["area_m2"] == pytest.approx(100.0)
@@ -128,7 +135,7 @@ def test_regions_split_by_class_and_4_connectivity() -> None:
     statistic = np.zeros(UTM.shape, np.float32)
     statistic[10, 10], statistic[11, 11] = np.nan, 4.0
     result = ChangeResult(classes, statistic, "d", TABLE, UTM)
-    features = polygonize_changes(result)
+    features = _features(result)
     assert sorted(f["properties"]["pixel_count"] for f in features) == [1, 1, 4, 4]
     singles = [f["properties"] for f in features if f["properties"]["pixel_count"] == 1]
     assert sorted((p["mean_statistic"] is None, p["max_statistic"]) for p in singles) == [
@@ -142,7 +149,7 @@ def test_no_change_gives_no_features() -> None:
     classes = np.zeros(UTM.shape, np.uint8)
     classes[0] = NO_DATA_CLASS
     result = ChangeResult(classes, np.zeros(UTM.shape, np.float32), "d", TABLE, UTM)
-    assert polygonize_changes(result) == []
+    assert polygonize_changes(result).to_features() == [] and len(polygonize_changes(result)) == 0
 
 
 def test_simplify_reduces_vertices() -> None:
@@ -150,15 +157,15 @@ def test_simplify_reduces_vertices() -> None:
     rows, cols = np.indices(UTM.shape)
     classes[(rows - 25) ** 2 + (cols - 25) ** 2 < 20**2] = 1  # a pixelated disc
     result = ChangeResult(classes, np.ones(UTM.shape, np.float32), "d", TABLE, UTM)
-    (raw,) = polygonize_changes(result)
-    (simple,) = polygonize_changes(result, simplify_tolerance_px=1.0)
+    (raw,) = _features(result)
+    (simple,) = _features(result, simplify_tolerance_px=1.0)
     assert len(simple["geometry"]["coordinates"][0]) < len(raw["geometry"]["coordinates"][0])
     assert simple["properties"]["area_m2"] == raw["properties"]["area_m2"]  # area of the pixels
 
 
 def test_write_geojson(tmp_path: Path) -> None:
-    features = polygonize_changes(_result(UTM, confidence=False))
-    path = write_geojson(features, tmp_path / "changes.geojson")
+    polygons = polygonize_changes(_result(UTM, confidence=False))
+    path = write_geojson(polygons, tmp_path / "changes.geojson")
     data = json.loads(path.read_text())
     assert data["type"] == "FeatureCollection" and "crs" not in data
     assert len(data["features"]) == 3
@@ -166,18 +173,21 @@ def test_write_geojson(tmp_path: Path) -> None:
     assert first["id"] == 1 and first["properties"]["confidence"] is None
     lon, lat = first["geometry"]["coordinates"][0][0]
     assert 2.0 < lon < 3.5 and 48.0 < lat < 49.0
+    assert data["features"] == polygons.to_features()
 
 
-def test_write_geojson_sanitises_nan(tmp_path: Path) -> None:
-    feature = {"type": "Feature", "geometry": None, "properties": {"x": float("nan"), "n": np.int64(3)}}
-    data = json.loads(write_geojson([feature], tmp_path / "nan.geojson").read_text())
-    assert data["features"][0]["properties"] == {"x": None, "n": 3}
+def test_write_geojson_writes_nan_as_null(tmp_path: Path) -> None:
+    classes = np.zeros(UTM.shape, np.uint8)
+    classes[2:4, 2:4] = 1
+    result = ChangeResult(classes, np.full(UTM.shape, np.nan, np.float32), "d", TABLE, UTM)
+    data = json.loads(write_geojson(polygonize_changes(result), tmp_path / "nan.geojson").read_text())
+    props = data["features"][0]["properties"]
+    assert props["mean_statistic"] is None and props["max_statistic"] is None and props["pixel_count"] == 4
 
 
 @pytest.mark.parametrize("grid", [UTM, GEO], ids=["utm", "geographic"])
 def test_write_flatgeobuf(tmp_path: Path, grid: Grid) -> None:
-    features = polygonize_changes(_result(grid))
-    path = write_flatgeobuf(features, tmp_path / "changes.fgb")
+    path = write_flatgeobuf(polygonize_changes(_result(grid)), tmp_path / "changes.fgb")
     info = pyogrio.read_info(path)
     assert info["features"] == 3
     assert info["crs"] == "EPSG:4326"
@@ -200,7 +210,7 @@ def test_write_flatgeobuf(tmp_path: Path, grid: Grid) -> None:
 
 
 def test_write_empty_flatgeobuf(tmp_path: Path) -> None:
-    path = write_flatgeobuf([], tmp_path / "empty.fgb")
+    path = write_flatgeobuf(ChangePolygons.empty(), tmp_path / "empty.fgb")
     info = pyogrio.read_info(path, force_feature_count=True)
     assert info["features"] == 0
     assert info["crs"] == "EPSG:4326"
@@ -211,9 +221,9 @@ def test_write_errors_name_the_file(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ProductWriteError, match="GeoJSON .*out.geojson"):
-        write_geojson([], blocker / "out.geojson")
+        write_geojson(ChangePolygons.empty(), blocker / "out.geojson")
     with pytest.raises(ProductWriteError, match="FlatGeobuf .*out.fgb"):
-        write_flatgeobuf([], blocker / "out.fgb")
+        write_flatgeobuf(ChangePolygons.empty(), blocker / "out.fgb")
 
 
 def test_adjacent_classes_match_per_class_labelling() -> None:
@@ -225,7 +235,7 @@ def test_adjacent_classes_match_per_class_labelling() -> None:
     )
     statistic = rng.normal(size=UTM.shape).astype(np.float32)
     result = ChangeResult(classes, statistic, "d", TABLE, UTM)
-    features = polygonize_changes(result)
+    features = _features(result)
     expected = []
     for value in (1, 2, 3):
         labels, n = ndimage.label(classes == value)

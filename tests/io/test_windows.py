@@ -10,11 +10,12 @@ import rasterio
 from affine import Affine
 
 from eowatch.aoi import parse_aoi
+from eowatch.engine.blocks import plan_blocks, sample_blocks, sample_cells
 from eowatch.io.load import pair_grid, read_band, read_scene
 from eowatch.io.masks import cloud_mask, window_cloud_mask
 from eowatch.io.sources import Acquisition, BandAsset, resolve_input
-from eowatch.io.windows import Block, SceneSpec, plan_blocks, sample_blocks, sample_cells
-from eowatch.model import Grid
+from eowatch.io.windows import SceneSpec
+from eowatch.model import Block, Grid
 
 from ..conftest import write_raster
 

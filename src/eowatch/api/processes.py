@@ -28,11 +28,12 @@ from fastapi.responses import JSONResponse
 from ..aoi import check_aoi, parse_aoi
 from ..detect import Preset, get_preset, list_presets, parse_params
 from ..errors import AOIError, InputError, NotFoundError, UnknownPresetError
+from ..products import assets_for
 from ..results import ResultsCatalog
 from ..store.processes import JobStore, _now
 from .auth import principal, require_role
 
-__all__ = ["router", "CONFORMANCE", "ProcessService", "JobNotReady"]
+__all__ = ["router", "CONFORMANCE", "ProcessService", "JobNotReady", "process_outputs"]
 
 log = logging.getLogger("eowatch.api.processes")
 
@@ -112,23 +113,25 @@ def _input_schemas(preset: Preset) -> dict[str, Any]:
     return inputs
 
 
-OUTPUTS = {
-    "item": {
-        "title": "STAC Item",
-        "description": "The product's STAC Item in the results catalogue.",
-        "schema": {"type": "object", "contentMediaType": GEOJSON},
-    },
-    "change_map": {
-        "title": "Change map",
-        "description": "Cloud-Optimized GeoTIFF of change classes with a colour table.",
-        "schema": {"type": "string", "contentMediaType": "image/tiff; application=geotiff"},
-    },
-    "statistic": {
-        "title": "Change statistic",
-        "description": "Cloud-Optimized GeoTIFF of the per-pixel change statistic.",
-        "schema": {"type": "string", "contentMediaType": "image/tiff; application=geotiff"},
-    },
+#: The process output that is not a file of the product folder.
+ITEM_OUTPUT = {
+    "title": "STAC Item",
+    "description": "The product's STAC Item in the results catalogue.",
+    "schema": {"type": "object", "contentMediaType": GEOJSON},
 }
+
+
+def process_outputs(preset: Preset[Any, Any]) -> dict[str, Any]:
+    """The outputs of a preset's process: its STAC Item and every asset the product
+    writers declare for a pair run of it (``eowatch.products.registry``)."""
+    outputs: dict[str, Any] = {"item": ITEM_OUTPUT}
+    for spec in assets_for(preset, parse_params(preset)):
+        outputs[spec.key] = {
+            "title": spec.title,
+            "description": spec.description,
+            "schema": {"type": "string", "contentMediaType": spec.media_type},
+        }
+    return outputs
 
 
 @dataclass
@@ -174,7 +177,7 @@ class ProcessService:
 
     def describe(self, process_id: str) -> dict[str, Any]:
         preset = self.preset(process_id)
-        return {**self.summary(preset), "inputs": _input_schemas(preset), "outputs": OUTPUTS}
+        return {**self.summary(preset), "inputs": _input_schemas(preset), "outputs": process_outputs(preset)}
 
     # -- execution ---------------------------------------------------------------------
 

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from affine import Affine
-from rasterio.warp import transform_bounds
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import EowatchError
-from ..io.load import aoi_mask, band_grid, read_band
+from ..io.load import aoi_mask, band_grid, read_band, reproject_bounds
 from ..kernels.masks import scl_invalid
 from ..model import Grid
 from .providers import Record
@@ -69,7 +68,7 @@ class CloudCover:
 
 def _aoi_grid(grid: Grid, aoi: BaseGeometry, resolution: float) -> Grid:
     """A coarse grid in the SCL's CRS covering the AOI, aligned on multiples of ``resolution``."""
-    left, bottom, right, top = transform_bounds("EPSG:4326", grid.crs, *aoi.bounds, densify_pts=21)
+    left, bottom, right, top = reproject_bounds("EPSG:4326", grid.crs, aoi.bounds)
     res = resolution
     if grid.crs.is_geographic:  # degrees: express the resolution as a fraction of the native one
         res = grid.resolution[0] * max(1.0, resolution / 10.0)

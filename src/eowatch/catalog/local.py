@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import pystac
-from rasterio.warp import transform_bounds
 from shapely.geometry import box, mapping
 
 from ..errors import EowatchError, InputError, ProviderError
-from ..io.load import reference_grid
+from ..io.load import reference_grid, reproject_bounds
 from ..io.sources import Acquisition, resolve_input
 from .providers import Record, SearchQuery, SearchResults, record_from_item, register_provider, rejection
 
@@ -191,7 +190,7 @@ class LocalCatalog:
         if acq.datetime is None:
             raise InputError(f"no date in the names under {path} (expected e.g. 20240419 in a file name)")
         grid = reference_grid(acq)
-        bounds = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
+        bounds = reproject_bounds(grid.crs, "EPSG:4326", grid.bounds)
         props: dict[str, Any] = dict(acq.properties)
         hrefs = " ".join(a.href for a in acq.assets.values())
         if acq.sensor == "sentinel-2" and (m := _TILE.search(hrefs.replace("/", "_"))):

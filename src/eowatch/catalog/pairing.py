@@ -4,9 +4,12 @@ Rules per sensor:
 
 * Sentinel-1: same relative orbit (``sat:relative_orbit``) and pass direction
   (``sat:orbit_state``), at least one common polarisation (all of the required
-  ones when set), same instrument mode and product type when both say, and the
-  two footprints must overlap over the AOI. Different geometry means different
-  backscatter, not change.
+  ones when set), same instrument mode and product type when both say, never
+  uncalibrated DN with calibrated backscatter, and the two footprints must overlap
+  over the AOI. Different geometry means different backscatter, not change. The
+  same rules (``compare_s1``) check the inputs of a detection (``check_s1_inputs``):
+  there, orbit and pass may be waived (``allow_mismatched_orbits``) and metadata
+  that local files lack is recorded as unchecked rather than refused.
 * Sentinel-2: same MGRS tile, or both footprints covering the whole AOI; a
   minimum valid (cloud-free) fraction over the AOI on both dates.
 * Both: a minimum and maximum time gap; among the eligible earlier
@@ -18,7 +21,7 @@ more recent candidates were passed over.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,7 +32,7 @@ from ..errors import NoValidDataError, PairingError
 from .providers import Record, SearchQuery, SearchResults, get_provider, normalise_sensor
 
 __all__ = ["PairingRules", "Pair", "Check", "check_pair", "choose_reference", "propose_pairs", "discover",
-           "discover_pair"]  # fmt: skip
+           "discover_pair", "S1View", "S1Comparison", "compare_s1", "check_s1_inputs"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -125,33 +128,111 @@ def check_pair(before: Record, after: Record, rules: PairingRules, aoi: BaseGeom
     return Check(not problems, problems, fields)
 
 
+@dataclass(frozen=True)
+class S1View:
+    """What the Sentinel-1 rules compare of one acquisition."""
+
+    id: str
+    properties: Mapping[str, Any]
+    polarisations: tuple[str, ...]  # lower case
+    calibrated: bool | None = None  # None: not known yet
+
+    @classmethod
+    def of_record(cls, record: Record) -> S1View:
+        return cls(record.id, record.properties, tuple(p.lower() for p in record.polarisations))
+
+
+#: Polarisations in order of preference (co-polarisations first).
+_S1_POLARISATIONS = ("vv", "hh", "vh", "hv")
+
+
+@dataclass
+class S1Comparison:
+    """The Sentinel-1 rules applied to two or more acquisitions (first vs the others):
+    ``differing`` orbit geometry (waivable for detection), ``unknown`` geometry (no
+    metadata), ``incompatible`` data (never waived), and the common polarisations."""
+
+    differing: list[str]
+    unknown: list[str]
+    incompatible: list[str]
+    common: list[str]
+
+
+def _listing(views: Sequence[S1View], values: Sequence[Any]) -> str:
+    return ", ".join(f"{v.id}: {value}" for v, value in zip(views, values, strict=True))
+
+
+def compare_s1(views: Sequence[S1View], required: Sequence[str] = ()) -> S1Comparison:
+    """The one Sentinel-1 rule set (see the module docstring); ``required``
+    polarisations must be in every acquisition."""
+    out = S1Comparison([], [], [], [])
+    for key, label in (("sat:relative_orbit", "relative orbit"), ("sat:orbit_state", "pass direction")):
+        values = [v.properties.get(key) for v in views]
+        if len({str(x).lower() for x in values if x is not None}) > 1:
+            out.differing.append(f"different {label}s ({_listing(views, values)})")
+        lacking = [v.id for v, x in zip(views, values, strict=True) if x is None]
+        if lacking:
+            out.unknown.append(f"{label} (no {key} metadata on {lacking})")
+    for key, label in (("sar:instrument_mode", "instrument mode"), ("sar:product_type", "product type")):
+        values = [v.properties.get(key) for v in views]
+        if all(values) and len({str(x) for x in values}) > 1:
+            out.incompatible.append(f"different {label}s ({_listing(views, values)})")
+    out.common = [p for p in _S1_POLARISATIONS if all(p in v.polarisations for v in views)]
+    if not out.common:
+        pols = "; ".join(
+            f"{v.id}: {[p.upper() for p in _S1_POLARISATIONS if p in v.polarisations] or 'none'}"
+            for v in views
+        )
+        out.incompatible.append(f"no common polarisation ({pols})")
+    missing = [p for p in required if p.lower() not in out.common] if out.common else []
+    if missing:
+        out.incompatible.append(
+            f"polarisation(s) {[p.upper() for p in missing]} asked for are not in every input "
+            f"(common: {[p.upper() for p in out.common]})"
+        )
+    calibrated = [v.calibrated for v in views]
+    if None not in calibrated and len(set(calibrated)) > 1:
+        uncalibrated = [v.id for v in views if not v.calibrated]
+        out.incompatible.append(
+            f"mixing uncalibrated GRD amplitude DN with calibrated backscatter (uncalibrated: {uncalibrated})"
+        )
+    return out
+
+
+def check_s1_inputs(
+    views: Sequence[S1View], required: Sequence[str] = (), allow_mismatched_orbits: bool = False
+) -> dict[str, Any]:
+    """The Sentinel-1 rules on the inputs of a detection: ``PairingError`` naming every
+    problem, else the record of what was checked (``eowatch:pairing`` of the product)."""
+    found = compare_s1(views, required)
+    hard = list(found.incompatible)
+    if found.differing and not allow_mismatched_orbits:
+        hard.append(
+            "; ".join(found.differing) + " - choose acquisitions from the same relative orbit and pass, "
+            "or set allow_mismatched_orbits=true to compare them anyway"
+        )
+    if hard:
+        raise PairingError(
+            f"cannot compare {', '.join(v.id for v in views)}: "
+            + "; ".join(hard)
+            + ". Sentinel-1 dates are comparable only with the same orbit geometry and polarisations."
+        )
+    return {
+        "relative_orbit": [v.properties.get("sat:relative_orbit") for v in views],
+        "orbit_state": [v.properties.get("sat:orbit_state") for v in views],
+        "common_polarisations": [p.upper() for p in found.common],
+        "unchecked": found.unknown,
+        "mismatch_allowed": found.differing,
+    }
+
+
 def _check_s1(before: Record, after: Record, rules: PairingRules, problems: list[str],
               fields: dict[str, Any]) -> None:  # fmt: skip
-    ob, oa = before.relative_orbit, after.relative_orbit
-    if ob is None or oa is None:
-        problems.append("relative orbit unknown (no sat:relative_orbit)")
-    elif ob != oa:
-        problems.append(f"relative orbit {ob} is not {oa}")
-    fields["relative_orbit"] = oa
-    pb, pa = before.orbit_state, after.orbit_state
-    if pb is None or pa is None:
-        problems.append("pass direction unknown (no sat:orbit_state)")
-    elif pb != pa:
-        problems.append(f"pass {pb} is not {pa}")
-    fields["orbit_state"] = pa
-    common = sorted(set(before.polarisations) & set(after.polarisations))
-    fields["polarisations"] = common
-    missing = sorted(set(rules.required_polarisations) - set(common))
-    if not common:
-        problems.append(
-            f"no common polarisation ({list(before.polarisations)} vs {list(after.polarisations)})"
-        )
-    elif missing:
-        problems.append(f"polarisation(s) {missing} not in both")
-    for key, label in (("sar:instrument_mode", "instrument mode"), ("sar:product_type", "product type")):
-        vb, va = before.properties.get(key), after.properties.get(key)
-        if vb and va and vb != va:
-            problems.append(f"{label} {vb} is not {va}")
+    found = compare_s1([S1View.of_record(before), S1View.of_record(after)], rules.required_polarisations)
+    problems += found.unknown + found.differing + found.incompatible
+    fields["relative_orbit"] = after.relative_orbit
+    fields["orbit_state"] = after.orbit_state
+    fields["polarisations"] = sorted(p.upper() for p in found.common)
 
 
 def _check_s2(before: Record, after: Record, rules: PairingRules, aoi: BaseGeometry | None,

@@ -197,7 +197,7 @@ def detect_series_cmd(
     quiet: bool,
 ) -> None:
     """Detect changes across a time series of acquisitions (omnibus test)."""
-    from ..series import detect_series
+    from ..pipeline import detect_series
 
     args = (list(inputs), preset, _parse_param_values(params), aoi, out_dir, settings)
     _print_summary(_Progress(quiet).run(detect_series, *args))

@@ -1,46 +1,96 @@
-"""What every detection preset is: a small object with a name, a typed
-parameter model, the bands it needs and a ``run`` over two scenes.
+"""What a detection preset is: a pure, stateless algorithm run by the block engine.
 
-Presets compose kernels; they never open files (titiler's ``BaseAlgorithm``
-lesson: algorithms as small registered objects).
+A preset declares what it reads and returns (``bands``, ``halo``, ``layers``) and
+computes in four steps, each on arrays only (no files, no settings):
+
+1. ``fit(sample, params) -> model``: global statistics (transforms, thresholds, ENL)
+   from a sample of every date (the whole scene when it is small);
+2. ``apply(window, params, model) -> WindowOutput``: classes, statistic and any extra
+   layers of one window of every date (with ``halo`` pixels of context);
+3. ``calibrate(statistic, params, model, exact) -> model``: an optional whole-map
+   calibration of the stitched statistic, in place (final afterwards);
+4. ``finish(classes, statistic, params, model, exact) -> classes``: an optional
+   whole-map step on the stitched classes (e.g. one class per region).
+
+``describe_fit(model, params)`` names the statistic, the class table, the provenance
+metadata and the confidence function. ``eowatch.engine`` runs these steps on scenes
+of any size (a small scene is one window) and on pairs or time series alike (a
+window holds every date, oldest first). The model is plain data: it travels to Dask
+workers with the windows. See titiler's ``BaseAlgorithm``: algorithms as small
+registered objects.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..model import ChangeClass, ChangeResult, Scene
+from ..model import ChangeClass, Scene
 
-__all__ = ["Preset", "PresetParams", "WindowOutput", "FitSummary"]
+__all__ = [
+    "Preset",
+    "PresetParams",
+    "WindowOutput",
+    "FitSummary",
+    "LayerSpec",
+    "SampleDesign",
+    "Confidence",
+]
+
+#: Statistic values -> 0..1 confidence, evaluated on the changed pixels only.
+Confidence = Callable[[NDArray[np.floating[Any]]], NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """An extra per-pixel output of a preset (e.g. the omnibus series maps): stitched
+    from the windows like the classes, written as a COG asset ``key``."""
+
+    key: str
+    file: str
+    title: str
+    dtype: str
+    bands: tuple[str, ...]
+    nodata: float
 
 
 @dataclass
 class WindowOutput:
-    """What a windowed preset computes for one window: per-pixel change codes
-    (``NO_CHANGE_CLASS`` where not changed) and the float32 statistic."""
+    """What a preset computes for one window: per-pixel change codes (``NO_CHANGE_CLASS``
+    where not changed), the float32 statistic and its declared layers (bands first)."""
 
     classes: NDArray[np.uint8]
     statistic: NDArray[np.float32]
+    layers: dict[str, NDArray[Any]] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FitSummary:
-    """What a fitted model says about the whole result: the statistic's name,
-    the class table, provenance metadata, and how to turn statistic values into
-    a 0..1 confidence (computed only where polygons need it, so a full tile
-    never holds a confidence array)."""
+    """What a fitted model says about the whole result: the statistic's name, the class
+    table, provenance metadata, and how to turn statistic values into a 0..1 confidence
+    (``None``: the preset rates no confidence)."""
 
     statistic_name: str
     class_table: tuple[ChangeClass, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
-    confidence_of: Callable[[NDArray[np.floating]], NDArray[np.float32]] | None = None
+    confidence_of: Confidence | None = None
+
+
+@dataclass(frozen=True)
+class SampleDesign:
+    """How the fit sample is drawn from a scene larger than the sample
+    (``eowatch.engine.blocks``): ``lattice`` x ``lattice`` windows spread over the scene,
+    or, for fits that treat pixels independently (``pixelwise``), every few pixels of
+    whole file tiles. Spatial filters (speckle) need contiguous windows."""
+
+    lattice: int = 8
+    pixelwise: bool = False
 
 
 class PresetParams(BaseModel):
@@ -60,80 +110,55 @@ class PresetParams(BaseModel):
     )
 
 
-class Preset(ABC):
-    """A named change-detection recipe."""
+P = TypeVar("P", bound=PresetParams)
+M = TypeVar("M")
+
+
+class Preset(ABC, Generic[P, M]):
+    """A named change-detection algorithm over parameters ``P`` with a fitted model ``M``."""
 
     name: ClassVar[str]
     sensor: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[type[PresetParams]] = PresetParams
+    #: The most dates compared at once (2: pairs only; None: any time series).
+    max_dates: ClassVar[int | None] = 2
+    sample_design: ClassVar[SampleDesign] = SampleDesign()
 
     @abstractmethod
-    def bands(self, params: Any) -> tuple[str, ...]:
-        """Bands the preset reads from each date."""
+    def bands(self, params: P, available: Sequence[str]) -> tuple[str, ...]:
+        """Bands read from every date, given those every input has (``available``)."""
 
-    @abstractmethod
-    def run(self, before: Scene, after: Scene, params: Any) -> ChangeResult:
-        """Detect changes between two co-registered scenes on one grid."""
-
-    #: True when the preset runs window by window (``fit`` on a sample, ``apply_window``
-    #: per window, ``finish`` on the stitched class map); see ``eowatch.blockwise``.
-    windowed: ClassVar[bool] = False
-    #: Side of the lattice of sample windows the fit reads on large scenes (see
-    #: ``eowatch.io.windows.sample_blocks``): pixelwise fits gain from more, smaller
-    #: windows; spatial filters (speckle) want larger ones.
-    sample_lattice: ClassVar[int] = 8
-    #: True when ``fit`` treats pixels independently (no spatial filter): the sample is then
-    #: every few pixels of whole file tiles (``eowatch.io.windows.sample_cells``).
-    pixelwise_fit: ClassVar[bool] = False
-
-    def halo(self, params: Any) -> int:
-        """Pixels of context each window needs on every side (speckle filters); 0 = pixelwise."""
+    def halo(self, params: P) -> int:
+        """Pixels of context each window needs on every side (spatial filters); 0 = pixelwise."""
         return 0
 
-    def fit(self, before: Scene, after: Scene, params: Any) -> Any:
-        """Global statistics (transforms, calibrations, thresholds) from a sample of the pair."""
-        raise NotImplementedError(f"preset {self.name} does not run window by window")
+    def layers(self, params: P, dates: int) -> tuple[LayerSpec, ...]:
+        """Extra per-pixel outputs of a run over ``dates`` dates. None by default."""
+        return ()
 
-    def apply_window(self, before: Scene, after: Scene, params: Any, model: Any) -> WindowOutput:
-        """Classes and statistic of one window with a fitted ``model``."""
-        raise NotImplementedError(f"preset {self.name} does not run window by window")
+    @abstractmethod
+    def fit(self, sample: Sequence[Scene], params: P) -> M:
+        """The model (global statistics) from a sample of every date, oldest first."""
 
-    def calibrate(self, statistic: NDArray[np.float32], params: Any, model: Any, exact: bool) -> None:
+    @abstractmethod
+    def apply(self, window: Sequence[Scene], params: P, model: M) -> WindowOutput:
+        """Classes, statistic and layers of one window of every date."""
+
+    def calibrate(self, statistic: NDArray[np.float32], params: P, model: M, exact: bool) -> M:
         """A whole-map calibration of the stitched statistic, in place (it is final after
-        this: products may be written from it while ``finish`` runs); may update ``model``.
-        ``exact`` is true when the fit saw the whole scene. None by default."""
-        return None
+        this); returns the model it implies. ``exact``: the fit saw the whole scene."""
+        return model
 
     def finish(
-        self, classes: NDArray[np.uint8], statistic: NDArray[np.float32], params: Any, model: Any, exact: bool
+        self, classes: NDArray[np.uint8], statistic: NDArray[np.float32], params: P, model: M, exact: bool
     ) -> NDArray[np.uint8]:
-        """A whole-map step on the stitched classes and calibrated statistic (e.g. one class
-        per region). None by default."""
+        """A whole-map step on the stitched classes and the final statistic. None by default."""
         return classes
 
-    def summary_of(self, model: Any, params: Any) -> FitSummary:
+    @abstractmethod
+    def describe_fit(self, model: M, params: P) -> FitSummary:
         """Statistic name, class table, metadata and confidence function of a fitted model."""
-        raise NotImplementedError(f"preset {self.name} does not run window by window")
-
-    def prepare(self, acq: Any, params: Any) -> Any:
-        """Adjust an input before reading (e.g. declare or detect SAR units); identity by default."""
-        return acq
-
-    def check_pair(self, before: Any, after: Any, params: Any) -> None:
-        """Refuse pairs that cannot be compared (e.g. Sentinel-1 orbits); none by default."""
-        return None
-
-    def extra_products(
-        self, before: Scene, after: Scene, result: ChangeResult
-    ) -> tuple[dict[str, Any], dict[str, tuple[str, str, str]]]:
-        """Sensor-specific products: writers ``fn(folder)`` and their STAC assets
-        ``key -> (file name, title, media type)``. None by default."""
-        return {}, {}
-
-    def item_properties(self, before: Any, after: Any) -> dict[str, Any]:
-        """Extra STAC Item properties (e.g. calibration notes). None by default."""
-        return {}
 
     def describe(self) -> dict[str, Any]:
         """Name, sensor, summary and parameters (with defaults) as plain data."""

@@ -12,10 +12,10 @@ from .base import Preset, PresetParams
 
 __all__ = ["register", "get_preset", "list_presets", "parse_params"]
 
-_REGISTRY: dict[str, type[Preset]] = {}
+_REGISTRY: dict[str, type[Preset[Any, Any]]] = {}
 
 
-def register(cls: type[Preset]) -> type[Preset]:
+def register(cls: type[Preset[Any, Any]]) -> type[Preset[Any, Any]]:
     """Class decorator adding a preset to the registry under ``cls.name``."""
     if cls.name in _REGISTRY:
         raise ValueError(f"preset {cls.name!r} is registered twice")
@@ -27,13 +27,13 @@ def _load_builtin() -> None:
     from . import s1, s2  # noqa: F401  (registers on import)
 
 
-def list_presets(sensor: str | None = None) -> list[Preset]:
+def list_presets(sensor: str | None = None) -> list[Preset[Any, Any]]:
     """Every registered preset (optionally only one sensor's), sorted by name."""
     _load_builtin()
     return [cls() for name, cls in sorted(_REGISTRY.items()) if sensor is None or cls.sensor == sensor]
 
 
-def get_preset(name: str) -> Preset:
+def get_preset(name: str) -> Preset[Any, Any]:
     """The preset registered as ``name``."""
     _load_builtin()
     try:
@@ -44,7 +44,7 @@ def get_preset(name: str) -> Preset:
         ) from None
 
 
-def parse_params(preset: Preset, values: Mapping[str, Any] | None = None) -> PresetParams:
+def parse_params(preset: Preset[Any, Any], values: Mapping[str, Any] | None = None) -> PresetParams:
     """Validate user parameters against the preset's model; unknown names and
     bad values give a ``ParameterError`` naming the parameter and the fix."""
     values = dict(values or {})

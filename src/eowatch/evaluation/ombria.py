@@ -13,7 +13,7 @@ without georeference. Each is read as a one-band (``vv``) ``Scene``:
   spacing of Sentinel-1 IW GRDH, so that ``min_area_m2`` means what it means on
   real data (100 m² per pixel). Tiles carry no orbit metadata (nothing to pair).
 
-Detection goes through ``eowatch.pipeline.detect_scenes``, so the scored code
+Detection goes through the block engine (``eowatch.engine.detect_arrays``), so the scored code
 is the preset with its minimum mapping unit. A pixel is predicted flooded
 where its class is ``decrease`` (a flood is a backscatter decrease) - or, for a
 preset without a ``decrease`` class, where it changed. Labels are read in
@@ -32,13 +32,13 @@ import numpy as np
 from affine import Affine
 from numpy.typing import NDArray
 from PIL import Image
-from rasterio.crs import CRS
 
 from ..detect import get_preset, parse_params
+from ..engine import detect_arrays
 from ..errors import InputError, InputReadError
+from ..io.load import crs_from
 from ..kernels.sar import from_db
 from ..model import Grid, Scene
-from ..pipeline import detect_scenes
 from ..settings import Settings
 from .metrics import Scores, binary_scores, report
 
@@ -69,7 +69,7 @@ def _read_png(path: Path) -> NDArray[np.uint8]:
 
 def _dummy_grid(shape: tuple[int, int]) -> Grid:
     transform = Affine(_PIXEL_M, 0.0, 500_000.0, 0.0, -_PIXEL_M, 5_000_000.0)
-    return Grid(CRS.from_epsg(32631), transform, shape[1], shape[0])
+    return Grid(crs_from("EPSG:32631"), transform, shape[1], shape[0])
 
 
 def ombria_scene(path: Path, role: str) -> Scene:
@@ -139,7 +139,7 @@ def evaluate_ombria(
         truth = _read_png(root / "MASK" / f"S1_mask_{tile}.png") > 127
         if truth.shape != before.grid.shape or after.grid.shape != before.grid.shape:
             raise InputError(f"OMBRIA tile {tile}: before, after and mask sizes differ")
-        result = detect_scenes(p, values, before, after)
+        result = detect_arrays(p, values, [before, after])
         decrease = [c.value for c in result.class_table if c.name == "decrease"]
         pred = np.isin(result.classes, decrease) if decrease else result.changed
         score = _flood_score(result.statistic, result.metadata)

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import rasterio
-
 from ..errors import InputError
-from ..pipeline import DetectRequest, detect_scenes, load_pair
+from ..io.load import read_plain_band
+from ..pipeline import DetectRequest, detect_result, plan_pair
 from ..settings import Settings
 from .metrics import Scores, binary_scores, report
 
@@ -40,14 +38,11 @@ def evaluate_oscd(
             continue
         if progress:
             progress(city.name)
-        pair = load_pair(
+        plan = plan_pair(
             DetectRequest(city / "imgs_1", city / "imgs_2", preset, dict(params or {})), settings
         )
-        result = detect_scenes(pair.preset, pair.params, pair.before, pair.after)
-        with warnings.catch_warnings():  # OSCD labels carry no georeference, by design
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            with rasterio.open(label_path) as ds:
-                label = ds.read(1)
+        result = detect_result(plan, settings)
+        label = read_plain_band(label_path)  # OSCD labels carry no georeference, by design
         if label.shape != result.classes.shape:
             raise InputError(
                 f"{label_path} is {label.shape} but the change map is {result.classes.shape}; "

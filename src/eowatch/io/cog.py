@@ -23,9 +23,9 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from ..errors import ProductWriteError
-from ..model import Grid
+from ..model import Block, Grid
 
-__all__ = ["write_cog", "validate_cog", "COG_RESAMPLING"]
+__all__ = ["write_cog", "write_cog_windows", "CogSpool", "validate_cog", "COG_RESAMPLING"]
 
 #: Overview resampling methods accepted by GDAL's COG driver.
 COG_RESAMPLING = frozenset(
@@ -33,7 +33,8 @@ COG_RESAMPLING = frozenset(
 )
 
 Colour = tuple[int, int, int] | tuple[int, int, int, int]
-Block = tuple[Window, NDArray[Any]]
+#: A window of a raster and its values (bands, rows, cols).
+Strip = tuple[Block, NDArray[Any]]
 
 
 def write_cog(
@@ -60,7 +61,7 @@ def write_cog(
     data = array[np.newaxis] if array.ndim == 2 else array
     _check_inputs(dest, data, grid, colormap, band_descriptions, resampling, blocksize)
     blocks = _strips(data, blocksize)
-    return _write(
+    return write_cog_windows(
         dest,
         grid,
         data.dtype,
@@ -123,49 +124,99 @@ def _check_inputs(
         raise fail(f"blocksize must be a positive multiple of 16; got {blocksize}")
 
 
-def _strips(data: NDArray[Any], blocksize: int) -> Iterator[Block]:
-    """(window, block) pairs covering ``data`` in strips one block high."""
+def _strips(data: NDArray[Any], blocksize: int) -> Iterator[Strip]:
+    """(block, values) pairs covering ``data`` in strips one block high."""
     rows, cols = data.shape[1:]
     for row in range(0, rows, blocksize):
         height = min(blocksize, rows - row)
-        yield Window(0, row, cols, height), data[:, row : row + height]
+        yield Block(row, 0, height, cols), data[:, row : row + height]
 
 
-def _write(
+def _window(block: Block) -> Window:
+    return Window(block.col, block.row, block.width, block.height)
+
+
+def write_cog_windows(
     dest: Path,
     grid: Grid,
     dtype: np.dtype[Any],
     count: int,
-    blocks: Iterable[Block],
+    blocks: Iterable[Strip],
     *,
     nodata: float | None,
-    colormap: Mapping[int, Colour] | None,
-    band_descriptions: Sequence[str] | None,
-    tags: Mapping[str, Any] | None,
-    resampling: str,
-    blocksize: int,
-    compress: str,
+    colormap: Mapping[int, Colour] | None = None,
+    band_descriptions: Sequence[str] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    resampling: str = "nearest",
+    blocksize: int = 512,
+    compress: str = "DEFLATE",
 ) -> Path:
-    """Stream ``blocks`` to a temporary tiled GeoTIFF, COG-copy it and move it into place.
-
-    Kept separate from ``write_cog`` so a windowed writer can feed blocks
-    computed on the fly.
-    """
+    """Stream ``blocks`` (block, values) to a temporary tiled GeoTIFF, COG-copy it and
+    move it into place: a windowed writer feeds blocks computed on the fly."""
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".eowatch-cog-", dir=dest.parent) as tmp:
-            staged, final = Path(tmp) / "staged.tif", Path(tmp) / "final.tif"
+            staged = Path(tmp) / "staged.tif"
             profile = _staging_profile(grid, dtype, count, nodata, blocksize)
             with rasterio.open(staged, "w", **profile) as ds:
-                for window, block in blocks:
-                    ds.write(block, window=window)
+                for block, values in blocks:
+                    ds.write(values, window=_window(block))
                 _decorate(ds, colormap, band_descriptions, tags)
-            options = _cog_options(dtype, resampling, blocksize, compress)
-            rasterio.shutil.copy(staged, final, driver="COG", **options)
-            os.replace(final, dest)
+            _copy_to_cog(staged, dest, dtype, resampling, blocksize, compress)
     except (RasterioError, OSError, ValueError) as exc:
         raise ProductWriteError(f"cannot write COG {dest}: {exc}") from exc
     return dest
+
+
+def _copy_to_cog(staged: Path, dest: Path, dtype: np.dtype[Any], resampling: str, blocksize: int,
+                 compress: str) -> None:  # fmt: skip
+    final = staged.with_name(f"{staged.stem}.cog.tif")
+    rasterio.shutil.copy(staged, final, driver="COG", **_cog_options(dtype, resampling, blocksize, compress))
+    os.replace(final, dest)
+
+
+class CogSpool:
+    """A layer written window by window into a tiled GeoTIFF in ``folder`` (the engine's
+    ``LayerSink``: a full tile's layer never sits in memory), then published as a COG."""
+
+    def __init__(self, folder: Path, name: str, grid: Grid, dtype: str, bands: int, nodata: float,
+                 blocksize: int = 512) -> None:  # fmt: skip
+        self.dtype, self.bands, self.nodata, self.grid = dtype, bands, nodata, grid
+        self.blocksize = blocksize
+        self.path = Path(folder) / f".spool-{name}.tif"
+        profile = _staging_profile(grid, np.dtype(dtype), bands, nodata, blocksize)
+        try:
+            self._ds: Any = rasterio.open(self.path, "w", **profile)
+        except (RasterioError, OSError) as exc:
+            raise ProductWriteError(f"cannot spool layer {name} to {self.path}: {exc}") from exc
+
+    def write(self, block: Block, values: NDArray[Any]) -> None:
+        self._ds.write(values, window=_window(block))
+
+    def done(self) -> CogSpool:
+        if not self._ds.closed:
+            self._ds.close()
+        return self
+
+    def read(self) -> NDArray[Any]:
+        self.done()
+        with rasterio.open(self.path) as ds:
+            values: NDArray[Any] = ds.read()
+        return values
+
+    def publish(self, dest: Path, band_descriptions: Sequence[str] | None = None, resampling: str = "nearest",
+                compress: str = "DEFLATE") -> Path:  # fmt: skip
+        """The spooled layer as a COG at ``dest`` (the spool file is removed)."""
+        self.done()
+        try:
+            with rasterio.open(self.path, "r+") as ds:
+                _decorate(ds, None, band_descriptions, None)
+            _copy_to_cog(self.path, dest, np.dtype(self.dtype), resampling, self.blocksize, compress)
+        except (RasterioError, OSError, ValueError) as exc:
+            raise ProductWriteError(f"cannot write COG {dest}: {exc}") from exc
+        finally:
+            self.path.unlink(missing_ok=True)
+        return dest
 
 
 def _staging_profile(

@@ -9,7 +9,9 @@ needed window and overview of local files and remote COGs alike.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,9 @@ from ..model import Grid, Scene
 from .sources import Acquisition, BandAsset
 
 __all__ = [
+    "crs_from",
+    "reproject_bounds",
+    "read_plain_band",
     "band_grid",
     "pair_grid",
     "read_scene",
@@ -46,6 +51,31 @@ __all__ = [
 # Order of preference for the band that defines an acquisition's native grid.
 _REFERENCE_BANDS = ("B02", "B04", "B03", "B08", "vv", "vh", "hh", "hv")
 _EPS = 1e-6  # fraction of a pixel forgiven when snapping bounds to a grid
+
+
+def crs_from(value: str | int) -> CRS:
+    """A CRS from a user value ("EPSG:32631", WKT, an EPSG code)."""
+    return CRS.from_epsg(value) if isinstance(value, int) else CRS.from_user_input(value)
+
+
+def reproject_bounds(
+    src_crs: Any, dst_crs: Any, bounds: tuple[float, float, float, float], densify_pts: int = 21
+) -> tuple[float, float, float, float]:
+    """``bounds`` (left, bottom, right, top) of ``src_crs`` in ``dst_crs`` (edges densified)."""
+    left, bottom, right, top = transform_bounds(src_crs, dst_crs, *bounds, densify_pts=densify_pts)
+    return left, bottom, right, top
+
+
+def read_plain_band(path: str | Path, band: int = 1) -> NDArray[Any]:
+    """One band of a raster that may carry no georeference (labels on a pixel grid)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as ds:
+                values: NDArray[Any] = ds.read(band)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputReadError(f"cannot read {path}: {exc}") from exc
+    return values
 
 
 def open_asset(asset: BandAsset) -> rasterio.DatasetReader:

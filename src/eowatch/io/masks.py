@@ -11,10 +11,10 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 from ..kernels.masks import scl_invalid
-from ..model import Grid
+from ..model import Block, Grid
 from .load import read_band
 from .sources import Acquisition
-from .windows import Block, CoarseMask
+from .windows import CoarseMask
 
 __all__ = ["cloud_mask", "window_cloud_mask", "S2CLOUDLESS_BANDS"]
 

@@ -1,8 +1,9 @@
 """Change polygons: polygonize a change map, rate each region, write GeoJSON / FlatGeobuf.
 
-One feature per 4-connected region of one change class. Per-region statistics
-come from a label image through ``np.bincount`` / ``scipy.ndimage`` (no loop
-over pixels); geometries are reprojected to EPSG:4326 (RFC 7946).
+One feature per 4-connected region of one change class (``eowatch.kernels.regions``
+labels them and computes their statistics); geometries are traced along pixel edges
+(``eowatch.kernels.boundaries``) and reprojected to EPSG:4326 (RFC 7946).
+``ChangePolygons`` holds them as columns; ``to_features()`` gives GeoJSON-like dicts.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,14 @@ from pyproj import Geod, Transformer
 from pyproj.exceptions import CRSError
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
-from scipy import ndimage
+from rasterio.warp import transform_geom
+from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
 from ..errors import ProductWriteError
 from ..kernels.boundaries import trace_rings
-from ..kernels.labels import components
+from ..kernels.regions import Regions, class_regions, zonal_statistics
 from ..model import ChangeResult
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "write_geojson",
     "write_flatgeobuf",
     "DIRECTION_CLASS_NAMES",
+    "to_wgs84",
 ]
 
 #: Class names that also become the ``direction`` property of their polygons.
@@ -49,7 +50,6 @@ DIRECTION_CLASS_NAMES = frozenset({"increase", "decrease"})
 #: Output coordinate precision in degrees (1e-7 deg is about 1 cm).
 _DECIMALS = 7
 _WGS84 = CRS.from_epsg(4326)
-_CROSS = ndimage.generate_binary_structure(2, 1)  # 4-connectivity, as GDAL's polygonize default
 
 #: Feature properties in output order (``direction`` follows where a class has one).
 _PROPERTY_KEYS = (
@@ -76,20 +76,6 @@ _SCHEMA: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class _Regions:
-    """Connected regions: label image (0 = background) and the class of each label."""
-
-    labels: NDArray[np.int32]
-    label_class: NDArray[np.int64]  # index 0 unused
-    inside: NDArray[np.intp]  # flat indices of the labelled pixels, ascending
-    pixel_labels: NDArray[np.int64]  # their labels
-
-    @property
-    def count(self) -> int:
-        return len(self.label_class) - 1
-
-
 def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0.0) -> ChangePolygons:
     """The change polygons (EPSG:4326), one per connected region of a change class.
 
@@ -99,11 +85,11 @@ def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0
     ``pixel_count`` and ``direction`` for classes named increase/decrease.
     Sorted by area, largest first; ``id`` is the 1-based rank.
     """
-    regions = _label_regions(result.classes, result.changed)
+    regions = class_regions(result.classes, result.changed)
     if regions.count == 0:
         return ChangePolygons.empty()
     geoms = _region_geometries(regions, result)
-    stats = _zonal_stats(regions, result)
+    stats = zonal_statistics(regions, result.statistic, result.confidence_of)
     areas = _areas_m2(geoms, result.grid.crs)
     out_geoms = _output_geometries(geoms, result, simplify_tolerance_px)
     names = {c.value: c.name for c in result.class_table}
@@ -116,7 +102,7 @@ def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0
         "area_m2": areas[order],
         "mean_statistic": stats["mean_statistic"][order],
         "max_statistic": stats["max_statistic"][order],
-        "confidence": stats["confidence"][order] if "confidence" in stats else np.full(order.size, np.nan),
+        "confidence": stats["confidence"][order],
         "pixel_count": stats["pixel_count"][order],
     }
     directions = [n.lower() if n.lower() in DIRECTION_CLASS_NAMES else None for n in class_names.tolist()]
@@ -125,19 +111,15 @@ def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0
     return ChangePolygons(out_geoms[order], columns)
 
 
-class ChangePolygons(Sequence[dict[str, Any]]):
-    """Ranked change polygons held as columns: shapely geometries (EPSG:4326, RFC 7946
+class ChangePolygons:
+    """Ranked change polygons as columns: shapely geometries (EPSG:4326, RFC 7946
     orientation) and one array per property, row ``i`` being the feature of ``id`` i + 1.
-
-    A read-only sequence of GeoJSON-like feature dicts for callers that want
-    them (built on first access); the writers use the columns directly, which
-    keeps a full tile's 80k+ polygons off Python dicts (~8 s of a 10980 px pair).
-    """
+    The writers use the columns directly, which keeps a full tile's 80k+ polygons off
+    Python dicts (~8 s of a 10980 px pair); ``to_features()`` makes the dicts."""
 
     def __init__(self, geometries: NDArray[np.object_], columns: dict[str, NDArray[Any]]) -> None:
         self.geometries = geometries
         self.columns = columns
-        self._features: list[dict[str, Any]] | None = None
 
     @classmethod
     def empty(cls) -> ChangePolygons:
@@ -147,19 +129,6 @@ class ChangePolygons(Sequence[dict[str, Any]]):
 
     def __len__(self) -> int:
         return len(self.geometries)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.features()[index]
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.features())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ChangePolygons | list | tuple):
-            return self.features() == list(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
 
     @property
     def total_area_m2(self) -> float:
@@ -185,52 +154,41 @@ class ChangePolygons(Sequence[dict[str, Any]]):
         ``json`` for a few values; they parse to the same numbers)."""
         return [str(t) for t in shapely.to_geojson(self.geometries)]
 
-    def features(self) -> list[dict[str, Any]]:
-        if self._features is None:
-            self._features = [
-                {"type": "Feature", "id": i, "geometry": json.loads(g), "properties": props}
-                for i, (g, props) in enumerate(
-                    zip(self.geometry_texts(), self.properties(), strict=True), start=1
-                )
-            ]
-        return self._features
+    def to_features(self) -> list[dict[str, Any]]:
+        """GeoJSON-like feature dicts (``id`` = rank, from 1)."""
+        return [
+            {"type": "Feature", "id": i, "geometry": json.loads(g), "properties": props}
+            for i, (g, props) in enumerate(
+                zip(self.geometry_texts(), self.properties(), strict=True), start=1
+            )
+        ]
 
 
-def write_geojson(features: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Write ``features`` as an RFC 7946 FeatureCollection (lon/lat, no ``crs`` member)."""
+def write_geojson(polygons: ChangePolygons, path: str | os.PathLike[str]) -> Path:
+    """Write ``polygons`` as an RFC 7946 FeatureCollection (lon/lat, no ``crs`` member)."""
     dest = Path(path)
     try:
-        if isinstance(features, ChangePolygons):
-            text = _collection_text(features)
-        else:
-            collection = {"type": "FeatureCollection", "features": [_clean_feature(f) for f in features]}
-            text = json.dumps(collection, allow_nan=False, separators=(",", ":"), default=_json_default)
+        text = _collection_text(polygons)
         _atomic_write(dest, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     except (OSError, ValueError, TypeError) as exc:
         raise ProductWriteError(f"cannot write GeoJSON {dest}: {exc}") from exc
     return dest
 
 
-def write_flatgeobuf(features: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Write ``features`` (EPSG:4326) as FlatGeobuf with a spatial index.
+def write_flatgeobuf(polygons: ChangePolygons, path: str | os.PathLike[str]) -> Path:
+    """Write ``polygons`` (EPSG:4326) as FlatGeobuf with a spatial index.
 
     Zero features give a valid empty layer with the schema. The spatial index
     orders features along a Hilbert curve, so the ``id`` field keeps the rank.
     """
     dest = Path(path)
     try:
-        if isinstance(features, ChangePolygons):
-            geometry, geometry_type = _wkb(features.geometries)
-            names, columns = (
-                ["id", *features.columns],
-                [
-                    np.arange(1, len(features) + 1, dtype=np.int64),
-                    *(_typed(k, c) for k, c in features.columns.items()),
-                ],
-            )
-        else:
-            geometry, geometry_type = _wkb_geometries(features)
-            names, columns = _field_columns(features)
+        geometry, geometry_type = _wkb(polygons.geometries)
+        names = ["id", *polygons.columns]
+        columns = [
+            np.arange(1, len(polygons) + 1, dtype=np.int64),
+            *(_typed(k, c) for k, c in polygons.columns.items()),
+        ]
         _atomic_write(
             dest,
             lambda tmp: pyogrio.raw.write(
@@ -250,93 +208,6 @@ def write_flatgeobuf(features: Sequence[dict[str, Any]], path: str | os.PathLike
     return dest
 
 
-# -- regions and statistics --------------------------------------------------
-
-
-def _label_regions(classes: NDArray[np.uint8], changed: NDArray[np.bool_]) -> _Regions:
-    """Label 4-connected regions of equal change class.
-
-    One labelling pass over the changed pixels; only the rare components that
-    hold several classes (adjacent regions of different classes) are split,
-    inside their bounding boxes. Cost does not grow with the number of classes.
-    """
-    found = components(changed, 4)
-    labels, n, inside = found.image(changed.shape), found.count, found.inside
-    if n == 0:
-        return _Regions(labels, np.zeros(1, dtype=np.int64), inside, np.zeros(0, dtype=np.int64))
-    values = classes.ravel()[inside].astype(np.int64)
-    pixel_labels = found.pixel_labels.astype(np.int64)
-    k = int(values.max()) + 1
-    # Pixels per (label, class): the class of each label, and the labels holding several.
-    counts = np.bincount(pixel_labels * k + values, minlength=(n + 1) * k).reshape(n + 1, k)
-    label_class = counts.argmax(axis=1).astype(np.int64)
-    label_class[0] = 0
-    mixed = np.flatnonzero((counts[1:] > 0).sum(axis=1) > 1) + 1
-    if mixed.size:
-        label_class = _split_mixed(labels, classes, mixed, label_class)
-        pixel_labels = labels.ravel()[inside].astype(np.int64)
-    return _Regions(labels, label_class, inside, pixel_labels)
-
-
-def _split_mixed(
-    labels: NDArray[np.int32],
-    classes: NDArray[np.uint8],
-    mixed: NDArray[np.intp],
-    label_class: NDArray[np.int64],
-) -> NDArray[np.int64]:
-    """Relabel (in place) each multi-class component into one label per class region."""
-    classes_out = list(label_class)
-    slices = ndimage.find_objects(labels)
-    for label in mixed:
-        window = slices[label - 1]
-        assert window is not None
-        view = labels[window]
-        component = view == label
-        sub_classes = classes[window]
-        for i, value in enumerate(np.unique(sub_classes[component])):
-            parts, n = ndimage.label(component & (sub_classes == value), structure=_CROSS)
-            # The component's own label goes to its first region; the others get new ones.
-            reuse = [int(label)] if i == 0 else []
-            if reuse:
-                classes_out[label] = int(value)
-            new = reuse + list(range(len(classes_out), len(classes_out) + n - len(reuse)))
-            classes_out.extend([int(value)] * (n - len(reuse)))
-            lut = np.asarray([0, *new], dtype=np.int32)
-            inside = parts > 0
-            view[inside] = lut[parts[inside]]
-    return np.asarray(classes_out, dtype=np.int64)
-
-
-def _zonal_stats(regions: _Regions, result: ChangeResult) -> dict[str, NDArray[Any]]:
-    """Per-label pixel count, mean/max statistic and mean confidence (index = label - 1)."""
-    inside = regions.inside
-    idx = regions.pixel_labels - 1
-    n = regions.count
-    stats: dict[str, NDArray[Any]] = {"pixel_count": np.bincount(idx, minlength=n)}
-    statistic = np.asarray(result.statistic).ravel()[inside].astype(np.float64)
-    stats["mean_statistic"] = _nanmean_by_label(idx, statistic, n)
-    maxima = np.full(n, -np.inf)
-    np.maximum.at(maxima, idx, np.where(np.isfinite(statistic), statistic, -np.inf))
-    stats["max_statistic"] = np.where(np.isfinite(maxima), maxima, np.nan)
-    confidence_of = getattr(result, "confidence_of", None)
-    if result.confidence is not None:
-        confidence = np.asarray(result.confidence).ravel()[inside].astype(np.float64)
-        stats["confidence"] = _nanmean_by_label(idx, confidence, n)
-    elif confidence_of is not None:  # windowed runs: confidence from the statistic, changed pixels only
-        confidence = np.asarray(confidence_of(statistic)).astype(np.float64)
-        stats["confidence"] = _nanmean_by_label(idx, confidence, n)
-    return stats
-
-
-def _nanmean_by_label(idx: NDArray[np.int64], values: NDArray[np.float64], n: int) -> NDArray[np.float64]:
-    """Mean of the finite ``values`` per label (NaN where a label has none)."""
-    finite = np.isfinite(values)
-    sums = np.bincount(idx[finite], weights=values[finite], minlength=n)
-    counts = np.bincount(idx[finite], minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-
 def _finite_or_none(value: Any) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
@@ -345,7 +216,7 @@ def _finite_or_none(value: Any) -> float | None:
 # -- geometry ----------------------------------------------------------------
 
 
-def _region_geometries(regions: _Regions, result: ChangeResult) -> NDArray[np.object_]:
+def _region_geometries(regions: Regions, result: ChangeResult) -> NDArray[np.object_]:
     """One shapely polygon per label, in the grid's CRS (index = label - 1): the region's
     pixel edges (``eowatch.kernels.boundaries``), vertices where the boundary turns."""
     rings = trace_rings(regions.labels, regions.count)
@@ -431,37 +302,12 @@ def _output_geometries(
     return np.asarray(shapely.orient_polygons(rounded, exterior_cw=False), dtype=object)  # RFC 7946
 
 
+def to_wgs84(geom: BaseGeometry, crs: Any) -> BaseGeometry:
+    """``geom`` (in ``crs``) in EPSG:4326 lon/lat, through GDAL's transformer."""
+    return shape(transform_geom(crs, "EPSG:4326", mapping(geom)))
+
+
 # -- writing -----------------------------------------------------------------
-
-
-def _clean_feature(feature: dict[str, Any]) -> dict[str, Any]:
-    """A JSON-safe copy: NaN/inf properties become null, numpy scalars Python numbers."""
-    geometry = feature.get("geometry")
-    clean = {
-        "type": "Feature",
-        # Serialised as is by write_geojson (tuples and numpy values through _json_default).
-        "geometry": geometry,
-        "properties": {k: _json_value(v) for k, v in (feature.get("properties") or {}).items()},
-    }
-    if "id" in feature:
-        clean["id"] = _json_value(feature["id"])
-    return clean
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _collection_text(polygons: ChangePolygons) -> str:
@@ -484,11 +330,6 @@ def _typed(name: str, column: NDArray[Any]) -> NDArray[Any]:
     return column.astype(_SCHEMA.get(name, column.dtype.name))
 
 
-def _wkb_geometries(features: Sequence[dict[str, Any]]) -> tuple[NDArray[np.object_], str]:
-    """WKB of every feature and the layer geometry type (all promoted to multi if any is)."""
-    return _wkb(shapely.from_geojson([json.dumps(f["geometry"]) for f in features]))
-
-
 def _wkb(geoms: NDArray[np.object_]) -> tuple[NDArray[np.object_], str]:
     geoms = geoms.copy()
     types = shapely.get_type_id(geoms)
@@ -501,28 +342,6 @@ def _wkb(geoms: NDArray[np.object_]) -> tuple[NDArray[np.object_], str]:
     wkb = np.empty(len(geoms), dtype=object)
     wkb[:] = shapely.to_wkb(geoms)  # one vectorised call, not one per feature
     return wkb, geometry_type
-
-
-def _field_columns(features: Sequence[dict[str, Any]]) -> tuple[list[str], list[NDArray[Any]]]:
-    """Field names and typed columns: the fixed schema plus any extra properties."""
-    records = [{**(f.get("properties") or {}), "id": f.get("id", i + 1)} for i, f in enumerate(features)]
-    schema = dict(_SCHEMA)
-    for record in records:
-        for key, value in record.items():
-            if key not in schema:  # infer only new keys (not every value of every record)
-                schema[key] = _infer_dtype(value)
-    columns = [_column([r.get(k) for r in records], dtype) for k, dtype in schema.items()]
-    return list(schema), columns
-
-
-def _infer_dtype(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "object"
-    if isinstance(value, int | np.integer):
-        return "int64"
-    if isinstance(value, float | np.floating):
-        return "float64"
-    return "object"
 
 
 def _column(values: list[Any], dtype: str) -> NDArray[Any]:

@@ -1,9 +1,9 @@
 """Read one acquisition window by window onto a target grid.
 
-``plan_blocks`` cuts a grid into blocks; a ``SceneSpec`` says what to read
-(acquisition, grid, bands, AOI, cloud masking) and pickles cheaply, so Dask
-workers can open the same files; ``SceneSpec.open()`` gives a
-``WindowReader`` that keeps its files open and returns a ``Scene`` per block.
+A ``SceneSpec`` says what to read (acquisition, grid, bands, AOI, cloud masking)
+and pickles cheaply, so Dask workers can open the same files; ``SceneSpec.open()``
+gives a ``WindowReader`` that keeps its files open and returns a ``Scene`` per
+``Block`` (``eowatch.engine.blocks`` plans them).
 
 A band whose native grid is the target grid shifted by whole pixels (the
 usual same-MGRS-tile case) is read with a plain rasterio window; a band twice
@@ -24,142 +24,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from affine import Affine
 from numpy.typing import NDArray
 from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
-from rasterio.warp import transform_geom
+from rasterio.warp import transform_bounds, transform_geom
 from rasterio.windows import Window
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from ..errors import InputError, InputReadError
+from ..errors import InputError, InputReadError, NoOverlapError
 from ..kernels.masks import scl_invalid
-from ..model import Grid, Scene
-from .load import open_asset, source_nodata, to_values, to_values_into, warped
+from ..model import Block, Grid, Scene
+from .gdal import gdal_env
+from .load import open_asset, read_decimated, reference_grid, source_nodata, to_values, to_values_into, warped
 from .sources import Acquisition, BandAsset
 
-__all__ = ["Block", "plan_blocks", "sample_blocks", "sample_cells", "SceneSpec", "WindowReader", "CoarseMask"]
+__all__ = ["SceneSpec", "WindowReader", "CoarseMask"]
 
 _EPS = 1e-6
 _RASTERIZE_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True, order=True)
-class Block:
-    """A window of a grid: first row and column, height and width (pixels)."""
-
-    row: int
-    col: int
-    height: int
-    width: int
-
-    @property
-    def size(self) -> int:
-        return self.height * self.width
-
-    def grid_of(self, grid: Grid) -> Grid:
-        """The sub-grid this block covers."""
-        t = grid.transform
-        return Grid(grid.crs, t @ Affine.translation(self.col, self.row), self.width, self.height)
-
-    def grown(self, halo: int, grid: Grid) -> Block:
-        """This block widened by ``halo`` pixels on every side, clipped to ``grid``."""
-        r0, c0 = max(0, self.row - halo), max(0, self.col - halo)
-        r1, c1 = (
-            min(grid.height, self.row + self.height + halo),
-            min(grid.width, self.col + self.width + halo),
-        )
-        return Block(r0, c0, r1 - r0, c1 - c0)
-
-    def inside(self, outer: Block) -> tuple[slice, slice]:
-        """Slices of this block within ``outer`` (a grown copy of it)."""
-        r, c = self.row - outer.row, self.col - outer.col
-        return slice(r, r + self.height), slice(c, c + self.width)
-
-
-def plan_blocks(grid: Grid, size: int) -> list[Block]:
-    """Square blocks of ``size`` pixels covering ``grid`` row by row (edge blocks are smaller).
-
-    Keep ``size`` a multiple of the sources' internal tile size (512 for
-    Sentinel-2 COGs) so that every decoded tile is used by one block only.
-    """
-    if size < 1:
-        raise ValueError(f"block size must be positive; got {size}")
-    return [
-        Block(r, c, min(size, grid.height - r), min(size, grid.width - c))
-        for r in range(0, grid.height, size)
-        for c in range(0, grid.width, size)
-    ]
-
-
-#: Sample windows are placed inside cells of this many pixels: the internal tile of
-#: Sentinel-2 COGs (512, or 1024 in the archives, a multiple), so each window decodes
-#: one tile per band instead of up to four.
-SAMPLE_CELL_PX = 512
-
-# Why pixelwise fits (S2 IR-MAD) sample whole tile cells, decimated. On the benchmark tile, the
-# reference is the fit on every 8th pixel of the whole tile (1.9 M pixels spread evenly); the
-# changed pixels of 9 windows under each 2 M-pixel design, against the reference's (IoU):
-# every 3rd pixel of 8 x 8 whole cells 0.81 (64 tiles decoded per band), 16 x 16 small windows
-# 0.66 (256 tiles), 8 x 8 windows 0.74 (64 tiles). Canonical correlations 2-3 are poorly
-# determined (0.23 / 0.44 for the reference, 0.28 / 0.49 cells, 0.46 / 0.69 16 x 16 windows):
-# compare change maps, not them. Speckle-filtered S1 fits need contiguous windows (``sample_blocks``).
-
-
-def sample_blocks(grid: Grid, n_pixels: int, lattice: int = 8) -> list[Block]:
-    """A stratified sample of about ``n_pixels`` pixels: one small block near the
-    centre of each cell of a ``lattice`` x ``lattice`` grid over the scene (fewer
-    when the windows would be under 16 pixels).
-
-    Spread over the whole scene, it sees every land-cover and illumination
-    condition of it, unlike a few large windows; whole pixels at full
-    resolution (not an overview) keep the per-pixel statistics the fit needs.
-    On large grids each block sits in the middle of the ``SAMPLE_CELL_PX`` cell holding
-    its lattice point (cells of the grid's own pixels: on a tile's grid, one file tile).
-    """
-    if grid.width * grid.height <= n_pixels:
-        return [Block(0, 0, grid.height, grid.width)]
-    k = max(1, min(lattice, int(math.sqrt(n_pixels / 256))))
-    side = max(16, int(math.sqrt(n_pixels / (k * k))))
-    side = min(side, grid.height // k, grid.width // k)
-    # Snap to tile cells only when every lattice cell spans one (small grids keep the spread).
-    cell = SAMPLE_CELL_PX if min(grid.height, grid.width) // k >= SAMPLE_CELL_PX >= side else 1
-    blocks = []
-    for i in range(k):
-        for j in range(k):
-            r = _in_cell(int((i + 0.5) * grid.height / k), side, cell, grid.height)
-            c = _in_cell(int((j + 0.5) * grid.width / k), side, cell, grid.width)
-            blocks.append(Block(r, c, side, side))
-    return blocks
-
-
-def sample_cells(grid: Grid, n_pixels: int, lattice: int = 8) -> tuple[list[Block], int]:
-    """For pixelwise fits: about ``n_pixels`` pixels as every ``step``-th row and column of whole
-    ``SAMPLE_CELL_PX`` cells (file tiles), one cell per cell of a ``lattice`` x ``lattice`` grid
-    over the scene. Returns the cells and ``step``.
-
-    Reading costs one decoded tile per cell and band, and the decimated lattice sees all of
-    each cell, where a small window per tile would see a 30th of it for the same decoding.
-    Falls back to ``sample_blocks`` (step 1) when the scene is small.
-    """
-    cell = SAMPLE_CELL_PX
-    if grid.width * grid.height <= n_pixels or min(grid.height, grid.width) // lattice < cell:
-        return sample_blocks(grid, n_pixels, lattice), 1
-    step = max(1, math.ceil(math.sqrt(lattice * lattice * cell * cell / n_pixels)))
-    blocks = []
-    for i in range(lattice):
-        for j in range(lattice):
-            r = min(int((i + 0.5) * grid.height / lattice) // cell * cell, grid.height - cell)
-            c = min(int((j + 0.5) * grid.width / lattice) // cell * cell, grid.width - cell)
-            blocks.append(Block(r, c, cell, cell))
-    return blocks, step
-
-
-def _in_cell(centre: int, side: int, cell: int, size: int) -> int:
-    """First pixel of a ``side``-long window centred in the ``cell`` holding ``centre``, inside ``size``."""
-    start = centre // cell * cell + (cell - side) // 2
-    return max(0, min(start, size - side))
 
 
 @dataclass(frozen=True)
@@ -179,8 +62,10 @@ class CoarseMask:
 
 @dataclass
 class SceneSpec:
-    """What to read of one acquisition: bands on a grid, inside an AOI, with
-    clouds masked (``cloud``: "none", "scl" or a precomputed ``CoarseMask``)."""
+    """What to read of one acquisition: bands on a grid, inside an AOI, with clouds
+    masked (``cloud``: "none", "scl" or a precomputed ``CoarseMask``), and, for the
+    dates of a series that may cover less than the grid, only inside the acquisition's
+    own raster bounds (``footprint``). Reads run with a ``gdal_cache_mb`` block cache."""
 
     acq: Acquisition
     grid: Grid
@@ -188,8 +73,11 @@ class SceneSpec:
     aoi: BaseGeometry | None = None
     cloud: str | CoarseMask = "none"
     mask_snow: bool = True
+    footprint: bool = False
+    gdal_cache_mb: int = 256
     _aoi_geom: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _aoi_shape: BaseGeometry | None = field(default=None, init=False, repr=False)
+    _bounds: tuple[float, float, float, float] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.acq.require(self.bands)
@@ -198,23 +86,28 @@ class SceneSpec:
             self._aoi_shape = shape(self._aoi_geom).buffer(max(self.grid.resolution))  # all_touched margin
         if self.cloud == "scl" and "SCL" not in self.acq.assets:
             raise InputError(f"{self.acq.id} has no SCL band; use cloud_mask='s2cloudless' (L1C) or 'none'")
+        if self.footprint:
+            self._bounds = _footprint_bounds(self.acq, self.grid)
 
     def open(self) -> WindowReader:
         return WindowReader(self)
 
-    def header(self) -> Scene:
-        """A one-pixel Scene carrying the acquisition's identity (for provenance)."""
-        return Scene(
-            data=np.zeros((len(self.bands), 1, 1), dtype=np.float32),
-            valid=np.zeros((1, 1), dtype=bool),
-            bands=self.bands,
-            grid=self.grid,
-            id=self.acq.id,
-            datetime=self.acq.datetime,
-            sensor=self.acq.sensor,
-            properties=dict(self.acq.properties),
-            hrefs={n: self.acq.assets[n].href for n in self.bands},
+    def preview(self, bands: tuple[str, ...], shape: tuple[int, int]) -> NDArray[np.float32]:
+        """``bands`` over the whole grid reduced to ``shape`` (quicklooks; from overviews
+        where the files have them), NaN at nodata."""
+        return read_decimated(self.acq, self.grid, bands, shape)
+
+
+def _footprint_bounds(acq: Acquisition, grid: Grid) -> tuple[float, float, float, float]:
+    """The acquisition's raster bounds in the grid's CRS (``NoOverlapError`` when they miss it)."""
+    ref = reference_grid(acq)
+    area = box(*transform_bounds(ref.crs, grid.crs, *ref.bounds))
+    if area.is_empty or not area.intersects(box(*grid.bounds)):
+        raise NoOverlapError(
+            f"{acq.id} does not overlap the series grid; give acquisitions over the same area"
         )
+    left, bottom, right, top = area.bounds
+    return left, bottom, right, top
 
 
 class _BandWindows:
@@ -423,11 +316,14 @@ class WindowReader:
         """The block as a Scene, and its cloud mask (before it was applied)."""
         spec = self.spec
         data = np.empty((len(spec.bands), block.height, block.width), dtype=np.float32)
-        valid = self._aoi(block)
-        for i, band in enumerate(self._bands):
-            band.read_into(block, data[i], valid)
-        clouds = self._clouds(block)
+        with gdal_env(spec.gdal_cache_mb):
+            valid = self._aoi(block)
+            for i, band in enumerate(self._bands):
+                band.read_into(block, data[i], valid)
+            clouds = self._clouds(block)
         valid &= ~clouds
+        if spec._bounds is not None:
+            valid &= self._inside_footprint(block, spec._bounds)
         scene = Scene(
             data=data,
             valid=valid,
@@ -436,8 +332,17 @@ class WindowReader:
             id=spec.acq.id,
             datetime=spec.acq.datetime,
             sensor=spec.acq.sensor,
+            properties=spec.acq.properties,
         )
         return scene, clouds
+
+    def _inside_footprint(self, block: Block, bounds: tuple[float, float, float, float]) -> NDArray[np.bool_]:
+        """True on the pixels whose centre lies inside ``bounds``."""
+        left, bottom, right, top = bounds
+        t = self.spec.grid.transform
+        xs = t.c + t.a * (np.arange(block.col, block.col + block.width) + 0.5)
+        ys = t.f + t.e * (np.arange(block.row, block.row + block.height) + 0.5)
+        return ((ys >= bottom) & (ys <= top))[:, None] & ((xs >= left) & (xs <= right))[None, :]
 
     def _aoi(self, block: Block) -> NDArray[np.bool_]:
         geom = self.spec._aoi_geom

@@ -69,7 +69,8 @@ _DC = np.array([1, 0, -1, 0], dtype=np.int64)
 @kernel
 def _inside(labels: NDArray[np.integer], r: int, c: int, label: int) -> bool:
     rows, cols = labels.shape
-    return 0 <= r < rows and 0 <= c < cols and labels[r, c] == label
+    inside: bool = 0 <= r < rows and 0 <= c < cols and labels[r, c] == label
+    return inside
 
 
 @kernel

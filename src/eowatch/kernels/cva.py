@@ -96,7 +96,7 @@ def cva_magnitude(
         if w.shape[0] != d.shape[0]:
             raise ValueError(f"weights must hold one value per band ({d.shape[0]}); got {w.shape[0]}")
         sq = np.einsum("b,brc,brc->rc", w, d, d)
-    return np.sqrt(sq).astype(np.float32)
+    return np.asarray(np.sqrt(sq), dtype=np.float32)
 
 
 def cva_polar_angle(
@@ -112,7 +112,7 @@ def cva_polar_angle(
         raise ValueError(f"the polar angle needs exactly 2 features; got {d.shape[0]}")
     ang = np.degrees(np.arctan2(d[1].astype(np.float64), d[0].astype(np.float64))) % 360.0
     ang[(d[0] == 0) & (d[1] == 0)] = np.nan
-    return ang.astype(np.float32)
+    return np.asarray(ang, dtype=np.float32)
 
 
 def cva_reference_angle(
@@ -139,7 +139,7 @@ def cva_reference_angle(
         cos = np.clip(dot / norm, -1.0, 1.0)
     ang = np.degrees(np.arccos(cos))
     ang[norm == 0] = np.nan
-    return ang.astype(np.float32)
+    return np.asarray(ang, dtype=np.float32)
 
 
 def cva_sign(before: ArrayLike, after: ArrayLike, valid: NDArray[np.bool_] | None = None) -> NDArray[np.int8]:

@@ -379,7 +379,7 @@ def _finite_valid(
     ok = np.all(np.isfinite(before), axis=0) & np.all(np.isfinite(after), axis=0)
     if valid is not None:
         ok &= np.asarray(valid, dtype=bool)
-    return ok
+    return np.asarray(ok, dtype=bool)
 
 
 def imad(

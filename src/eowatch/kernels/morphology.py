@@ -37,10 +37,8 @@ def disk(radius: int) -> NDArray[np.bool_]:
 
 def connectivity_structure(connectivity: int) -> NDArray[np.bool_]:
     """3x3 structuring element for 4- or 8-connectivity."""
-    if connectivity == 4:
-        return ndimage.generate_binary_structure(2, 1)
-    if connectivity == 8:
-        return ndimage.generate_binary_structure(2, 2)
+    if connectivity in (4, 8):
+        return np.asarray(ndimage.generate_binary_structure(2, 1 if connectivity == 4 else 2), dtype=bool)
     raise ValueError(f"connectivity must be 4 or 8; got {connectivity}")
 
 
@@ -74,9 +72,9 @@ def _areas(
         areas = np.bincount(found.pixel_labels, minlength=n + 1) * area[0]
     else:
         areas = np.bincount(found.pixel_labels, weights=area[found.inside // shape[1]], minlength=n + 1)
-    areas = areas.astype(np.float64)
-    areas[0] = 0.0
-    return areas
+    out = np.asarray(areas, dtype=np.float64)
+    out[0] = 0.0
+    return out
 
 
 def sieve(

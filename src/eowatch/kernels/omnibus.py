@@ -87,7 +87,7 @@ def _mixture_sf(z: NDArray[np.float64], f: float, omega2: float) -> NDArray[np.f
     """P-value of ``-2 rho ln Q = z`` under the chi-square mixture approximation."""
     z = np.maximum(z, 0.0)
     p = (1.0 - omega2) * special.chdtrc(f, z) + omega2 * special.chdtrc(f + 4.0, z)
-    return np.clip(p, 0.0, 1.0)
+    return np.asarray(np.clip(p, 0.0, 1.0), dtype=np.float64)
 
 
 def omnibus_statistic(series: NDArray[np.floating], enl: float) -> NDArray[np.float64]:
@@ -101,7 +101,7 @@ def omnibus_statistic(series: NDArray[np.floating], enl: float) -> NDArray[np.fl
     k = x.shape[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         ln_q = enl * np.sum(k * np.log(k) + np.log(x).sum(axis=0) - k * np.log(x.sum(axis=0)), axis=0)
-    return -2.0 * ln_q
+    return np.asarray(-2.0 * ln_q, dtype=np.float64)
 
 
 def _q_constants(k: int, p: int, n: float) -> tuple[float, float, float]:

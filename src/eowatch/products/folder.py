@@ -1,231 +1,133 @@
-"""Write one run's products into a folder, atomically.
+"""Write one run's product folder, atomically.
 
 Everything is written into a hidden staging folder beside the destination and
-renamed into place at the end, so a crashed or failed run never leaves a
-folder that looks complete; a re-run replaces the previous folder whole.
+renamed into place at the end, so a crashed or failed run never leaves a folder
+that looks complete; a re-run replaces the previous folder whole. The staging folder
+exists from the start of the run: early writers (the statistic COG) write into it
+while the engine finishes, and engine layers are spooled there.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from types import TracebackType
 
-import numpy as np
-import rasterio
-from numpy.typing import NDArray
+import pystac
 
+from ..detect.base import LayerSpec
 from ..errors import ProductWriteError
 from ..gil import short_gil_turns
-from ..io.cog import write_cog
-from ..io.quicklook import quicklook_png
-from ..io.vector import ChangePolygons, polygonize_changes, write_flatgeobuf, write_geojson
-from ..model import NO_DATA_CLASS, ChangeResult, Grid, Scene
+from ..io.cog import CogSpool
+from ..io.gdal import PRODUCT_CACHE_MB, gdal_env
+from ..io.vector import ChangePolygons, polygonize_changes
+from ..model import Grid
+from ..runs import RunRecord
+from .item import build_item
+from .registry import (
+    ITEM_FILE,
+    RASTER_WRITERS,
+    VECTOR_WRITERS,
+    HasStatistic,
+    ProductOptions,
+    RasterWriter,
+    assets_of,
+)
 
-__all__ = ["PRODUCT_FILES", "EarlyStatistic", "write_products", "write_statistic_cog", "preview_bands"]
-
-PRODUCT_FILES = {
-    "change_map": "change_map.tif",
-    "statistic": "statistic.tif",
-    "quicklook": "quicklook.png",
-    "polygons_geojson": "changes.geojson",
-    "polygons_fgb": "changes.fgb",
-    "item": "item.json",
-}
-
-
-def preview_bands(scene: Scene) -> NDArray[np.float32]:
-    """True colour (B04, B03, B02) when the scene has it, else its first band
-    (in dB for radar, whose linear power is too skewed to look at)."""
-    if all(b in scene.bands for b in ("B04", "B03", "B02")):
-        rgb = np.stack([scene.band(b) for b in ("B04", "B03", "B02")])
-    elif scene.sensor == "sentinel-1":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rgb = (10.0 * np.log10(np.maximum(scene.data[:1], 1e-6))).astype(np.float32)
-    else:
-        rgb = scene.data[:1]
-    return np.where(scene.valid, rgb, np.nan).astype(np.float32)
+__all__ = ["ProductFolder", "Products"]
 
 
-def write_products(
-    folder: Path,
-    before: Scene,
-    after: Scene,
-    result: ChangeResult,
-    item_builder: Any,
-    quicklook_max_size: int = 768,
-    extra_writers: dict[str, Any] | None = None,
-    previews: Callable[[], tuple[NDArray[np.float32], NDArray[np.float32]]] | None = None,
-    timings: dict[str, float] | None = None,
-    statistic_compression: str = "ZSTD",
-    early_statistic: EarlyStatistic | None = None,
-) -> tuple[Path, ChangePolygons, Any]:
-    """Write the product set of ``result`` into ``folder``.
+class Products:
+    """What a written product folder holds: where it is, its polygons and its Item."""
 
-    ``item_builder(features)`` returns the STAC Item (written last, so its
-    presence marks a complete product). ``extra_writers`` maps an asset key to
-    ``fn(staging_folder) -> filename`` for sensor-specific products.
-    ``previews()`` gives the quicklook's before/after panels when the scenes
-    are not in memory (windowed runs); by default they come from the scenes.
-    ``timings`` receives the seconds of each product (``write_<product>``); the rasters
-    (COGs, quicklook, extras) are written on a second thread while the polygons are
-    traced, so their seconds overlap the polygons'. ``statistic_compression`` is the codec
-    of the statistic COG (``Settings.statistic_compression``); ``early_statistic`` one already
-    being written (windowed runs start it while the regions are computed).
-    Returns the folder, the change polygons and the Item.
-    """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-
-    def rasters() -> None:
-        """The COGs, the quicklook and the extra products (GDAL and numpy: GIL mostly released)."""
-        clock = _Clock(timings)
-        _write_change_map(staging, result)
-        clock.lap("write_change_map")
-        if early_statistic is not None:
-            early_statistic.move_to(staging / PRODUCT_FILES["statistic"])
-            clock.lap("write_statistic_wait")
-        else:
-            write_statistic_cog(
-                staging / PRODUCT_FILES["statistic"],
-                result.statistic,
-                result.grid,
-                result.statistic_name,
-                statistic_compression,
-            )
-            clock.lap("write_statistic")
-        before_rgb, after_rgb = previews() if previews else (preview_bands(before), preview_bands(after))
-        quicklook_png(
-            staging / PRODUCT_FILES["quicklook"],
-            before_rgb,
-            after_rgb,
-            result,
-            max_size=quicklook_max_size,
-            title=f"{before.id} -> {after.id}",
-        )
-        clock.lap("write_quicklook")
-        for _key, writer in (extra_writers or {}).items():
-            writer(staging)
-        clock.lap("write_extra")
-
-    try:
-        # Rasters on a second thread while this one traces the polygons: on a full tile each
-        # side takes seconds and the two share no data but the (read-only) result.
-        with (
-            short_gil_turns(),
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="eowatch-products") as pool,
-        ):
-            raster_products = pool.submit(rasters)
-            clock = _Clock(timings)
-            features = polygonize_changes(result)
-            clock.lap("write_polygonize")
-            write_geojson(features, staging / PRODUCT_FILES["polygons_geojson"])
-            write_flatgeobuf(features, staging / PRODUCT_FILES["polygons_fgb"])
-            clock.lap("write_vectors")
-            raster_products.result()
-        item = item_builder(features)
-        (staging / PRODUCT_FILES["item"]).write_text(json.dumps(item.to_dict(), indent=1, default=str))
-        _replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return folder, features, item
+    def __init__(self, folder: Path, polygons: ChangePolygons, item: pystac.Item) -> None:
+        self.folder, self.polygons, self.item = folder, polygons, item
 
 
-def write_statistic_cog(path: Path, statistic: NDArray[Any], grid: Grid, name: str, compression: str) -> None:
-    write_cog(
-        path,
-        statistic.astype(np.float32, copy=False),  # no 0.5 GB copy of a full tile
-        grid,
-        nodata=float("nan"),
-        band_descriptions=[name],
-        resampling="average",
-        tags={"statistic": name},
-        compress=compression,
-    )
+class ProductFolder:
+    """The staging folder of one run. Use as a context manager: leaving it without
+    ``publish`` (an error) waits for the writers in flight and removes everything."""
 
+    def __init__(
+        self, folder: Path, options: ProductOptions, timings: dict[str, float] | None = None
+    ) -> None:
+        self.folder, self.options = Path(folder), options
+        self.timings = timings if timings is not None else {}
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        self.staging = self.folder.parent / f".{self.folder.name}.partial-{uuid.uuid4().hex[:8]}"
+        self.staging.mkdir()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eowatch-products")
+        self._early: dict[str, Future[None]] = {}
+        self._spools: list[CogSpool] = []
 
-class EarlyStatistic:
-    """The statistic COG written on a background thread as soon as the statistic is final
-    (``run_blockwise(on_statistic=...)``), while the region steps and polygons run; into a
-    hidden file beside the product folder, moved into it by ``write_products``.
-    Use as a context manager: leaving it waits for the thread and removes a file never moved."""
-
-    def __init__(self, parent: Path, grid: Grid, compression: str, gdal_cache_mb: int,
-                 timings: dict[str, float] | None = None) -> None:  # fmt: skip
-        self.path = parent / f".statistic-{uuid.uuid4().hex[:8]}.tif"
-        self.grid, self.compression, self.timings = grid, compression, timings
-        self.gdal_cache_mb = gdal_cache_mb
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eowatch-statistic")
-        self._future: Future[None] | None = None
-
-    @property
-    def started(self) -> bool:
-        return self._future is not None
-
-    def start(self, statistic: NDArray[np.float32], name: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._future = self._pool.submit(self._write, statistic, name)
-
-    def _write(self, statistic: NDArray[np.float32], name: str) -> None:
-        clock = _Clock(self.timings)
-        with rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb * 1024 * 1024):
-            write_statistic_cog(self.path, statistic, self.grid, name, self.compression)
-        clock.lap("write_statistic")
-
-    def move_to(self, dest: Path) -> None:
-        """Wait for the COG (raising its error) and move it to ``dest``."""
-        if self._future is None:
-            raise ProductWriteError("the statistic was never handed over (run_blockwise on_statistic)")
-        self._future.result()
-        os.replace(self.path, dest)
-
-    def __enter__(self) -> EarlyStatistic:
+    def __enter__(self) -> ProductFolder:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._pool.shutdown(wait=True)
-        self.path.unlink(missing_ok=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
 
+    def spool(self, spec: LayerSpec, grid: Grid) -> CogSpool:
+        """A layer sink of the engine, spooled to disk in the staging folder."""
+        spool = CogSpool(self.staging, spec.key, grid, spec.dtype, len(spec.bands), spec.nodata)
+        self._spools.append(spool)
+        return spool
 
-def _write_change_map(staging: Path, result: ChangeResult) -> None:
-    colormap: dict[int, tuple[int, int, int] | tuple[int, int, int, int]] = {
-        c.value: c.colour for c in result.class_table
-    }
-    colormap[NO_DATA_CLASS] = (0, 0, 0, 0)
-    write_cog(
-        staging / PRODUCT_FILES["change_map"],
-        result.classes,
-        result.grid,
-        nodata=NO_DATA_CLASS,
-        colormap=colormap,
-        band_descriptions=["change_class"],
-        tags={
-            "classes": json.dumps({c.value: c.name for c in result.class_table}),
-            "no_valid_data_value": NO_DATA_CLASS,
-        },
-    )
+    def start_early(self, source: HasStatistic) -> None:
+        """Start the writers that need only the final statistic (on a background thread)."""
+        for writer in RASTER_WRITERS:
+            if writer.early:
+                self._early[writer.name] = self._pool.submit(self._write_early, writer, source)
 
+    def _write_early(self, writer: RasterWriter, source: HasStatistic) -> None:
+        start = time.perf_counter()
+        with gdal_env(PRODUCT_CACHE_MB):
+            writer.write_early(source, self.staging, self.options)
+        self.timings[f"write_{writer.name}"] = round(time.perf_counter() - start, 3)
 
-class _Clock:
-    """Seconds between laps, recorded into ``timings`` (when given)."""
+    def publish(self, record: RunRecord) -> Products:
+        """Write every product of ``record`` (rasters on a second thread while the polygons
+        are traced here), then the Item, and move the folder into place."""
+        publish_start = time.perf_counter()
+        with short_gil_turns():
+            rasters = self._pool.submit(self._rasters, record)
+            start = time.perf_counter()
+            polygons = polygonize_changes(record.result)
+            self.timings["write_polygonize"] = round(time.perf_counter() - start, 3)
+            start = time.perf_counter()
+            for writer in VECTOR_WRITERS:
+                writer.write(polygons, self.staging)
+            self.timings["write_vectors"] = round(time.perf_counter() - start, 3)
+            rasters.result()
+        for spool in self._spools:  # layers no product took (a run without valid data)
+            spool.done()
+            spool.path.unlink(missing_ok=True)
+        # The Item is written last, so the write time it records is all but complete.
+        record.timings["write"] = time.perf_counter() - publish_start
+        item = build_item(record, polygons, assets_of(record))
+        (self.staging / ITEM_FILE).write_text(json.dumps(item.to_dict(), indent=1, default=str))
+        _replace(self.staging, self.folder)
+        return Products(self.folder, polygons, item)
 
-    def __init__(self, timings: dict[str, float] | None) -> None:
-        self.timings, self.t = timings, time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        if self.timings is not None:
-            self.timings[name] = round(now - self.t, 3)
-        self.t = now
+    def _rasters(self, record: RunRecord) -> None:
+        """The COGs, the quicklook and the sensor's products (GDAL and numpy: GIL mostly released)."""
+        plan = record.plan
+        with gdal_env(PRODUCT_CACHE_MB):
+            for writer in RASTER_WRITERS:
+                start = time.perf_counter()
+                early = self._early.get(writer.name)
+                if early is not None:
+                    early.result()
+                    self.timings[f"write_{writer.name}_wait"] = round(time.perf_counter() - start, 3)
+                elif writer.assets(plan.preset, plan.params, len(plan.acquisitions)):
+                    writer.write(record, self.staging, self.options)
+                    self.timings[f"write_{writer.name}"] = round(time.perf_counter() - start, 3)
 
 
 def _replace(staging: Path, folder: Path) -> None:

@@ -1,6 +1,6 @@
 """The Sentinel-1 presets on the block engine: on the real S1 demo scene, small
-windows (a halo for the speckle and density filters) give the whole-scene run's
-classes, statistic and products."""
+windows (a halo for the speckle and density filters) give the classes, statistic and
+products of one window over the whole scene."""
 
 from __future__ import annotations
 
@@ -29,12 +29,17 @@ def _run(demo, preset: str, tmp: Path, params: dict | None = None, **settings): 
     return detect_pair(request, Settings(output_dir=tmp, **settings))
 
 
+def _engine(run) -> dict:  # type: ignore[no-untyped-def]
+    return run.item.properties["eowatch:metadata"]["blockwise"]
+
+
 @pytest.mark.parametrize("preset", WINDOWED_PRESETS)
-def test_windowed_equals_the_whole_scene_run(demo, tmp_path: Path, preset: str) -> None:
-    whole = _run(demo, preset, tmp_path / "whole", scene_windowed=False)
+def test_small_windows_equal_one_window_over_the_scene(demo, tmp_path: Path, preset: str) -> None:
+    whole = _run(demo, preset, tmp_path / "whole", scene_window_px=4096)
     windowed = _run(demo, preset, tmp_path / "win", scene_window_px=40, scene_workers=2)
     a, b = whole.result, windowed.result
-    stats = b.metadata["blockwise"]
+    assert _engine(whole)["windows"] == 1
+    stats = _engine(windowed)
     rows, cols = a.grid.shape
     # Many windows, and the last row / column of windows is thinner than the others.
     assert stats["windows"] == -(-rows // 40) * -(-cols // 40) > 20
@@ -70,9 +75,10 @@ def test_a_sampled_fit_stays_close_to_the_whole_scene_fit(demo, tmp_path: Path) 
     """A scene larger than the sample is fitted on 64 small windows (here a quarter of the
     demo): the ENL and thresholds are distribution statistics, so they move a little and
     only pixels near a threshold change class."""
-    whole = _run(demo, "s1-flood", tmp_path / "whole", scene_windowed=False).result
-    sampled = _run(demo, "s1-flood", tmp_path / "sampled", scene_window_px=64, scene_sample_px=65_536).result
-    assert sampled.metadata["blockwise"]["sample_px"] < whole.grid.width * whole.grid.height / 3
+    whole = _run(demo, "s1-flood", tmp_path / "whole").result
+    sampled_run = _run(demo, "s1-flood", tmp_path / "sampled", scene_window_px=64, scene_sample_px=65_536)
+    sampled = sampled_run.result
+    assert _engine(sampled_run)["sample_px"] < whole.grid.width * whole.grid.height / 3
     for key in ("water_threshold_db", "decrease_threshold_db"):
         assert abs(sampled.metadata[key] - whole.metadata[key]) < 0.5, key
     enl = [whole.metadata["speckle"][d]["enl"] for d in ("before", "after")]

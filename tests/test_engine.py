@@ -1,5 +1,6 @@
-"""The block engine: windowed runs equal whole-scene runs, memory stays bounded,
-and a Dask cluster gives the same products as the local thread pool."""
+"""The block engine: small windows give what one window over the whole scene gives,
+memory stays bounded, in-memory scenes run through the same engine, and a Dask
+cluster gives the same products as the local thread pool."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import numpy as np
 import pytest
 import rasterio
 
-from eowatch.blockwise import ArraySpec, run_blockwise
-from eowatch.detect import get_preset, parse_params
-from eowatch.model import NO_DATA_CLASS
-from eowatch.pipeline import DetectRequest, detect_pair, load_pair
+from eowatch.engine import EngineOptions, detect_arrays
+from eowatch.model import NO_DATA_CLASS, Block
+from eowatch.pipeline import DetectRequest, detect_pair, plan_pair
 from eowatch.settings import Settings
+
+#: A window larger than the bundled scenes: the whole scene is one window.
+WHOLE = {"scene_window_px": 4096}
 
 
 def _paris_with_scl_and_nodata(paris: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -50,21 +53,28 @@ def _run(before: Path, after: Path, tmp: Path, aoi: str | None = None, **setting
     return detect_pair(DetectRequest(before, after, "s2-imad", aoi=aoi), Settings(output_dir=tmp, **settings))
 
 
-def test_windowed_s2_imad_equals_the_whole_scene_run(masked_pair, paris, tmp_path):
+def _engine(run) -> dict:
+    """How the block engine ran (recorded in the Item)."""
+    return run.item.properties["eowatch:metadata"]["blockwise"]
+
+
+def test_small_windows_equal_one_window_over_the_scene(masked_pair, paris, tmp_path):
     before, after = masked_pair
     aoi = "POLYGON((2.312 48.806, 2.354 48.81, 2.345 48.844, 2.312 48.806))"  # cuts windows diagonally
-    whole = _run(before, after, tmp_path / "whole", aoi, scene_windowed=False)
+    whole = _run(before, after, tmp_path / "whole", aoi, **WHOLE)
     windowed = _run(before, after, tmp_path / "win", aoi, scene_window_px=36, scene_workers=2)
     a, b = whole.result, windowed.result
     # Many windows, incl. a 1-px-thin edge column (361 = 10 x 36 + 1), with nodata, SCL clouds and the AOI.
     assert a.grid.shape == (327, 361)
-    stats = b.metadata["blockwise"]
+    assert _engine(whole)["windows"] == 1
+    stats = _engine(windowed)
     assert stats["windows"] == 10 * 11 and stats["window_px"] == 36
     assert (a.classes == NO_DATA_CLASS).sum() > 20_000
     assert np.array_equal(a.classes, b.classes)
     assert np.array_equal(a.statistic, b.statistic, equal_nan=True)
     assert a.changed.sum() > 1000
-    assert whole.features == windowed.features  # polygons incl. confidence computed from the statistic
+    # Polygons incl. confidence computed from the statistic.
+    assert whole.polygons.to_features() == windowed.polygons.to_features()
     assert (
         windowed.item.properties["eowatch:metadata"]["masking"]
         == whole.item.properties["eowatch:metadata"]["masking"]
@@ -80,16 +90,17 @@ def test_windowed_s2_imad_equals_the_whole_scene_run(masked_pair, paris, tmp_pat
         assert ds.descriptions[0] == "mad_chi2"
     assert [p.name for p in (tmp_path / "win").iterdir()] == [windowed.folder.name]
     assert "write_statistic" in stats["stages_s"] and "write_statistic_wait" in stats["stages_s"]
+    assert {"fit", "windows", "regions", "write_change_map", "write_polygonize"} <= set(stats["stages_s"])
     assert (windowed.folder / "quicklook.png").stat().st_size > 10_000
 
 
 def test_a_failed_run_leaves_no_early_statistic_behind(paris, tmp_path, monkeypatch):
-    from eowatch.products import folder
+    from eowatch.products import registry
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(folder, "quicklook_png", broken)
+    monkeypatch.setattr(registry, "quicklook_png", broken)
     with pytest.raises(OSError, match="disk full"):
         _run(paris / "imgs_1", paris / "imgs_2", tmp_path, scene_window_px=64)
     assert list(tmp_path.iterdir()) == []
@@ -97,7 +108,7 @@ def test_a_failed_run_leaves_no_early_statistic_behind(paris, tmp_path, monkeypa
 
 def test_at_most_two_windows_per_worker_are_resident(paris, tmp_path):
     run = _run(paris / "imgs_1", paris / "imgs_2", tmp_path, scene_window_px=32, scene_workers=2)
-    stats = run.result.metadata["blockwise"]
+    stats = _engine(run)
     assert stats["windows"] == 13 * 13
     # Band data of a window lives only between its read and its stitching.
     assert 1 <= stats["max_resident_windows"] <= 2 + 1
@@ -109,9 +120,10 @@ def test_fit_on_a_sample_of_a_larger_scene_agrees_with_the_whole_fit(paris, tmp_
     with a quarter of the pixels in the sample, 99.5 % of pixels agree with the
     whole-scene fit; the change mask (1.4 % of pixels) overlaps with IoU ~0.7:
     pixels near the threshold flip with the sampled canonical variates."""
-    whole = _run(paris / "imgs_1", paris / "imgs_2", tmp_path / "a", scene_windowed=False)
+    whole = _run(paris / "imgs_1", paris / "imgs_2", tmp_path / "a")
     sampled = _run(paris / "imgs_1", paris / "imgs_2", tmp_path / "b", scene_sample_px=40_000)
-    stats = sampled.result.metadata["blockwise"]
+    assert _engine(whole)["sample_px"] == whole.result.grid.width * whole.result.grid.height
+    stats = _engine(sampled)
     assert stats["sample_px"] < 45_000 < whole.result.grid.width * whole.result.grid.height
     a, b = whole.result.changed, sampled.result.changed
     agreement = (a == b).mean()
@@ -122,18 +134,16 @@ def test_fit_on_a_sample_of_a_larger_scene_agrees_with_the_whole_fit(paris, tmp_
     assert abs(scale_a / scale_b - 1) < 0.15
 
 
-def test_in_memory_scenes_go_through_the_same_engine(paris):
-    pair = load_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", "s2-imad"), Settings())
-    preset, params = get_preset("s2-imad"), parse_params(get_preset("s2-imad"), {})
-    settings = Settings(scene_window_px=50)
-    windowed, stats = run_blockwise(preset, params, ArraySpec(pair.before), ArraySpec(pair.after), settings)
-    whole = preset.run(pair.before, pair.after, params)
-    valid = pair.before.valid & pair.after.valid
-    assert stats.windows == 9 * 8
-    from eowatch.pipeline import finalize
-
-    expected = finalize(whole, valid, params)
-    assert np.array_equal(windowed.classes, expected.classes)
+def test_in_memory_scenes_go_through_the_same_engine(paris, tmp_path):
+    settings = Settings(output_dir=tmp_path)
+    plan = plan_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", "s2-imad"), settings)
+    grid = plan.grid
+    scenes = [spec.open().read(Block(0, 0, grid.height, grid.width))[0] for spec in plan.sources]
+    in_memory = detect_arrays(plan.preset, plan.params, scenes, EngineOptions(window_px=50))
+    from_files = detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", "s2-imad"), settings)
+    assert np.array_equal(in_memory.classes, from_files.result.classes)
+    assert np.array_equal(in_memory.statistic, from_files.result.statistic, equal_nan=True)
+    assert in_memory.changed.sum() > 1000
 
 
 def test_dask_cluster_gives_the_same_products_as_threads(paris, tmp_path):
@@ -151,11 +161,11 @@ def test_dask_cluster_gives_the_same_products_as_threads(paris, tmp_path):
             scene_executor="dask",
             dask_scheduler_address=cluster.scheduler_address,
         )
-    stats = remote.result.metadata["blockwise"]
+    stats = _engine(remote)
     assert stats["executor"] == "dask" and stats["workers"] == 2 and stats["windows"] == 7 * 7
     assert np.array_equal(local.result.classes, remote.result.classes)
     assert np.array_equal(local.result.statistic, remote.result.statistic, equal_nan=True)
-    assert local.features == remote.features
+    assert local.polygons.to_features() == remote.polygons.to_features()
 
 
 def test_dask_executor_without_a_scheduler_names_the_fix(paris, tmp_path):

@@ -1,0 +1,181 @@
+"""Plan a run: resolve the inputs, apply the sensor's input rules, choose the grid and
+what each date reads, and derive the run id. Nothing is read but metadata (and the
+coarse s2cloudless mask, when L1C inputs need one)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+from .aoi import check_aoi, parse_aoi
+from .detect import Preset, PresetParams, get_preset, parse_params
+from .errors import InputError
+from .inputs import rules_for
+from .io.load import pair_grid
+from .io.masks import window_cloud_mask
+from .io.sources import Acquisition, resolve_input
+from .io.windows import SceneSpec
+from .model import Grid
+from .runs import RunPlan
+from .settings import Settings
+from .stages import Stages
+
+__all__ = ["DetectRequest", "plan_pair", "plan_series", "run_id_for", "MIN_SERIES"]
+
+#: The fewest acquisitions a series may have.
+MIN_SERIES = 2
+
+
+@dataclass
+class DetectRequest:
+    """What the user asks for: two inputs, a preset and where to look."""
+
+    before: str | Path | Acquisition
+    after: str | Path | Acquisition
+    preset: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    aoi: str | BaseGeometry | None = None
+    crs: str | None = None
+    resolution: float | None = None
+    #: Extra STAC Item properties, e.g. ``eowatch:pairing`` when discovery chose the pair.
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def run_id_for(preset: str, before: Acquisition, after: Acquisition, key: dict[str, Any]) -> str:
+    """A stable run id: the same inputs, preset and parameters give the same id,
+    so a re-run replaces its earlier products instead of adding a copy."""
+    digest = hashlib.sha256(
+        json.dumps({"b": before.id, "a": after.id, "p": preset, **key}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:10]
+    dates = "_".join(f"{d:%Y%m%d}" if d else "nodate" for d in (before.datetime, after.datetime))
+    return f"{preset}_{dates}_{digest}"
+
+
+def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None = None) -> RunPlan:
+    """The plan of a pair (stages ``resolve``, ``read``: the grid, ``mask``: the cloud masks)."""
+    stages = stages or Stages()
+    with stages("resolve"):
+        first = request.before
+        if request.preset is None:  # peek at the data to pick the default preset
+            first = _resolve(first, "")
+        preset = get_preset(request.preset or _default_preset(_sensor(first), settings))
+        params = parse_params(preset, request.params)
+        acqs = _prepared(preset, params, [first, request.after])
+        properties = {**rules_for(preset.sensor).check(acqs, params), **request.provenance}
+        aoi = _aoi(request.aoi, settings)
+    with stages("read"):
+        grid = pair_grid(acqs[0], acqs[1], aoi, request.crs, request.resolution)
+    key = {
+        "params": params.model_dump(),
+        "aoi": getattr(aoi, "wkt", None),
+        "crs": request.crs,
+        "res": request.resolution,
+    }
+    run_id = run_id_for(preset.name, acqs[0], acqs[1], key)
+    with stages("mask"):
+        return _plan(run_id, preset, params, acqs, grid, aoi, properties, settings, footprint=False)
+
+
+def plan_series(
+    inputs: Sequence[str | Path | Acquisition],
+    preset_name: str,
+    params: dict[str, Any] | None,
+    aoi: str | BaseGeometry | None,
+    settings: Settings,
+    stages: Stages | None = None,
+) -> RunPlan:
+    """The plan of a time series of k >= 2 acquisitions of the same geometry, put in time
+    order when every one has a date; dates between the first and the last may cover less
+    of the grid than those two (their pixels outside are no data)."""
+    stages = stages or Stages()
+    if len(inputs) < MIN_SERIES:
+        raise InputError(
+            f"a time series needs at least {MIN_SERIES} acquisitions; got {len(inputs)}. "
+            "Give two or more dates of the same orbit (for two, `eowatch detect` does the same)."
+        )
+    with stages("resolve"):
+        preset = get_preset(preset_name)
+        if preset.max_dates is not None and len(inputs) > preset.max_dates:
+            raise InputError(
+                f"preset {preset_name!r} compares pairs only; use a series preset (s1-omnibus) for "
+                f"{len(inputs)} acquisitions, or `eowatch detect` for a pair"
+            )
+        values = parse_params(preset, params)
+        acqs = _prepared(preset, values, list(inputs))
+        if all(a.datetime is not None for a in acqs):
+            acqs.sort(key=lambda a: a.datetime or datetime.min)
+        ids = [a.id for a in acqs]
+        if len(set(ids)) < len(ids):
+            raise InputError(f"the same acquisition is given twice in {ids}; give distinct dates")
+        series = [{"id": a.id, "datetime": a.datetime.isoformat() if a.datetime else None, "href": a.href}
+                  for a in acqs]  # fmt: skip
+        properties = {**rules_for(preset.sensor).check(acqs, values), "eowatch:series": series}
+        region = _aoi(aoi, settings)
+    with stages("read"):
+        grid = pair_grid(acqs[0], acqs[-1], region)
+    key = {"params": values.model_dump(), "aoi": getattr(region, "wkt", None), "series": ids}
+    run_id = run_id_for(preset.name, acqs[0], acqs[-1], key) + f"_k{len(acqs)}"
+    with stages("mask"):
+        return _plan(run_id, preset, values, acqs, grid, region, properties, settings, footprint=True)
+
+
+def _plan(
+    run_id: str,
+    preset: Preset[Any, Any],
+    params: PresetParams,
+    acqs: list[Acquisition],
+    grid: Grid,
+    aoi: BaseGeometry | None,
+    properties: dict[str, Any],
+    settings: Settings,
+    footprint: bool,
+) -> RunPlan:
+    """What every date reads: the preset's bands on the grid, the AOI, the cloud mask."""
+    bands = preset.bands(params, rules_for(preset.sensor).available_bands(acqs))
+    sources, masking = [], []
+    for acq in acqs:
+        cloud, method = window_cloud_mask(acq, grid, params.cloud_mask)
+        sources.append(
+            SceneSpec(
+                acq, grid, bands, aoi, cloud, settings.mask_snow, footprint, settings.scene_gdal_cache_mb
+            )
+        )
+        masking.append(method)
+    return RunPlan(run_id, preset, params, tuple(acqs), grid, aoi, tuple(sources), tuple(masking), properties)
+
+
+def _prepared(preset: Preset[Any, Any], params: PresetParams, inputs: Sequence[str | Path | Acquisition]
+              ) -> list[Acquisition]:  # fmt: skip
+    """The inputs resolved, of the preset's sensor, prepared by the sensor's rules."""
+    rules = rules_for(preset.sensor)
+    acqs = [rules.prepare(_resolve(value, preset.sensor), params) for value in inputs]
+    for acq in acqs:
+        if acq.sensor != preset.sensor:
+            raise InputError(
+                f"{acq.id} is {acq.sensor} data but preset {preset.name!r} is for {preset.sensor}; "
+                f"choose a {acq.sensor} preset (see `eowatch presets`)"
+            )
+    return acqs
+
+
+def _resolve(value: str | Path | Acquisition, sensor: str) -> Acquisition:
+    return value if isinstance(value, Acquisition) else resolve_input(value, sensor)
+
+
+def _aoi(aoi: str | BaseGeometry | None, settings: Settings) -> BaseGeometry | None:
+    return check_aoi(parse_aoi(aoi), settings.max_aoi_area_km2) if aoi is not None else None
+
+
+def _sensor(value: str | Path | Acquisition) -> str:
+    return value.sensor if isinstance(value, Acquisition) else ""
+
+
+def _default_preset(sensor: str, settings: Settings) -> str:
+    return settings.default_s1_preset if sensor == "sentinel-1" else settings.default_s2_preset
