@@ -177,7 +177,7 @@ def runs(tmp: Path, detect: Callable[..., Path], detect_series: Callable[..., Pa
 
 def current_runs(tmp: Path) -> dict[str, Path]:
     """``runs`` through today's library API."""
-    from eowatch.pipeline import DetectRequest, detect_pair, detect_series
+    from eowatch.pipeline import DetectRequest, SeriesRequest, detect_pair, detect_series
     from eowatch.settings import Settings
 
     def detect(before: Path, after: Path, preset: str, aoi: str | None, out: Path) -> Path:
@@ -186,7 +186,7 @@ def current_runs(tmp: Path) -> dict[str, Path]:
         ).folder
 
     def series(inputs: list[Path], preset: str, out: Path) -> Path:
-        return detect_series(inputs, preset, settings=Settings(output_dir=out)).folder
+        return detect_series(SeriesRequest(inputs, preset), Settings(output_dir=out)).folder
 
     return runs(tmp, detect, series)
 

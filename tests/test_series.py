@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from eowatch.errors import InputError, PairingError
-from eowatch.pipeline import detect_series
+from eowatch.pipeline import SeriesRequest, detect_series
 from eowatch.settings import Settings
 
 ENL = 4.4
@@ -34,9 +34,8 @@ def _series(raster_factory, shape: tuple[int, int] = (80, 80)) -> list[Path]:
 def test_series_of_four(raster_factory, tmp_path: Path) -> None:
     paths = _series(raster_factory)
     shuffled = [paths[2], paths[0], paths[3], paths[1]]  # put back in time order by date
-    out = detect_series(
-        shuffled, "s1-omnibus", {"enl": ENL, "units": "linear"}, out_dir=tmp_path / "out", settings=Settings()
-    )
+    request = SeriesRequest(shuffled, "s1-omnibus", {"enl": ENL, "units": "linear"})
+    out = detect_series(request, Settings(), tmp_path / "out")
     assert out.status == "ok"
     assert [s["id"] for s in out.item.properties["eowatch:series"]] == [p.stem for p in paths]
     block = (slice(22, 38), slice(32, 48))
@@ -57,12 +56,12 @@ def test_series_of_four(raster_factory, tmp_path: Path) -> None:
 def test_too_few_acquisitions(raster_factory) -> None:
     paths = _series(raster_factory)
     with pytest.raises(InputError, match="at least 2 acquisitions"):
-        detect_series(paths[:1], settings=Settings())
+        detect_series(SeriesRequest(paths[:1]), Settings())
 
 
 def test_pair_presets_refuse_series(raster_factory) -> None:
     with pytest.raises(InputError, match="compares pairs only"):
-        detect_series(_series(raster_factory), "s1-flood", settings=Settings())
+        detect_series(SeriesRequest(_series(raster_factory), "s1-flood"), Settings())
 
 
 def test_series_polarisations_must_be_common(raster_factory, tmp_path: Path) -> None:
@@ -71,16 +70,15 @@ def test_series_polarisations_must_be_common(raster_factory, tmp_path: Path) -> 
         vv = ds.read(1)
     hh_only = raster_factory("hh/s1_20240113_hh.tif", vv)
     with pytest.raises(PairingError, match="no common polarisation"):
-        detect_series([paths[0], hh_only, paths[2]], settings=Settings(), out_dir=tmp_path)
+        detect_series(SeriesRequest([paths[0], hh_only, paths[2]]), Settings(), tmp_path)
 
 
 def test_series_of_three_keeps_each_layer_its_own_band_names(raster_factory, tmp_path: Path) -> None:
     """Three dates give two direction intervals; the ACD composite keeps its three colour
     bands and names (a late-bound loop variable once gave it the direction's two names)."""
     paths = _series(raster_factory)[:3]
-    out = detect_series(
-        paths, "s1-omnibus", {"enl": ENL, "units": "linear"}, out_dir=tmp_path / "out", settings=Settings()
-    )
+    request = SeriesRequest(paths, "s1-omnibus", {"enl": ENL, "units": "linear"})
+    out = detect_series(request, Settings(), tmp_path / "out")
     with rasterio.open(out.folder / "acd_composite.tif") as ds:
         assert ds.count == 3
         assert ds.descriptions[0].startswith("red: before")

@@ -8,19 +8,15 @@ engine knows nothing of products, and products read only the record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pystac
-from shapely.geometry.base import BaseGeometry
 
 from .engine import EngineOptions, run_windows
-from .io.sources import Acquisition
 from .io.vector import ChangePolygons
 from .model import ChangeResult
-from .plan import DetectRequest, plan_pair, plan_series, run_id_for
+from .plan import DetectRequest, SeriesRequest, plan_pair, plan_series, run_id_for
 from .products import ProductFolder, ProductOptions
 from .runs import RunPlan, RunRecord
 from .settings import Settings
@@ -28,6 +24,7 @@ from .stages import Progress, Stages
 
 __all__ = [
     "DetectRequest",
+    "SeriesRequest",
     "RunOutput",
     "detect_pair",
     "detect_series",
@@ -63,21 +60,14 @@ def detect_pair(
 
 
 def detect_series(
-    inputs: Sequence[str | Path | Acquisition],
-    preset: str = "s1-omnibus",
-    params: dict[str, Any] | None = None,
-    aoi: str | BaseGeometry | None = None,
-    out_dir: Path | None = None,
-    settings: Settings | None = None,
-    progress: Progress | None = None,
+    request: SeriesRequest, settings: Settings, out_dir: Path | None = None, progress: Progress | None = None
 ) -> RunOutput:
-    """Detect changes across ``inputs`` (k >= 2 acquisitions of the same geometry) and
+    """Detect changes across a series (k >= 2 acquisitions of the same geometry) and
     write one product folder. The change map holds the direction of each pixel's last
     change, the statistic the p-value over all dates; quicklook and ACD composite
     compare the first and the last date; the series maps are extra COG layers."""
-    settings = settings or Settings()
     stages = Stages(progress)
-    return run_plan(plan_series(inputs, preset, params, aoi, settings, stages), settings, out_dir, stages)
+    return run_plan(plan_series(request, settings, stages), settings, out_dir, stages)
 
 
 def run_plan(plan: RunPlan, settings: Settings, out_dir: Path | None = None, stages: Stages | None = None

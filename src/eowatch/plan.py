@@ -27,7 +27,7 @@ from .runs import RunPlan
 from .settings import Settings
 from .stages import Stages
 
-__all__ = ["DetectRequest", "plan_pair", "plan_series", "run_id_for", "MIN_SERIES"]
+__all__ = ["DetectRequest", "SeriesRequest", "plan_pair", "plan_series", "run_id_for", "MIN_SERIES"]
 
 #: The fewest acquisitions a series may have.
 MIN_SERIES = 2
@@ -46,6 +46,16 @@ class DetectRequest:
     resolution: float | None = None
     #: Extra STAC Item properties, e.g. ``eowatch:pairing`` when discovery chose the pair.
     provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SeriesRequest:
+    """A time series of k >= 2 acquisitions of the same geometry and a series preset."""
+
+    inputs: Sequence[str | Path | Acquisition]
+    preset: str = "s1-omnibus"
+    params: dict[str, Any] = field(default_factory=dict)
+    aoi: str | BaseGeometry | None = None
 
 
 def run_id_for(preset: str, before: Acquisition, after: Acquisition, key: dict[str, Any]) -> str:
@@ -83,18 +93,12 @@ def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None 
         return _plan(run_id, preset, params, acqs, grid, aoi, properties, settings, footprint=False)
 
 
-def plan_series(
-    inputs: Sequence[str | Path | Acquisition],
-    preset_name: str,
-    params: dict[str, Any] | None,
-    aoi: str | BaseGeometry | None,
-    settings: Settings,
-    stages: Stages | None = None,
-) -> RunPlan:
+def plan_series(request: SeriesRequest, settings: Settings, stages: Stages | None = None) -> RunPlan:
     """The plan of a time series of k >= 2 acquisitions of the same geometry, put in time
     order when every one has a date; dates between the first and the last may cover less
     of the grid than those two (their pixels outside are no data)."""
     stages = stages or Stages()
+    inputs, preset_name = request.inputs, request.preset
     if len(inputs) < MIN_SERIES:
         raise InputError(
             f"a time series needs at least {MIN_SERIES} acquisitions; got {len(inputs)}. "
@@ -107,7 +111,7 @@ def plan_series(
                 f"preset {preset_name!r} compares pairs only; use a series preset (s1-omnibus) for "
                 f"{len(inputs)} acquisitions, or `eowatch detect` for a pair"
             )
-        values = parse_params(preset, params)
+        values = parse_params(preset, request.params)
         acqs = _prepared(preset, values, list(inputs))
         if all(a.datetime is not None for a in acqs):
             acqs.sort(key=lambda a: a.datetime or datetime.min)
@@ -117,7 +121,7 @@ def plan_series(
         series = [{"id": a.id, "datetime": a.datetime.isoformat() if a.datetime else None, "href": a.href}
                   for a in acqs]  # fmt: skip
         properties = {**rules_for(preset.sensor).check(acqs, values), "eowatch:series": series}
-        region = _aoi(aoi, settings)
+        region = _aoi(request.aoi, settings)
     with stages("read"):
         grid = pair_grid(acqs[0], acqs[-1], region)
     key = {"params": values.model_dump(), "aoi": getattr(region, "wkt", None), "series": ids}

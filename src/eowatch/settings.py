@@ -6,12 +6,12 @@ setting take a ``Settings`` argument (pystac's ``StacIO.set_default`` lesson).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "default"]
 
 
 class Settings(BaseSettings):
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         "earth-search", description="earth-search, planetary-computer, cdse, local, or a STAC API URL."
     )
     stac_api_url: str | None = Field(None, description="URL of the generic 'stac-api' provider.")
+    stac_api_s2_collections: tuple[str, ...] = Field(
+        ("sentinel-2-l2a",), description="Sentinel-2 collections searched on a generic STAC API (JSON list)."
+    )
+    stac_api_s1_collections: tuple[str, ...] = Field(
+        ("sentinel-1-grd",), description="Sentinel-1 collections searched on a generic STAC API (JSON list)."
+    )
     earth_search_url: str | None = Field(None, description="Override of the Earth Search v1 URL.")
     pc_stac_url: str | None = Field(None, description="Override of the Planetary Computer STAC URL.")
     pc_token_url: str | None = Field(
@@ -128,3 +134,12 @@ class Settings(BaseSettings):
         None, description="XYZ template of the web map's online base map; default: offline country outlines."
     )
     web_basemap_attribution: str = Field("", description="Attribution shown with that base map.")
+
+    def results_database_url(self) -> str:
+        """``database_url``, else a SQLite file ``eowatch.db`` in the output folder."""
+        return self.database_url or f"sqlite:///{(Path(self.output_dir) / 'eowatch.db').resolve()}"
+
+
+def default(name: str) -> Any:
+    """The default of setting ``name`` (for keyword defaults of classes that ``Settings`` configures)."""
+    return Settings.model_fields[name].default

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from eowatch.api import create_app
 from eowatch.results import ResultsCatalog
+from eowatch.services import Services
 from eowatch.settings import Settings
 
 from ..results.products import make_products
@@ -33,7 +34,7 @@ def database(products: dict[str, list[Path]], tmp_path_factory: pytest.TempPathF
 @pytest.fixture(scope="module")
 def client(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(output_dir=tmp_path_factory.mktemp("out"), auth_required=False)
-    app = create_app(settings, catalog=ResultsCatalog(database))
+    app = create_app(Services(settings, results=ResultsCatalog(database)))
     with TestClient(app) as test_client:
         yield test_client
     app.state.catalog.close()

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from eowatch.api import create_app
 from eowatch.results import ResultsCatalog
+from eowatch.services import Services
 from eowatch.settings import Settings
 from eowatch.store.auth import AccessStore
 
@@ -38,7 +39,7 @@ class ServiceSettings(Settings):
 def service(database: str, tmp: Path, **fields: Any) -> Iterator[tuple[TestClient, AccessStore]]:
     """A TestClient on a fresh app over ``database`` and the app's access store."""
     settings = ServiceSettings(output_dir=tmp, **fields)
-    app = create_app(settings, catalog=ResultsCatalog(database))
+    app = create_app(Services(settings, results=ResultsCatalog(database)))
     try:
         with TestClient(app) as client:
             yield client, app.state.access
@@ -77,7 +78,8 @@ def free_port() -> int:
 
 SERVE = (
     "import sys; from tests.api.service import ServiceSettings; from eowatch.cli.serve import run_server; "
-    "run_server(ServiceSettings(), '127.0.0.1', int(sys.argv[1]), 'warning')"
+    "from eowatch.services import Services; "
+    "run_server(Services(ServiceSettings()), '127.0.0.1', int(sys.argv[1]), 'warning')"
 )
 
 

@@ -16,6 +16,7 @@ from shapely.geometry import Polygon
 
 from eowatch.catalog import SearchQuery, SearchResults, aoi_cloud_cover, discover
 from eowatch.catalog.providers import Record, record_from_item
+from eowatch.settings import Settings
 
 from ..conftest import write_raster
 from ..http_server import serve
@@ -95,7 +96,7 @@ def test_discover_filters_on_cloud_over_the_aoi(es_s2_items: list[dict[str, Any]
     cloudy = record_with_scl(es_s2_items, str(scl_file))
     fallback = record_with_scl(es_s2_items, str(tmp_path / "missing.tif"))
     query = SearchQuery(AOI, "2025-07-31", "2025-07-31", max_cloud_cover=40)
-    settings = {"aoi_cloud_resolution_m": 100}
+    settings = Settings(aoi_cloud_resolution_m=100)
     kept = discover(query, Fixed([cloudy, fallback]), settings)
     assert kept == [fallback]  # 50 % over the AOI from the SCL is above 40; 34.8 % from metadata is not
     assert any("above 40 %" in n for n in kept.notes)

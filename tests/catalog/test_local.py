@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from shapely.geometry import box
 from eowatch.catalog import PairingRules, SearchQuery, discover_pair, get_provider, propose_pairs
 from eowatch.catalog.local import LocalCatalog
 from eowatch.errors import ProviderError
+from eowatch.settings import Settings
 
 from .conftest import shifted
 
@@ -38,7 +38,7 @@ def test_index_and_search_raster_scenes(paris: Path, tmp_path: Path) -> None:
 
 
 def test_discover_pair_from_local_folder(paris: Path, tmp_path: Path) -> None:
-    settings = SimpleNamespace(local_catalog_db=str(tmp_path / "i.sqlite"), pair_max_gap_days=400,
+    settings = Settings(local_catalog_db=str(tmp_path / "i.sqlite"), pair_max_gap_days=400,
                                max_aoi_area_km2=100)  # fmt: skip
     pair = discover_pair(PARIS, "2016-01-01", "2017-12-31", "s2", f"local:{paris}", settings)
     assert pair.before.id.endswith("imgs_1") and pair.after.id.endswith("imgs_2")
@@ -72,4 +72,4 @@ def test_stac_items_folder(tmp_path: Path, pc_s1_items: list[dict[str, Any]], st
 
 def test_missing_folder_is_a_provider_error(tmp_path: Path) -> None:
     with pytest.raises(ProviderError, match="not a folder"):
-        get_provider(f"local:{tmp_path / 'nope'}")
+        get_provider(f"local:{tmp_path / 'nope'}", Settings())

@@ -3,7 +3,6 @@ Earth Search sentinel-2-l2a), and discovery of a pair end to end."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pystac
@@ -14,6 +13,7 @@ from eowatch.catalog import PairingRules, check_pair, choose_reference, discover
 from eowatch.catalog.cloud import CloudCover
 from eowatch.catalog.providers import Record, record_from_item
 from eowatch.errors import NoValidDataError, PairingError
+from eowatch.settings import Settings
 
 from .conftest import shifted
 
@@ -77,7 +77,7 @@ def test_sentinel2_same_tile_and_clear_fraction(es_s2_items: list[dict[str, Any]
 
 
 def test_discover_pair_end_to_end(replay: str) -> None:
-    settings = SimpleNamespace(
+    settings = Settings(
         pc_stac_url=f"{replay}/ok/pc",
         pc_token_url=f"{replay}/ok/token",
         http_retries=0,

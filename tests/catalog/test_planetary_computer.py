@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from shapely.geometry import box
 
 from eowatch.catalog import SearchQuery, get_provider
 from eowatch.catalog.planetary_computer import PCSigner
 from eowatch.errors import ProviderError
+from eowatch.settings import Settings
 
 LIBYA = box(15.0, 30.2, 15.2, 30.4)
 
 
-def settings_for(replay: str, scenario: str = "ok") -> SimpleNamespace:
-    return SimpleNamespace(pc_stac_url=f"{replay}/{scenario}/pc", pc_token_url=f"{replay}/{scenario}/token",
+def settings_for(replay: str, scenario: str = "ok") -> Settings:
+    return Settings(pc_stac_url=f"{replay}/{scenario}/pc", pc_token_url=f"{replay}/{scenario}/token",
                            http_retries=1, http_backoff_s=0.01, http_timeout_s=5.0)  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from shapely.geometry import box
 from eowatch.catalog import DiscoveryProvider, SearchQuery, SearchResults, get_provider, list_providers
 from eowatch.catalog.providers import record_from_item, register_provider, rejection
 from eowatch.errors import InputError
+from eowatch.settings import Settings
 
 from .conftest import load_items
 
@@ -34,12 +35,12 @@ def test_query_normalises_and_validates() -> None:
 
 def test_registry() -> None:
     assert {"earth-search", "planetary-computer", "cdse", "local", "stac-api"} <= set(list_providers())
-    assert get_provider("cdse").url == "https://stac.dataspace.copernicus.eu/v1"  # type: ignore[attr-defined]
-    assert get_provider(None).name == "earth-search"
+    assert get_provider("cdse", Settings()).url == "https://stac.dataspace.copernicus.eu/v1"  # type: ignore[attr-defined]
+    assert get_provider(None, Settings()).name == "earth-search"
     with pytest.raises(InputError, match="unknown discovery provider 'nope'.*earth-search"):
-        get_provider("nope")
+        get_provider("nope", Settings())
     with pytest.raises(InputError, match="EOWATCH_STAC_API_URL"):
-        get_provider("stac-api")
+        get_provider("stac-api", Settings())
 
     class Static:
         name = "static"
@@ -51,7 +52,7 @@ def test_registry() -> None:
             return SearchResults(provider=self.name)
 
     register_provider("static-test", Static, replace=True)
-    provider = get_provider("static-test", {"x": 1})
+    provider = get_provider("static-test", Settings())
     assert (
         isinstance(provider, DiscoveryProvider)
         and provider.search(SearchQuery(AOI, "2024-01-01", "2024-01-02")) == []

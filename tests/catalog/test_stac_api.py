@@ -12,6 +12,7 @@ from eowatch.catalog import SearchQuery, get_provider
 from eowatch.catalog.earth_search import EARTH_SEARCH_COLLECTIONS
 from eowatch.catalog.stac_api import StacApiProvider
 from eowatch.errors import ProviderError
+from eowatch.settings import Settings
 
 BRAZIL = box(-39.5, -4.9, -38.5, -4.6)  # over the real tiles 24MVV and 24MWV
 LIBYA = box(15.0, 30.2, 15.2, 30.4)  # inside the first PC sentinel-1-rtc slice
@@ -116,9 +117,7 @@ def test_non_json_answer_is_a_provider_error(replay: str) -> None:
 
 
 def test_provider_from_url_and_settings(replay: str) -> None:
-    from types import SimpleNamespace
-
-    settings = SimpleNamespace(http_retries=0, http_backoff_s=0.01, http_timeout_s=5.0, stac_page_size=3,
+    settings = Settings(http_retries=0, http_backoff_s=0.01, http_timeout_s=5.0, stac_page_size=3,
                                earth_search_url=f"{replay}/ok/es-cql2")  # fmt: skip
     es = get_provider("earth-search", settings)
     assert isinstance(es, StacApiProvider) and es.url.endswith("/ok/es-cql2") and es.page_size == 3

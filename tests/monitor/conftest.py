@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from eowatch.results import ResultsCatalog
+from eowatch.services import Services
 from eowatch.settings import Settings
 from eowatch.store import make_engine
 from eowatch.store import monitoring as _monitoring  # noqa: F401 - registers the monitoring tables
@@ -41,6 +43,11 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     return Settings(output_dir=tmp_path / "out", database_url=db_url)
+
+
+def services_for(settings: Settings, engine: Engine) -> Services:
+    """The services of a worker or scheduler whose results and tasks share ``engine``."""
+    return Services(settings, results=ResultsCatalog(engine), monitor_engine=engine)
 
 
 @pytest.fixture

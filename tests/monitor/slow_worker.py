@@ -10,6 +10,7 @@ from typing import Any
 
 from eowatch import pipeline
 from eowatch.monitor import Worker
+from eowatch.services import Services
 from eowatch.settings import Settings
 
 db_url, output_dir, marker, lease_s = sys.argv[1], sys.argv[2], Path(sys.argv[3]), float(sys.argv[4])
@@ -25,4 +26,4 @@ def detect_then_hang(*args: Any, **kwargs: Any) -> Any:
 
 pipeline.detect_pair = detect_then_hang
 settings = Settings(output_dir=Path(output_dir), database_url=db_url)
-Worker(settings, executor="inline", lease_s=lease_s, worker_id="doomed").run_once()
+Worker(Services(settings), executor="inline", lease_s=lease_s, worker_id="doomed").run_once()

@@ -16,7 +16,7 @@ from eowatch.monitor import SIGNATURE_HEADER, JobQueue, Scheduler, TaskService, 
 from eowatch.results import ResultsCatalog
 from eowatch.settings import Settings
 
-from .conftest import Receiver, add_date
+from .conftest import Receiver, add_date, services_for
 
 SECRET = "s3cret-for-tests"
 
@@ -43,7 +43,7 @@ def test_new_acquisition_to_signed_alert(
 ) -> None:
     tasks = TaskService(settings, engine)
     task = tasks.create(_task(local_catalog, paris, receiver.url))
-    scheduler = Scheduler(settings, engine)
+    scheduler = Scheduler(services_for(settings, engine))
     queue = scheduler.queue
 
     report = scheduler.tick()
@@ -62,7 +62,7 @@ def test_new_acquisition_to_signed_alert(
 
     # ticking again, or two schedulers at once, adds nothing
     tasks.trigger("paris-watch")
-    others = [Scheduler(settings, engine) for _ in range(2)]
+    others = [Scheduler(services_for(settings, engine)) for _ in range(2)]
     threads = [threading.Thread(target=s.tick) for s in others]
     for t in threads:
         t.start()
@@ -72,7 +72,7 @@ def test_new_acquisition_to_signed_alert(
     assert scheduler.tick().enqueued == []
     assert len(queue.list()) == 1
 
-    worker = Worker(settings, engine=engine, executor="inline", poll_s=0.1)
+    worker = Worker(services_for(settings, engine), executor="inline", poll_s=0.1)
     outcome = worker.run_once()
     assert outcome is not None and outcome.status == "succeeded", outcome
     latency = time.perf_counter() - appeared
@@ -119,7 +119,7 @@ def test_backfill_processes_every_pair_oldest_first(
     add_date(local_catalog, paris, 2)
     tasks = TaskService(settings, engine)
     tasks.create(_task(local_catalog, paris, None, end="2018-01-01", presets=["s2-imad", "s2-cva"]))
-    Scheduler(settings, engine).tick()
+    Scheduler(services_for(settings, engine)).tick()
     jobs = JobQueue(engine).list()
     assert sorted(j.preset for j in jobs) == ["s2-cva", "s2-imad"]
     assert {j.after_id for j in jobs} == {jobs[0].after_id}
@@ -128,7 +128,7 @@ def test_backfill_processes_every_pair_oldest_first(
 def test_poll_errors_are_recorded(settings: Settings, engine: Engine, tmp_path: Path, paris: Path) -> None:
     tasks = TaskService(settings, engine)
     tasks.create(_task(tmp_path / "missing", paris, None))
-    report = Scheduler(settings, engine).tick()
+    report = Scheduler(services_for(settings, engine)).tick()
     assert "paris-watch" in report.errors
     assert "not a folder" in str(tasks.get("paris-watch").last_poll_error)
 
@@ -140,12 +140,12 @@ def test_runs_on_a_dask_cluster(settings: Settings, engine: Engine, local_catalo
 
     add_date(local_catalog, paris, 2)
     TaskService(settings, engine).create(_task(local_catalog, paris, None))
-    Scheduler(settings, engine).tick()
+    Scheduler(services_for(settings, engine)).tick()
     with (
         distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
     ):
-        worker = Worker(settings, engine=engine, executor=DaskExecutor(client=client), poll_s=0.1)
+        worker = Worker(services_for(settings, engine), executor=DaskExecutor(client=client), poll_s=0.1)
         outcome = worker.run_once()
     assert outcome is not None and outcome.status == "succeeded", outcome
     assert ResultsCatalog(engine).search(collections=["task-paris-watch"]).matched == 1

@@ -18,7 +18,7 @@ from eowatch.monitor import JobQueue, Scheduler, TaskService, Worker
 from eowatch.results import ResultsCatalog
 from eowatch.settings import Settings
 
-from .conftest import HERE, add_date
+from .conftest import HERE, add_date, services_for
 from .test_e2e import _task
 
 LEASE_S = 1.0
@@ -27,7 +27,7 @@ LEASE_S = 1.0
 def _one_job(settings: Settings, engine: Engine, local_catalog: Path, paris: Path) -> str:
     add_date(local_catalog, paris, 2)
     TaskService(settings, engine).create(_task(local_catalog, paris, None))
-    Scheduler(settings, engine).tick()
+    Scheduler(services_for(settings, engine)).tick()
     (job,) = JobQueue(engine).list()
     return job.id
 
@@ -55,7 +55,7 @@ def test_killed_worker_job_finishes_once(
         proc.wait()
     assert queue.claim("too-early") is None  # its lease still runs
     time.sleep(LEASE_S + 0.2)
-    worker = Worker(settings, engine=engine, executor="inline")
+    worker = Worker(services_for(settings, engine), executor="inline")
     outcome = worker.run_once()
     assert outcome is not None and (outcome.job_id, outcome.status) == (job_id, "succeeded")
     assert worker.run_once() is None
@@ -71,7 +71,7 @@ def test_killed_worker_job_finishes_once(
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_local_process_executor(settings: Settings, engine: Engine, local_catalog: Path, paris: Path) -> None:
     job_id = _one_job(settings, engine, local_catalog, paris)
-    worker = Worker(settings, engine=engine, executor="local", poll_s=0.1)
+    worker = Worker(services_for(settings, engine), executor="local", poll_s=0.1)
     try:
         outcome = worker.run_once()
     finally:

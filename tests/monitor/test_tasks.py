@@ -19,7 +19,7 @@ from eowatch.monitor.alerts import deliver_due, queue_alerts
 from eowatch.settings import Settings
 from eowatch.store.monitoring import AlertRow
 
-from .conftest import Receiver, add_date
+from .conftest import Receiver, add_date, services_for
 from .test_e2e import _task
 
 AOI = "2.31,48.80,2.35,48.84"
@@ -37,7 +37,7 @@ def test_task_lifecycle(settings: Settings, engine: Engine) -> None:
     assert [t.name for t in service.list(owner="bob")] == ["site-b"]
     assert service.get(created.id).name == "site-a"
 
-    sched = Scheduler(settings, engine)
+    sched = Scheduler(services_for(settings, engine))
     assert service.pause("site-a").state == "paused"
     assert [t.name for t in service.list(state="active")] == ["site-b"]
     assert service.resume("site-a").state == "active"

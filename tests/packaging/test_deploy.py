@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 import eowatch
 from eowatch.api import create_app
 from eowatch.cli.main import cli
+from eowatch.services import Services
 from eowatch.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,7 +175,7 @@ def test_volumes_and_claims_exist() -> None:
 @pytest.fixture(scope="module")
 def app_routes(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     tmp = tmp_path_factory.mktemp("api")
-    app = create_app(Settings(output_dir=tmp, database_url=f"sqlite:///{tmp / 'api.db'}"))
+    app = create_app(Services(Settings(output_dir=tmp, database_url=f"sqlite:///{tmp / 'api.db'}")))
     try:
         with TestClient(app) as client:
             # The probes must answer without credentials on a fresh database.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from eowatch.settings import Settings
 from eowatch.web.routes import STATIC, web_config
 
 from ..api.service import service, user_key
@@ -21,10 +22,9 @@ def test_config_names_the_online_base_map_when_one_is_set(tmp_path: Path) -> Non
 
 
 def test_offline_outlines_by_default() -> None:
-    class Bare:  # settings of an older deployment: no web fields at all
-        pass
-
-    assert web_config(Bare())["basemap"] is None
+    assert web_config(Settings())["basemap"] is None
+    online = web_config(Settings(web_basemap_url="https://tiles.example/{z}/{x}/{y}.png"))
+    assert online["basemap"] == {"url": "https://tiles.example/{z}/{x}/{y}.png", "attribution": ""}
 
 
 def test_pages_public_data_private_and_no_escape(tmp_path: Path) -> None:

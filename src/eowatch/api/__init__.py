@@ -1,4 +1,4 @@
-"""The eowatch web service, built by ``create_app(settings)``."""
+"""The eowatch web service, built by ``create_app(services)``."""
 
 from __future__ import annotations
 

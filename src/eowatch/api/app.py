@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +21,7 @@ from ..errors import (
     NotFoundError,
     ProviderError,
 )
-from ..results import ResultsCatalog
+from ..services import Services
 from . import stac
 
 __all__ = ["create_app", "STATUS_CODES"]
@@ -76,25 +75,20 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
-    """The eowatch web service for ``settings``: the results catalogue as a
-    STAC API, OGC API - Processes, map tiles and operations endpoints, behind
-    API-key / OpenID Connect authentication. ``catalog`` defaults to the one
-    named by the settings (``database_url``, else ``<output_dir>/eowatch.db``);
-    users, grants and jobs live in the same database."""
-    from ..monitor import TaskService  # also registers the monitoring tables
-    from ..store import make_engine
-    from ..store.auth import AccessStore
-    from ..store.db import create_schema
+def create_app(services: Services) -> FastAPI:
+    """The eowatch web service over ``services`` (built once from ``Settings``): the
+    results catalogue as a STAC API, OGC API - Processes, map tiles and operations
+    endpoints, behind API-key / OpenID Connect authentication. Users, grants and
+    process jobs live in the catalogue's database, tasks in the monitoring one."""
     from ..store.processes import JobStore
     from . import audit, auth, ops, processes, tasks, tiles
     from .background import EmbeddedMonitor
 
-    max_body = int(getattr(settings, "max_request_bytes", ops.DEFAULT_MAX_BODY) or ops.DEFAULT_MAX_BODY)
+    settings = services.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        embedded = EmbeddedMonitor.from_settings(settings, app.state.monitor_engine)
+        embedded = EmbeddedMonitor.from_settings(services)
         app.state.embedded = embedded
         embedded.start()
         try:
@@ -102,8 +96,7 @@ def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
         finally:
             embedded.stop()
             app.state.processes.shutdown()
-            if app.state.monitor_engine is not app.state.catalog.engine:
-                app.state.monitor_engine.dispose()
+            services.close()
 
     app = FastAPI(
         title="eowatch",
@@ -116,16 +109,14 @@ def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
         dependencies=[Depends(auth.authenticate)],
         lifespan=lifespan,
     )
+    app.state.services = services
     app.state.settings = settings
-    app.state.catalog = catalog = catalog or ResultsCatalog.from_settings(settings)
-    app.state.base_url = getattr(settings, "api_base_url", None)
-    app.state.access = AccessStore(catalog.engine)
+    app.state.catalog = catalog = services.results
+    app.state.base_url = settings.api_base_url
+    app.state.access = services.access
     app.state.login_audit = audit.LoginAudit(app.state.access)
-    # Monitoring tables: their own database when configured, else the catalogue's (as the worker does).
-    monitor_url = getattr(settings, "monitor_database_url", None)
-    app.state.monitor_engine = make_engine(monitor_url) if monitor_url else catalog.engine
-    create_schema(app.state.monitor_engine)
-    app.state.tasks = TaskService(settings, app.state.monitor_engine)
+    app.state.monitor_engine = services.monitor_engine
+    app.state.tasks = services.tasks
     app.state.jwt_verifier = auth.make_verifier(settings)
     jobs = JobStore(catalog.engine)
     app.state.metrics = metrics = ops.Metrics(jobs)
@@ -141,7 +132,7 @@ def create_app(settings: Any, catalog: ResultsCatalog | None = None) -> FastAPI:
     app.add_middleware(
         ops.ServiceMiddleware,
         metrics=metrics,
-        max_body=max_body,
+        max_body=settings.max_request_bytes,
     )
     app.include_router(stac.router)
     app.include_router(processes.router)

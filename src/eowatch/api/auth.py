@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import Request
 
 from ..errors import AuthError, ForbiddenError
+from ..settings import Settings
 from ..store.auth import ROLES, AccessStore, Principal
 
 __all__ = [
@@ -127,7 +128,7 @@ def authenticate(request: Request) -> None:
     if token is None:
         path = request.url.path
         public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
-        if getattr(state.settings, "auth_required", False) and not public:
+        if state.settings.auth_required and not public:
             raise AuthError("authentication required: send 'Authorization: Bearer <key>' or 'X-API-Key'")
         request.state.principal = ANONYMOUS
         return
@@ -176,15 +177,15 @@ def require_role(request: Request, *roles: str) -> Principal:
     return who
 
 
-def make_verifier(settings: Any) -> JWTVerifier | None:
+def make_verifier(settings: Settings) -> JWTVerifier | None:
     """The JWT verifier configured by ``settings.oidc_jwks_url``, if any."""
-    jwks = getattr(settings, "oidc_jwks_url", None)
+    jwks = settings.oidc_jwks_url
     if not jwks:
         return None
     return JWTVerifier(
         str(jwks),
-        audience=getattr(settings, "oidc_audience", None),
-        issuer=getattr(settings, "oidc_issuer", None),
-        role_claim=getattr(settings, "oidc_role_claim", None) or "eowatch_role",
-        org_claim=getattr(settings, "oidc_org_claim", None) or "organisation",
+        audience=settings.oidc_audience,
+        issuer=settings.oidc_issuer,
+        role_claim=settings.oidc_role_claim,
+        org_claim=settings.oidc_org_claim,
     )

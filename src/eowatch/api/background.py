@@ -15,7 +15,7 @@ import logging
 import threading
 from typing import Any
 
-from sqlalchemy import Engine
+from ..services import Services
 
 __all__ = ["EmbeddedMonitor", "STOP_TIMEOUT_S"]
 
@@ -26,26 +26,23 @@ STOP_TIMEOUT_S = 30.0
 class EmbeddedMonitor:
     """The scheduler and/or worker threads of one service process."""
 
-    def __init__(self, settings: Any, engine: Engine, *, scheduler: bool, worker: bool) -> None:
-        self.settings, self.engine = settings, engine
+    def __init__(self, services: Services, *, scheduler: bool, worker: bool) -> None:
+        self.services = services
         self.want_scheduler, self.want_worker = scheduler, worker
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
 
     @classmethod
-    def from_settings(cls, settings: Any, engine: Engine) -> EmbeddedMonitor:
+    def from_settings(cls, services: Services) -> EmbeddedMonitor:
         """Threads as ``settings.serve_scheduler`` and ``settings.serve_worker`` ask (default: none)."""
-        return cls(
-            settings, engine,
-            scheduler=bool(getattr(settings, "serve_scheduler", False)),
-            worker=bool(getattr(settings, "serve_worker", False)),
-        )  # fmt: skip
+        s = services.settings
+        return cls(services, scheduler=s.serve_scheduler, worker=s.serve_worker)
 
     def start(self) -> None:
         from ..monitor import Scheduler
 
         if self.want_scheduler:
-            sched = Scheduler(self.settings, self.engine)
+            sched = Scheduler(self.services)
             self._spawn("eowatch-scheduler", sched.run_forever, self.stop_event)
         if self.want_worker:
             self._spawn("eowatch-worker", self._work)
@@ -60,7 +57,7 @@ class EmbeddedMonitor:
     def _work(self) -> None:
         from ..monitor import Worker
 
-        worker = Worker(self.settings, engine=self.engine)
+        worker = Worker(self.services)
         try:
             worker.run(self.stop_event)
         except Exception:  # logged; the service keeps answering, /ops/summary shows the queue growing

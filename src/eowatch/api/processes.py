@@ -5,9 +5,8 @@ thread pool, its product registered in the results catalogue.
 The job machinery is deliberately small (``ProcessService`` over
 ``eowatch.store.processes.JobStore``); the monitoring job queue is separate.
 
-Settings read (optional): ``process_input_roots`` (local folders inputs may
-come from; default none: only http(s) inputs), ``process_workers`` (default 2),
-``process_collection`` (default ``processes``).
+Settings read: ``process_input_roots`` (local folders inputs may come from;
+default none: only http(s) inputs), ``process_workers``, ``process_collection``.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from ..detect import Preset, get_preset, list_presets, parse_params
 from ..errors import AOIError, InputError, NotFoundError, UnknownPresetError
 from ..products import assets_for
 from ..results import ResultsCatalog
+from ..settings import Settings
 from ..store.processes import JobStore, _now
 from .auth import principal, require_role
 
@@ -138,7 +138,7 @@ def process_outputs(preset: Preset[Any, Any]) -> dict[str, Any]:
 class ProcessService:
     """Describes presets as processes and runs them as jobs."""
 
-    settings: Any
+    settings: Settings
     catalog: ResultsCatalog
     jobs: JobStore
     on_finish: OnFinish | None = None
@@ -146,7 +146,7 @@ class ProcessService:
     _futures: dict[str, Future[Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        workers = int(getattr(self.settings, "process_workers", 2) or 2)
+        workers = self.settings.process_workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eowatch-job")
         self.jobs.fail_interrupted()
 
@@ -188,7 +188,7 @@ class ProcessService:
             return value
         if "://" in value:
             raise InputError(f"input {name!r}: only http(s) URLs or server paths are accepted, not {value!r}")
-        roots = [Path(r).resolve() for r in getattr(self.settings, "process_input_roots", None) or []]
+        roots = [Path(r).resolve() for r in self.settings.process_input_roots]
         path = Path(value).resolve()
         if not any(path.is_relative_to(root) for root in roots):
             raise InputError(
@@ -213,13 +213,13 @@ class ProcessService:
             if not isinstance(aoi, str | dict):
                 raise AOIError("input 'aoi' must be a GeoJSON geometry object, WKT or a bbox string")
             try:
-                geom = check_aoi(parse_aoi(aoi), float(getattr(self.settings, "max_aoi_area_km2", 20_000.0)))
+                geom = check_aoi(parse_aoi(aoi), self.settings.max_aoi_area_km2)
             except AOIError as exc:
                 raise AOIError(f"input 'aoi': {exc}") from exc
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise AOIError(f"input 'aoi' is not a usable geometry: {exc}") from exc
             clean["aoi"] = geom.wkt
-        collection = inputs.get("collection") or getattr(self.settings, "process_collection", "processes")
+        collection = inputs.get("collection") or self.settings.process_collection
         if not isinstance(collection, str) or "/" in collection or collection.strip() != collection:
             raise InputError(f"input 'collection' {collection!r} is not a usable collection id")
         clean["collection"] = collection

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from ..errors import AOIError, ForbiddenError, InputError, NotFoundError
 from ..monitor.tasks import Task, TaskService
+from ..settings import Settings
 from ..store.auth import AccessStore, Principal
 from .auth import principal
 
@@ -125,8 +126,8 @@ def _check_http_fields(request: Request, body: dict[str, Any]) -> None:
         )
     provider = body.get("provider")
     if isinstance(provider, str) and provider.lower().startswith("local:"):
-        settings = request.app.state.settings
-        roots = [Path(r).resolve() for r in getattr(settings, "process_input_roots", None) or []]
+        settings: Settings = request.app.state.settings
+        roots = [Path(r).resolve() for r in settings.process_input_roots]
         folder = Path(provider[len("local:") :]).resolve()
         if not any(folder.is_relative_to(root) for root in roots):
             raise InputError(

@@ -8,8 +8,7 @@ needs those credentials set in the environment GDAL sees.
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..settings import Settings
 from .providers import register_provider
 from .stac_api import StacApiProvider
 
@@ -19,9 +18,9 @@ CDSE_STAC_URL = "https://stac.dataspace.copernicus.eu/v1"
 CDSE_COLLECTIONS = {"sentinel-2": ("sentinel-2-l2a",), "sentinel-1": ("sentinel-1-grd",)}
 
 
-def cdse(settings: Any = None) -> StacApiProvider:
+def cdse(settings: Settings) -> StacApiProvider:
     """CDSE STAC, at ``settings.cdse_stac_url`` when set."""
-    url = getattr(settings, "cdse_stac_url", None) or CDSE_STAC_URL
+    url = settings.cdse_stac_url or CDSE_STAC_URL
     return StacApiProvider.from_settings("cdse", url, settings, CDSE_COLLECTIONS)
 
 

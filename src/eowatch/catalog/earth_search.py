@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..settings import Settings
 from .providers import register_provider
 from .stac_api import StacApiProvider
 
@@ -15,9 +14,9 @@ EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
 EARTH_SEARCH_COLLECTIONS = {"sentinel-2": ("sentinel-2-c1-l2a",), "sentinel-1": ("sentinel-1-grd",)}
 
 
-def earth_search(settings: Any = None) -> StacApiProvider:
+def earth_search(settings: Settings) -> StacApiProvider:
     """Earth Search, at ``settings.earth_search_url`` when set."""
-    url = getattr(settings, "earth_search_url", None) or EARTH_SEARCH_URL
+    url = settings.earth_search_url or EARTH_SEARCH_URL
     return StacApiProvider.from_settings("earth-search", url, settings, EARTH_SEARCH_COLLECTIONS)
 
 

@@ -35,6 +35,7 @@ from shapely.geometry import box, mapping
 from ..errors import EowatchError, InputError, ProviderError
 from ..io.load import reference_grid, reproject_bounds
 from ..io.sources import Acquisition, resolve_input
+from ..settings import Settings
 from .providers import Record, SearchQuery, SearchResults, record_from_item, register_provider, rejection
 
 __all__ = ["LocalCatalog", "IndexReport", "local_catalog", "DB_NAME"]
@@ -257,13 +258,13 @@ def _mtime(path: Path) -> float:
     return max(times)
 
 
-def local_catalog(settings: Any = None) -> LocalCatalog:
+def local_catalog(settings: Settings) -> LocalCatalog:
     """The local catalogue at ``settings.local_catalog_path`` (index at ``local_catalog_db``,
     default ``<folder>/.eowatch-catalog.sqlite``)."""
-    root = getattr(settings, "local_catalog_path", None)
+    root = settings.local_catalog_path
     if not root:
         raise InputError("provider 'local' needs a folder: set EOWATCH_LOCAL_CATALOG_PATH")
-    return LocalCatalog(root, getattr(settings, "local_catalog_db", None))
+    return LocalCatalog(root, settings.local_catalog_db)
 
 
 register_provider("local", local_catalog)

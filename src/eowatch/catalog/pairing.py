@@ -29,7 +29,8 @@ from typing import Any
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import NoValidDataError, PairingError
-from .providers import Record, SearchQuery, SearchResults, get_provider, normalise_sensor
+from ..settings import Settings
+from .providers import DiscoveryProvider, Record, SearchQuery, SearchResults, get_provider, normalise_sensor
 
 __all__ = ["PairingRules", "Pair", "Check", "check_pair", "choose_reference", "propose_pairs", "discover",
            "discover_pair", "S1View", "S1Comparison", "compare_s1", "check_s1_inputs"]  # fmt: skip
@@ -48,20 +49,18 @@ class PairingRules:
     allow_unknown_cloud: bool = True
 
     @classmethod
-    def for_sensor(cls, sensor: str, settings: Any = None, **overrides: Any) -> PairingRules:
+    def for_sensor(cls, sensor: str, settings: Settings | None = None, **overrides: Any) -> PairingRules:
         """Defaults: S1 up to 36 days apart (three 12-day cycles), S2 up to 60 days
-        with at least half the AOI clear on both dates. ``settings`` may carry
-        ``pair_max_gap_days`` and ``pair_min_valid_fraction``."""
+        with at least half the AOI clear on both dates; ``settings.pair_max_gap_days``
+        and ``pair_min_valid_fraction`` override them when set, ``overrides`` both."""
         name = normalise_sensor(sensor)
         base = cls(sensor=name, max_gap_days=36.0 if name == "sentinel-1" else 60.0)
         values: dict[str, Any] = dict(overrides)
-        for key, attr in (
-            ("max_gap_days", "pair_max_gap_days"),
-            ("min_valid_fraction", "pair_min_valid_fraction"),
-        ):
-            value = getattr(settings, attr, None)
-            if value is not None:
-                values.setdefault(key, float(value))
+        if settings is not None:
+            for key, value in (("max_gap_days", settings.pair_max_gap_days),
+                               ("min_valid_fraction", settings.pair_min_valid_fraction)):  # fmt: skip
+                if value is not None:
+                    values.setdefault(key, float(value))
         return replace(base, **values)
 
 
@@ -332,20 +331,18 @@ def propose_pairs(
 
 
 def discover(
-    query: SearchQuery, provider: Any, settings: Any = None, *, use_scl: bool | None = None
+    query: SearchQuery, provider: DiscoveryProvider, settings: Settings, *, use_scl: bool | None = None
 ) -> SearchResults:
     """Search ``provider`` and, for Sentinel-2, compute the cloud cover over the AOI
     (SCL, else scene metadata) and keep the records under ``query.max_cloud_cover``."""
-    from .cloud import DEFAULT_RESOLUTION_M, annotate_cloud
+    from .cloud import annotate_cloud
 
     results = provider.search(query)
     if query.sensor != "sentinel-2":
         return results
-    scl = use_scl if use_scl is not None else getattr(settings, "aoi_cloud_from_scl", True)
-    annotate_cloud(
-        results, query.aoi, use_scl=bool(scl), mask_snow=bool(getattr(settings, "mask_snow", True)),
-        resolution_m=float(getattr(settings, "aoi_cloud_resolution_m", None) or DEFAULT_RESOLUTION_M),
-    )  # fmt: skip
+    scl = use_scl if use_scl is not None else settings.aoi_cloud_from_scl
+    resolution = settings.aoi_cloud_resolution_m
+    annotate_cloud(results, query.aoi, use_scl=scl, mask_snow=settings.mask_snow, resolution_m=resolution)
     if query.max_cloud_cover is None:
         return results
     kept = SearchResults(
@@ -368,10 +365,10 @@ def discover_pair(
     end: str | date | datetime,
     sensor: str,
     provider_name: str | None,
-    settings: Any,
+    settings: Settings,
     *,
     rules: PairingRules | None = None,
-    provider: Any = None,
+    provider: DiscoveryProvider | None = None,
     **query: Any,
 ) -> Pair:
     """Find the most recent pair over ``aoi`` in ``[start, end]``: search the
@@ -380,10 +377,7 @@ def discover_pair(
     fields (``max_cloud_cover``, ``relative_orbit``, ``polarisations``...)."""
     from ..aoi import check_aoi, parse_aoi
 
-    geom = parse_aoi(aoi)
-    max_area = getattr(settings, "max_aoi_area_km2", None)
-    if max_area:
-        check_aoi(geom, float(max_area))
+    geom = check_aoi(parse_aoi(aoi), settings.max_aoi_area_km2)
     q = SearchQuery(aoi=geom, start=start, end=end, sensor=sensor, **query)  # type: ignore[arg-type]
     chosen = provider or get_provider(provider_name, settings)
     found = discover(q, chosen, settings)

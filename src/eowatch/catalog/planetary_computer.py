@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ProviderError
+from ..settings import Settings
 from .providers import parse_time, register_provider
-from .stac_api import DEFAULTS, StacApiProvider, make_session
+from .stac_api import StacApiProvider, make_session
 
 __all__ = ["PC_STAC_URL", "PC_TOKEN_URL", "PC_COLLECTIONS", "PCSigner", "planetary_computer"]
 
@@ -88,21 +89,16 @@ class PCSigner:
         return signed
 
 
-def planetary_computer(settings: Any = None) -> StacApiProvider:
+def planetary_computer(settings: Settings) -> StacApiProvider:
     """Planetary Computer with signed asset hrefs (``pc_stac_url``, ``pc_token_url``,
     ``pc_subscription_key`` settings override the defaults)."""
-    url = getattr(settings, "pc_stac_url", None) or PC_STAC_URL
-    key = getattr(settings, "pc_subscription_key", None)
-
-    def opt(name: str) -> Any:
-        value = getattr(settings, name, None)
-        return DEFAULTS[name] if value is None else value
-
+    url = settings.pc_stac_url or PC_STAC_URL
+    key = settings.pc_subscription_key
     signer = PCSigner(
-        getattr(settings, "pc_token_url", None) or PC_TOKEN_URL,
-        timeout_s=float(opt("http_timeout_s")),
-        retries=int(opt("http_retries")),
-        backoff_s=float(opt("http_backoff_s")),
+        settings.pc_token_url or PC_TOKEN_URL,
+        timeout_s=settings.http_timeout_s,
+        retries=settings.http_retries,
+        backoff_s=settings.http_backoff_s,
         subscription_key=key,
     )
     headers = {"Ocp-Apim-Subscription-Key": key} if key else None

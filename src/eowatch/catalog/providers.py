@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import InputError
 from ..io.sources import Acquisition, acquisition_from_item
+from ..settings import Settings
 
 if TYPE_CHECKING:
     from .cloud import CloudCover
@@ -320,7 +321,7 @@ def footprint_of_bbox(bbox: Iterable[float]) -> BaseGeometry:
 
 #: A factory builds a provider from a settings object (``eowatch.Settings`` or
 #: anything with the same attributes); it reads what it needs with ``getattr``.
-ProviderFactory = Callable[[Any], DiscoveryProvider]
+ProviderFactory = Callable[[Settings], DiscoveryProvider]
 _REGISTRY: dict[str, ProviderFactory] = {}
 
 
@@ -343,12 +344,12 @@ def list_providers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_provider(name: str | None, settings: Any = None) -> DiscoveryProvider:
+def get_provider(name: str | None, settings: Settings) -> DiscoveryProvider:
     """The provider registered as ``name`` (default: ``settings.discovery_provider``,
     else Earth Search), built from ``settings``. A URL is taken as a generic STAC
     API, ``local:FOLDER`` as the local catalogue of that folder."""
     _load_builtin()
-    chosen = (name or getattr(settings, "discovery_provider", None) or DEFAULT_PROVIDER).strip()
+    chosen = (name or settings.discovery_provider or DEFAULT_PROVIDER).strip()
     if chosen.startswith(("http://", "https://")):
         from .stac_api import from_url
 
@@ -356,7 +357,7 @@ def get_provider(name: str | None, settings: Any = None) -> DiscoveryProvider:
     if chosen.lower().startswith("local:"):
         from .local import LocalCatalog
 
-        return LocalCatalog(chosen[6:], getattr(settings, "local_catalog_db", None))
+        return LocalCatalog(chosen[6:], settings.local_catalog_db)
     try:
         factory = _REGISTRY[chosen.lower()]
     except KeyError:

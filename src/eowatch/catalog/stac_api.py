@@ -24,22 +24,15 @@ from shapely.geometry import mapping
 from urllib3.util.retry import Retry
 
 from ..errors import InputError, ProviderError
+from ..settings import Settings, default
 from .providers import Record, SearchQuery, SearchResults, record_from_item, register_provider, rejection
 
-__all__ = ["StacApiProvider", "from_url", "make_retry", "make_session", "RETRY_STATUSES", "DEFAULTS"]
+__all__ = ["StacApiProvider", "from_url", "make_retry", "make_session", "RETRY_STATUSES"]
 
 log = logging.getLogger(__name__)
 
 #: HTTP statuses worth retrying: rate limiting and server-side failures.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-#: Defaults of the settings every STAC API provider reads (``getattr(settings, name, default)``).
-DEFAULTS: dict[str, Any] = {
-    "http_timeout_s": 30.0,
-    "http_retries": 3,
-    "http_backoff_s": 0.5,
-    "stac_page_size": 100,
-    "stac_max_pages": 50,
-}
 
 ItemHook = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -88,11 +81,11 @@ class StacApiProvider:
         url: str,
         collections: Mapping[str, Sequence[str]] | None = None,
         *,
-        timeout_s: float = DEFAULTS["http_timeout_s"],
-        retries: int = DEFAULTS["http_retries"],
-        backoff_s: float = DEFAULTS["http_backoff_s"],
-        page_size: int = DEFAULTS["stac_page_size"],
-        max_pages: int = DEFAULTS["stac_max_pages"],
+        timeout_s: float = default("http_timeout_s"),
+        retries: int = default("http_retries"),
+        backoff_s: float = default("http_backoff_s"),
+        page_size: int = default("stac_page_size"),
+        max_pages: int = default("stac_max_pages"),
         headers: Mapping[str, str] | None = None,
         item_hook: ItemHook | None = None,
         server_filters: bool = True,
@@ -114,20 +107,15 @@ class StacApiProvider:
         cls,
         name: str,
         url: str,
-        settings: Any,
+        settings: Settings,
         collections: Mapping[str, Sequence[str]] | None = None,
         **kw: Any,
     ) -> StacApiProvider:
-        """Build with the HTTP settings of ``settings`` (defaults in ``DEFAULTS``)."""
-
-        def opt(key: str) -> Any:
-            value = getattr(settings, key, None)
-            return DEFAULTS[key] if value is None else value
-
+        """Build with the HTTP settings of ``settings``."""
         return cls(
-            name, url, collections, timeout_s=float(opt("http_timeout_s")), retries=int(opt("http_retries")),
-            backoff_s=float(opt("http_backoff_s")), page_size=int(opt("stac_page_size")),
-            max_pages=int(opt("stac_max_pages")), **kw,
+            name, url, collections, timeout_s=settings.http_timeout_s, retries=settings.http_retries,
+            backoff_s=settings.http_backoff_s, page_size=settings.stac_page_size,
+            max_pages=settings.stac_max_pages, **kw,
         )  # fmt: skip
 
     def __repr__(self) -> str:
@@ -242,17 +230,17 @@ class StacApiProvider:
             return None
 
 
-def from_url(url: str, settings: Any = None, name: str | None = None) -> StacApiProvider:
-    """A provider for any STAC API URL, searching the usual Sentinel collection names."""
+def from_url(url: str, settings: Settings, name: str | None = None) -> StacApiProvider:
+    """A provider for any STAC API URL, searching the settings' collection names."""
     collections = {
-        "sentinel-2": tuple(getattr(settings, "stac_api_s2_collections", None) or ("sentinel-2-l2a",)),
-        "sentinel-1": tuple(getattr(settings, "stac_api_s1_collections", None) or ("sentinel-1-grd",)),
+        "sentinel-2": tuple(settings.stac_api_s2_collections),
+        "sentinel-1": tuple(settings.stac_api_s1_collections),
     }
     return StacApiProvider.from_settings(name or url, url, settings, collections)
 
 
-def _generic(settings: Any) -> StacApiProvider:
-    url = getattr(settings, "stac_api_url", None)
+def _generic(settings: Settings) -> StacApiProvider:
+    url = settings.stac_api_url
     if not url:
         raise InputError(
             "provider 'stac-api' needs a URL: set EOWATCH_STAC_API_URL, or give the URL as the provider name"

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import EowatchError
-from ..settings import Settings
+from ..services import Services
+from .context import services_of_command
 
 if TYPE_CHECKING:
     from ..results import ResultsCatalog
@@ -19,11 +20,16 @@ if TYPE_CHECKING:
 __all__ = ["catalog"]
 
 
-def _open(database: str | None) -> ResultsCatalog:
-    from ..results import ResultsCatalog
+def _services(database: str | None) -> Services:
+    """The command's services, on ``database`` when given."""
+    services = services_of_command()
+    if database and database != services.settings.database_url:
+        return Services(services.settings.model_copy(update={"database_url": database}))
+    return services
 
-    settings = Settings()
-    return ResultsCatalog(database) if database else ResultsCatalog.from_settings(settings)
+
+def _open(database: str | None) -> ResultsCatalog:
+    return _services(database).results
 
 
 _database = click.option(
@@ -134,6 +140,5 @@ def serve(host: str, port: int, database: str | None) -> None:
 
     from ..api import create_app
 
-    settings = Settings()
-    app = create_app(settings, catalog=_open(database))
+    app = create_app(_services(database))
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import EowatchError
+from ..services import Services
 from ..settings import Settings
 from .catalog import catalog as catalog_group
 from .search import search
@@ -81,7 +82,7 @@ class _Cli(click.Group):
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Watch areas of interest from space: Sentinel-1/2 change detection."""
-    ctx.obj = Settings()
+    ctx.obj = Services(Settings())
 
 
 @cli.command()
@@ -114,7 +115,7 @@ def cli(ctx: click.Context) -> None:
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj
 def detect(
-    settings: Settings,
+    services: Services,
     before: str | None,
     after: str | None,
     start: str | None,
@@ -133,6 +134,8 @@ def detect(
 ) -> None:
     """Detect changes between two acquisitions and write a product folder."""
     from ..detect import get_preset
+
+    settings = services.settings
     from ..pipeline import DetectRequest, detect_pair
 
     if preset and sensor and get_preset(preset).sensor != {"s1": "sentinel-1", "s2": "sentinel-2"}[sensor]:
@@ -144,16 +147,14 @@ def detect(
             raise click.UsageError("give --before and --after, or --aoi with --start, --end and --sensor")
         from ..catalog import discover_pair
 
-        pair = discover_pair(aoi, start, end, sensor, provider or settings.discovery_provider, settings)
+        pair = discover_pair(aoi, start, end, sensor, None, settings, provider=services.provider(provider))
         click.echo(f"pair {pair.before.id} -> {pair.after.id}: {pair.reason}", err=True)
         inputs = (pair.before.acquisition, pair.after.acquisition)
         provenance = {"eowatch:pairing": pair.as_dict()}
     request = DetectRequest(*inputs, preset, _parse_param_values(params), aoi, crs, resolution, provenance)
     output = _Progress(quiet).run(detect_pair, request, settings, out_dir)
     if collection:
-        from ..results import ResultsCatalog
-
-        ResultsCatalog.from_settings(settings).ingest_folder(output.folder, collection)
+        services.results.ingest_folder(output.folder, collection)
         click.echo(f"registered {output.item.id} in collection {collection!r}", err=True)
     if stac_catalog:
         from ..io.stac_catalog import write_output_catalog
@@ -188,7 +189,7 @@ def _print_summary(output: Any) -> None:
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj
 def detect_series_cmd(
-    settings: Settings,
+    services: Services,
     inputs: tuple[str, ...],
     preset: str,
     aoi: str | None,
@@ -197,10 +198,10 @@ def detect_series_cmd(
     quiet: bool,
 ) -> None:
     """Detect changes across a time series of acquisitions (omnibus test)."""
-    from ..pipeline import detect_series
+    from ..pipeline import SeriesRequest, detect_series
 
-    args = (list(inputs), preset, _parse_param_values(params), aoi, out_dir, settings)
-    _print_summary(_Progress(quiet).run(detect_series, *args))
+    request = SeriesRequest(list(inputs), preset, _parse_param_values(params), aoi)
+    _print_summary(_Progress(quiet).run(detect_series, request, services.settings, out_dir))
 
 
 @cli.command("demo-s1")
@@ -269,7 +270,7 @@ def presets(sensor: str | None, as_json: bool) -> None:
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write scores here.")
 @click.pass_obj
 def evaluate(
-    settings: Settings,
+    services: Services,
     root: Path,
     dataset: str,
     preset: str | None,
@@ -280,6 +281,7 @@ def evaluate(
     from ..evaluation import evaluate_oscd
     from ..evaluation.ombria import evaluate_ombria
 
+    settings = services.settings
     evaluator, name = {
         "oscd": (evaluate_oscd, preset or settings.default_s2_preset),
         "ombria": (evaluate_ombria, preset or "s1-flood"),

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..settings import Settings
+from .context import services_of_command
 
 __all__ = ["search"]
 
@@ -48,14 +48,15 @@ def search(ctx: click.Context, aoi: str, start: str, end: str, sensor: str, prov
            as_json: bool) -> None:  # fmt: skip
     """Find acquisitions over an AOI and period, and propose before/after pairs."""
     from ..aoi import check_aoi, parse_aoi
-    from ..catalog import PairingRules, SearchQuery, discover, get_provider, propose_pairs
+    from ..catalog import PairingRules, SearchQuery, discover, propose_pairs
 
-    settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    services = services_of_command()
+    settings = services.settings
     geom = check_aoi(parse_aoi(aoi), settings.max_aoi_area_km2)
     query = SearchQuery(aoi=geom, start=start, end=end, sensor=sensor, collections=collections,  # type: ignore[arg-type]
                         max_cloud_cover=max_cloud, polarisations=polarisations, relative_orbit=orbit,
                         orbit_state=orbit_state, limit=limit)  # fmt: skip
-    chosen = get_provider(provider, settings)
+    chosen = services.provider(provider)
     found = discover(query, chosen, settings, use_scl=not scene_cloud)
     rules = PairingRules.for_sensor(query.sensor, settings, required_polarisations=query.polarisations)
     pairs = propose_pairs(found, rules, geom)

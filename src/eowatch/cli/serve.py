@@ -8,20 +8,21 @@ from typing import Any
 import click
 
 from ..errors import EowatchError
-from ..settings import Settings
+from ..services import Services
+from .context import services_of_command
 
 __all__ = ["serve", "admin", "run_server"]
 
 
-def run_server(settings: Any, host: str, port: int, log_level: str = "info") -> None:
-    """Serve ``create_app(settings)`` with uvicorn, logging JSON lines to stderr."""
+def run_server(services: Services, host: str, port: int, log_level: str = "info") -> None:
+    """Serve ``create_app(services)`` with uvicorn, logging JSON lines to stderr."""
     import uvicorn
 
     from ..api import create_app
     from ..api.ops import configure_logging
 
     configure_logging(log_level.upper())
-    app = create_app(settings)
+    app = create_app(services)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
 
 
@@ -43,17 +44,14 @@ def run_server(settings: Any, host: str, port: int, log_level: str = "info") -> 
 )
 def serve(host: str, port: int, log_level: str, scheduler: bool | None, worker: bool | None) -> None:
     """Serve the eowatch API: STAC results, OGC API - Processes, monitoring tasks, tiles, metrics."""
-    settings = Settings()
+    settings = services_of_command().settings
     chosen = {"serve_scheduler": scheduler, "serve_worker": worker}
     settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    run_server(settings, host, port, log_level)
+    run_server(Services(settings), host, port, log_level)
 
 
 def _access() -> Any:
-    from ..results import ResultsCatalog
-    from ..store.auth import AccessStore
-
-    return AccessStore(ResultsCatalog.from_settings(Settings()).engine)
+    return services_of_command().access
 
 
 def _guard(fn: Any, *args: Any) -> Any:

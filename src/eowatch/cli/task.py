@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import EowatchError
-from ..settings import Settings
+from ..services import Services
+from .context import services_of_command
 
 __all__ = ["task", "scheduler", "worker"]
 
@@ -35,10 +36,12 @@ def _errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _service() -> Any:
-    from ..monitor import TaskService
+def _tasks() -> Any:
+    return services_of_command().tasks
 
-    return TaskService(Settings())
+
+def _services() -> Services:
+    return services_of_command()
 
 
 def _stop_on_signals() -> threading.Event:
@@ -95,7 +98,7 @@ def create(name: str, aoi: str, sensors: tuple[str, ...], presets: tuple[str, ..
     data.update({k: v for k, v in optional.items() if v})
     if max_gap_days:
         data.setdefault("pairing", {})["max_gap_days"] = max_gap_days
-    created = _service().create(data)
+    created = _tasks().create(data)
     click.echo(f"created task {created.name} ({created.id}); results go to {created.spec.collection}")
 
 
@@ -105,7 +108,7 @@ def create(name: str, aoi: str, sensors: tuple[str, ...], presets: tuple[str, ..
 @_errors
 def list_(owner: str | None, as_json: bool) -> None:
     """List the tasks."""
-    tasks = _service().list(owner=owner)
+    tasks = _tasks().list(owner=owner)
     if as_json:
         click.echo(json.dumps([t.as_dict() for t in tasks], indent=1))
         return
@@ -119,7 +122,7 @@ def list_(owner: str | None, as_json: bool) -> None:
 @_errors
 def show(name: str, with_jobs: bool) -> None:
     """Show task NAME (JSON)."""
-    service = _service()
+    service = _tasks()
     shown = service.get(name)
     data = shown.as_dict()
     if with_jobs:
@@ -134,7 +137,7 @@ def _simple(action: str, help_text: str) -> None:
     @click.argument("name")
     @_errors
     def command(name: str) -> None:
-        result = getattr(_service(), action)(name)
+        result = getattr(_tasks(), action)(name)
         click.echo(f"{action}: {name}" + (f" ({result.state})" if result is not None else ""))
 
 
@@ -153,7 +156,7 @@ def scheduler(once: bool, interval: float) -> None:
     from ..monitor import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sched = Scheduler(Settings())
+    sched = Scheduler(_services())
     if once:
         report = sched.tick()
         click.echo(json.dumps({"polled": report.polled, "enqueued": len(report.enqueued),
@@ -173,7 +176,7 @@ def worker(once: bool, max_jobs: int | None, executor: str | None, concurrency: 
     from ..monitor import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner = Worker(Settings(), executor=executor, concurrency=concurrency)
+    runner = Worker(_services(), executor=executor, concurrency=concurrency)
     try:
         outcomes = runner.run(None if once else _stop_on_signals(), max_jobs=max_jobs, until_empty=once)
     finally:

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..detect import get_preset
-from ..detect.base import LayerSpec, PresetParams
+from ..detect.base import LayerSpec, Preset, PresetParams
 from ..errors import InputError
 from ..model import NO_DATA_CLASS, Block
 from .sources import DateReader, DateSource
@@ -31,7 +30,7 @@ __all__ = ["WindowJob", "WindowOut", "run_threads", "run_dask"]
 class WindowJob:
     """Everything a worker needs for any window of one run (pickled once per Dask worker)."""
 
-    preset_name: str
+    preset: Preset[Any, Any]  # stateless: pickled by reference to its class
     params: PresetParams
     sources: Sequence[DateSource]
     model: Any
@@ -91,13 +90,12 @@ def release_readers(token: str) -> None:
 def apply_block(job: WindowJob, block: Block) -> WindowOut:
     """Read one window (with the halo) of every date, apply the model, crop the halo;
     pixels invalid in any date become no data in every output."""
-    preset = get_preset(job.preset_name)
     grid = job.sources[0].grid
     t0 = time.perf_counter()
     outer = block.grown(job.halo, grid)
     read = [reader.read(outer) for reader in _readers(job)]
     t1 = time.perf_counter()
-    out = preset.apply([scene for scene, _ in read], job.params, job.model)
+    out = job.preset.apply([scene for scene, _ in read], job.params, job.model)
     inner = block.inside(outer)
     valid = np.logical_and.reduce([scene.valid[inner] for scene, _ in read])
     classes = np.array(out.classes[inner], dtype=np.uint8)

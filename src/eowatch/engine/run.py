@@ -143,7 +143,7 @@ def run_windows(
     blocks = plan_blocks(grid, options.window_px)
     stats.windows = len(blocks)
     specs = preset.layers(params, dates)
-    job = WindowJob(preset.name, params, tuple(sources), model, preset.halo(params), specs)
+    job = WindowJob(preset, params, tuple(sources), model, preset.halo(params), specs)
     # Not pre-filled: the windows tile the grid, every pixel is written once (0.6 GB on a tile).
     classes = np.empty(grid.shape, dtype=np.uint8)
     statistic = np.empty(grid.shape, dtype=np.float32)

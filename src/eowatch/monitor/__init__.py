@@ -3,10 +3,11 @@ workers running detection passes on an executor (local processes or Dask),
 and signed alerts.
 
 >>> from eowatch.monitor import TaskService, Scheduler, Worker
->>> tasks = TaskService(settings)                                     # doctest: +SKIP
->>> tasks.create({"name": "paris", "aoi": "2.2,48.8,2.4,48.9", "provider": "local:/data"})  # doctest: +SKIP
->>> Scheduler(settings).tick()                                        # doctest: +SKIP
->>> Worker(settings).run_once()                                       # doctest: +SKIP
+>>> services = Services(Settings())                                   # doctest: +SKIP
+>>> task = {"name": "paris", "aoi": "2.2,48.8,2.4,48.9", "provider": "local:/data"}
+>>> services.tasks.create(task)                                       # doctest: +SKIP
+>>> Scheduler(services).tick()                                        # doctest: +SKIP
+>>> Worker(services).run_once()                                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .executors import (
 )
 from .jobs import Job, JobQueue, backoff_delay, is_transient, job_id_for
 from .scheduler import Scheduler, TickReport
-from .tasks import Task, TaskService, TaskSpec, WebhookTarget, monitor_engine
+from .tasks import Task, TaskService, TaskSpec, WebhookTarget
 from .worker import JobOutcome, Worker, run_job
 
 __all__ = [
@@ -30,6 +31,6 @@ __all__ = [
     "DaskExecutor", "Executor", "InlineExecutor", "LocalProcessExecutor", "get_executor", "register_executor",
     "Job", "JobQueue", "backoff_delay", "is_transient", "job_id_for",
     "Scheduler", "TickReport",
-    "Task", "TaskService", "TaskSpec", "WebhookTarget", "monitor_engine",
+    "Task", "TaskService", "TaskSpec", "WebhookTarget",
     "JobOutcome", "Worker", "run_job",
 ]  # fmt: skip

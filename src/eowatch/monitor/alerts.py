@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..errors import InputError
+from ..settings import Settings
 from ..store.monitoring import AlertRow, TaskRow
 from .jobs import Job, backoff_delay
 from .tasks import TaskSpec
@@ -47,8 +48,8 @@ def verify_signature(body: bytes, secret: str, header: str | None) -> bool:
     return bool(header) and hmac.compare_digest(sign(body, secret), str(header))
 
 
-def _links(settings: Any, collection: str, item: dict[str, Any], folder: str) -> dict[str, str]:
-    base = getattr(settings, "api_base_url", None)
+def _links(settings: Settings, collection: str, item: dict[str, Any], folder: str) -> dict[str, str]:
+    base = settings.api_base_url
     if base:
         url = f"{base.rstrip('/')}/collections/{collection}/items/{item['id']}"
         return {"item": url, "quicklook": f"{url}/assets/quicklook"}
@@ -59,7 +60,7 @@ def _links(settings: Any, collection: str, item: dict[str, Any], folder: str) ->
 
 
 def alert_payload(spec: TaskSpec, task_id: str, job: Job, summary: dict[str, Any], item: dict[str, Any],
-                  settings: Any) -> dict[str, Any]:  # fmt: skip
+                  settings: Settings) -> dict[str, Any]:  # fmt: skip
     """The JSON summary sent to every target."""
     return {
         "event": "eowatch.change",
@@ -77,7 +78,7 @@ def alert_payload(spec: TaskSpec, task_id: str, job: Job, summary: dict[str, Any
 
 
 def queue_alerts(
-    engine: Engine, settings: Any, job: Job, summary: dict[str, Any], item: dict[str, Any]
+    engine: Engine, settings: Settings, job: Job, summary: dict[str, Any], item: dict[str, Any]
 ) -> int:
     """Record the alerts of a finished job (when its changed area reaches the task's
     minimum and is not zero). Returns how many new alert rows were added."""
@@ -118,24 +119,23 @@ def post_webhook(url: str, payload: dict[str, Any], secret: str | None, timeout:
         return int(response.status)
 
 
-def send_email(settings: Any, to: str, payload: dict[str, Any]) -> None:
+def send_email(settings: Settings, to: str, payload: dict[str, Any]) -> None:
     """Send ``payload`` as an e-mail through ``settings.smtp_host`` (STARTTLS when
     ``smtp_starttls``, login when ``smtp_user``)."""
-    host = getattr(settings, "smtp_host", None)
+    host = settings.smtp_host
     if not host:
         raise InputError("e-mail alerts need an SMTP server: set EOWATCH_SMTP_HOST (and EOWATCH_SMTP_FROM)")
     msg = EmailMessage()
-    msg["From"] = getattr(settings, "smtp_from", None) or "eowatch@localhost"
+    msg["From"] = settings.smtp_from or "eowatch@localhost"
     msg["To"] = to
     msg["Subject"] = (f"[eowatch] {payload['task']['name']}: {payload['changed_area_m2']:.0f} m² changed "
                       f"({payload['polygon_count']} areas)")  # fmt: skip
     msg.set_content(json.dumps(payload, indent=2))
-    timeout = float(getattr(settings, "http_timeout_s", 30.0))
-    with smtplib.SMTP(host, int(getattr(settings, "smtp_port", 25) or 25), timeout=timeout) as smtp:
-        if getattr(settings, "smtp_starttls", False):
+    with smtplib.SMTP(host, settings.smtp_port, timeout=settings.http_timeout_s) as smtp:
+        if settings.smtp_starttls:
             smtp.starttls()
-        if getattr(settings, "smtp_user", None):
-            smtp.login(settings.smtp_user, getattr(settings, "smtp_password", "") or "")
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password or "")
         smtp.send_message(msg)
 
 
@@ -152,13 +152,13 @@ def _claim(engine: Engine, alert_id: int, now: float) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def deliver_due(engine: Engine, settings: Any, *, backoff_s: float | None = None) -> dict[int, str]:
+def deliver_due(engine: Engine, settings: Settings, *, backoff_s: float | None = None) -> dict[int, str]:
     """Send every alert that is due; returns {alert id: new status}. A failed delivery
-    is tried again after ``backoff_s`` (``settings.alert_backoff_s``, default 5 s), doubling."""
+    is tried again after ``backoff_s`` (``settings.alert_backoff_s``), doubling."""
     now = time.time()
-    max_attempts = int(getattr(settings, "alert_max_attempts", 5))
-    base = float(backoff_s if backoff_s is not None else getattr(settings, "alert_backoff_s", 5.0))
-    timeout = float(getattr(settings, "http_timeout_s", 30.0))
+    max_attempts = settings.alert_max_attempts
+    base = backoff_s if backoff_s is not None else settings.alert_backoff_s
+    timeout = settings.http_timeout_s
     with Session(engine) as session:
         due = session.scalars(
             select(AlertRow).where(or_(

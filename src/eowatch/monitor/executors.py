@@ -19,6 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InputError
+from ..settings import Settings
 
 __all__ = [
     "Executor",
@@ -111,7 +112,7 @@ class DaskExecutor:
             self.client.close()
 
 
-ExecutorFactory = Callable[[Any], Executor]
+ExecutorFactory = Callable[[Settings], Executor]
 _REGISTRY: dict[str, ExecutorFactory] = {}
 
 
@@ -124,12 +125,12 @@ def list_executors() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_executor(name: str | None, settings: Any = None) -> Executor:
+def get_executor(name: str | None, settings: Settings) -> Executor:
     """The executor ``name`` (default ``settings.executor``, else ``dask`` when
     ``settings.dask_scheduler_address`` is set, else ``local``)."""
-    chosen = name or getattr(settings, "executor", None)
+    chosen = name or settings.executor
     if not chosen:
-        chosen = "dask" if getattr(settings, "dask_scheduler_address", None) else "local"
+        chosen = "dask" if settings.dask_scheduler_address else "local"
     try:
         factory = _REGISTRY[chosen.lower()]
     except KeyError:
@@ -138,5 +139,5 @@ def get_executor(name: str | None, settings: Any = None) -> Executor:
 
 
 register_executor("inline", lambda settings: InlineExecutor())
-register_executor("local", lambda settings: LocalProcessExecutor(getattr(settings, "worker_processes", None)))
-register_executor("dask", lambda settings: DaskExecutor(getattr(settings, "dask_scheduler_address", None)))
+register_executor("local", lambda settings: LocalProcessExecutor(settings.worker_processes))
+register_executor("dask", lambda settings: DaskExecutor(settings.dask_scheduler_address))

@@ -33,13 +33,11 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import CatalogError, InputError, NoValidDataError
+from ..settings import Settings, default
 from ..store.monitoring import JobRow
 
 __all__ = ["Job", "JobQueue", "job_id_for", "is_transient", "backoff_delay", "new_worker_id"]
 
-DEFAULT_LEASE_S = 300.0
-DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_BACKOFF_S = 30.0
 MAX_BACKOFF_S = 3600.0
 
 
@@ -129,9 +127,9 @@ class JobQueue:
         self,
         engine: Engine,
         *,
-        lease_s: float = DEFAULT_LEASE_S,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        backoff_s: float = DEFAULT_BACKOFF_S,
+        lease_s: float = default("job_lease_s"),
+        max_attempts: int = default("job_max_attempts"),
+        backoff_s: float = default("job_backoff_s"),
         max_backoff_s: float = MAX_BACKOFF_S,
     ) -> None:
         self.engine = engine
@@ -143,16 +141,13 @@ class JobQueue:
         self._swept = -float("inf")  # last sweep of exhausted leases (monotonic clock)
 
     @classmethod
-    def from_settings(cls, settings: Any, engine: Engine | None = None) -> JobQueue:
-        """A queue with the settings' ``job_lease_s``, ``job_max_attempts`` and ``job_backoff_s``."""
-        from .tasks import monitor_engine
-
+    def from_settings(cls, settings: Settings, engine: Engine) -> JobQueue:
+        """A queue in ``engine`` with the settings' ``job_lease_s``, ``job_max_attempts`` and
+        ``job_backoff_s``."""
         return cls(
-            engine if engine is not None else monitor_engine(settings),
-            lease_s=getattr(settings, "job_lease_s", DEFAULT_LEASE_S),
-            max_attempts=getattr(settings, "job_max_attempts", DEFAULT_MAX_ATTEMPTS),
-            backoff_s=getattr(settings, "job_backoff_s", DEFAULT_BACKOFF_S),
-        )
+            engine, lease_s=settings.job_lease_s, max_attempts=settings.job_max_attempts,
+            backoff_s=settings.job_backoff_s,
+        )  # fmt: skip
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

@@ -1,6 +1,6 @@
 """The scheduler: poll each due task, discover, pair, enqueue one job per new pair and preset.
 
-``Scheduler(settings).tick()`` is one pass (what ``eowatch scheduler --once``
+``Scheduler(services).tick()`` is one pass (what ``eowatch scheduler --once``
 and a server process call); ``run_forever(stop_event)`` repeats it. A tick
 is idempotent: jobs are identified by task, preset and input ids, so ticking
 twice, restarting, or running two schedulers at once never adds a duplicate.
@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..catalog import PairingRules, SearchQuery, discover, get_provider, propose_pairs
+from ..catalog import PairingRules, SearchQuery, discover, propose_pairs
 from ..catalog.pairing import Pair
 from ..errors import EowatchError
+from ..services import Services
 from ..store.monitoring import TaskRow
-from .jobs import JobQueue
-from .tasks import TaskSpec, monitor_engine, next_due
+from .tasks import TaskSpec, next_due
 from .worker import acquisition_to_dict
 
 __all__ = ["Scheduler", "TickReport"]
@@ -46,11 +46,11 @@ class TickReport:
 class Scheduler:
     """Polls due tasks and fills the job queue."""
 
-    def __init__(self, settings: Any, engine: Engine | None = None, queue: JobQueue | None = None) -> None:
-        self.settings = settings
-        self.engine = engine if engine is not None else monitor_engine(settings)
-        self.queue = queue if queue is not None else JobQueue.from_settings(settings, self.engine)
-        self.poll_s = float(getattr(settings, "scheduler_poll_s", 10.0))
+    def __init__(self, services: Services) -> None:
+        self.services, self.settings = services, services.settings
+        self.engine: Engine = services.monitor_engine
+        self.queue = services.queue
+        self.poll_s = services.settings.scheduler_poll_s
 
     def _due(self, now: float) -> list[TaskRow]:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -98,14 +98,14 @@ class Scheduler:
         report = report if report is not None else TickReport()
         spec = TaskSpec.model_validate(row.spec)
         report.polled.append(spec.name)
-        provider = get_provider(spec.provider, self.settings)
+        provider = self.services.provider(spec.provider)
         created: list[str] = []
         for sensor in spec.sensors:
             rules = PairingRules.for_sensor(sensor, self.settings, **spec.pairing)
             start, end = self._window(spec, row, rules)
             query = SearchQuery(
                 aoi=spec.geometry, start=start, end=end, sensor=sensor, max_cloud_cover=spec.max_cloud_cover,
-                limit=int(getattr(self.settings, "monitor_search_limit", 1000)),
+                limit=self.settings.monitor_search_limit,
             )  # fmt: skip
             found = discover(query, provider, self.settings)
             period_start = spec.start or datetime.fromtimestamp(row.created, UTC)
@@ -138,8 +138,8 @@ class Scheduler:
         named = [p for p in spec.presets if get_preset(p).sensor == sensor]
         if named or spec.presets:
             return named
-        attr = "default_s1_preset" if sensor == "sentinel-1" else "default_s2_preset"
-        return [str(getattr(self.settings, attr))]
+        s = self.settings
+        return [s.default_s1_preset if sensor == "sentinel-1" else s.default_s2_preset]
 
     @staticmethod
     def _payload(row: TaskRow, spec: TaskSpec, pair: Pair, preset: str) -> dict[str, Any]:

@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from ..aoi import check_aoi, parse_aoi
 from ..catalog.providers import normalise_sensor, parse_time
 from ..errors import CatalogError, InputError, NotFoundError
-from ..store import make_engine
+from ..settings import Settings
 from ..store.monitoring import JobRow, TaskRow
 
 __all__ = [
-    "TaskSpec", "Task", "WebhookTarget", "TaskService", "monitor_engine", "next_due", "merge_patch",
+    "TaskSpec", "Task", "WebhookTarget", "TaskService", "next_due", "merge_patch",
     "job_view",
 ]  # fmt: skip
 
@@ -194,23 +194,13 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def monitor_engine(settings: Any) -> Engine:
-    """The engine of the monitoring tables: ``settings.monitor_database_url``, else
-    ``settings.database_url`` (the results catalogue's), else SQLite in the output folder."""
-    from pathlib import Path
-
-    url = getattr(settings, "monitor_database_url", None) or getattr(settings, "database_url", None)
-    if not url:
-        url = f"sqlite:///{(Path(settings.output_dir) / 'eowatch.db').resolve()}"
-    return make_engine(url)
-
-
 class TaskService:
-    """Create, list, show, pause, resume, delete and trigger monitoring tasks."""
+    """Create, list, show, pause, resume, delete and trigger monitoring tasks (stored in
+    ``engine``: ``Services.monitor_engine``)."""
 
-    def __init__(self, settings: Any, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
-        self.engine = engine if engine is not None else monitor_engine(settings)
+        self.engine = engine
 
     def _session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -225,9 +215,7 @@ class TaskService:
                 raise InputError(f"invalid task: {_problems(exc)}") from None
             except ValueError as exc:
                 raise InputError(f"invalid task: {exc}") from None
-        max_area = getattr(self.settings, "max_aoi_area_km2", None)
-        if max_area:
-            check_aoi(spec.geometry, float(max_area))
+        check_aoi(spec.geometry, self.settings.max_aoi_area_km2)
         if spec.presets:
             from ..detect import get_preset
 

@@ -24,8 +24,10 @@ from sqlalchemy import Engine
 
 from .. import pipeline
 from ..io.sources import Acquisition, BandAsset
-from .executors import Executor, FutureLike, get_executor
-from .jobs import Job, JobQueue, new_worker_id
+from ..services import Services
+from ..settings import Settings
+from .executors import Executor, FutureLike
+from .jobs import Job, new_worker_id
 
 __all__ = ["Worker", "JobOutcome", "run_job", "acquisition_to_dict", "acquisition_from_dict"]
 
@@ -49,7 +51,7 @@ def acquisition_from_dict(data: dict[str, Any]) -> Acquisition:
     )  # fmt: skip
 
 
-def run_job(payload: dict[str, Any], settings: Any, out_dir: str) -> dict[str, Any]:
+def run_job(payload: dict[str, Any], settings: Settings, out_dir: str) -> dict[str, Any]:
     """Run one job's detection pass (in whichever process the executor chose) and
     return a JSON-ready summary of its products."""
     before, after = acquisition_from_dict(payload["before"]), acquisition_from_dict(payload["after"])
@@ -92,10 +94,8 @@ class Worker:
 
     def __init__(
         self,
-        settings: Any,
+        services: Services,
         *,
-        engine: Engine | None = None,
-        queue: JobQueue | None = None,
         executor: Executor | str | None = None,
         worker_id: str | None = None,
         concurrency: int = 1,
@@ -103,28 +103,24 @@ class Worker:
         heartbeat_s: float | None = None,
         poll_s: float | None = None,
     ) -> None:
-        from .tasks import monitor_engine
-
-        self.settings = settings
-        self.engine = engine if engine is not None else monitor_engine(settings)
-        self.queue = queue if queue is not None else JobQueue.from_settings(settings, self.engine)
+        settings = services.settings
+        self.services, self.settings = services, settings
+        self.engine: Engine = services.monitor_engine
+        self.queue = services.queue
         self._own_executor = executor is None or isinstance(executor, str)
         self.executor: Executor = (
-            get_executor(executor, settings) if executor is None or isinstance(executor, str) else executor
+            services.executor(executor) if executor is None or isinstance(executor, str) else executor
         )
         self.worker_id = worker_id or new_worker_id()
         self.concurrency = max(1, int(concurrency))
         self.lease_s = float(lease_s or self.queue.lease_s)
         self.heartbeat_s = float(heartbeat_s or max(0.2, self.lease_s / 3))
-        self.poll_s = float(poll_s if poll_s is not None else getattr(settings, "worker_poll_s", 2.0))
-        self.out_root = Path(
-            getattr(settings, "monitor_output_dir", None) or Path(settings.output_dir) / "tasks"
-        )
+        self.poll_s = float(poll_s if poll_s is not None else settings.worker_poll_s)
+        self.out_root = Path(settings.monitor_output_dir or Path(settings.output_dir) / "tasks")
         self._in_flight: dict[str, tuple[Job, FutureLike]] = {}
         self._leased: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._catalog: Any = None
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -135,8 +131,6 @@ class Worker:
     def close(self) -> None:
         if self._own_executor:
             self.executor.close()
-        if self._catalog is not None:
-            self._catalog.close()
 
     def _heartbeat(self, done: threading.Event) -> None:
         while not done.wait(self.heartbeat_s):
@@ -231,24 +225,13 @@ class Worker:
             time.sleep(0.01)
         return outcomes
 
-    def _results(self) -> Any:
-        if self._catalog is None:
-            from ..results import ResultsCatalog
-
-            # Without monitor_database_url, the monitoring tables live in the results database.
-            separate = getattr(self.settings, "monitor_database_url", None) is not None
-            self._catalog = (
-                ResultsCatalog.from_settings(self.settings) if separate else ResultsCatalog(self.engine)
-            )
-        return self._catalog
-
     def _finish(self, job: Job, future: FutureLike) -> JobOutcome:
         from .alerts import queue_alerts
 
         try:
             summary = future.result()
             collection = str(job.payload["task"]["collection"])
-            item = self._results().ingest_folder(summary["folder"], collection)
+            item = self.services.results.ingest_folder(summary["folder"], collection)
             summary["collection"] = collection
         except Exception as exc:  # recorded on the job: retried or failed by its class
             status = self.queue.fail(job.id, self.worker_id, exc)

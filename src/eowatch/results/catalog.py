@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import CatalogError, InputError, NotFoundError
+from ..settings import Settings
 from ..store import CollectionRow, ItemRow, make_engine
 
 __all__ = ["ResultsCatalog", "SearchResult", "STAC_VERSION", "parse_datetime_range", "parse_bbox"]
@@ -174,13 +175,10 @@ class ResultsCatalog:
         self.engine = engine_or_url if isinstance(engine_or_url, Engine) else make_engine(engine_or_url)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ResultsCatalog:
+    def from_settings(cls, settings: Settings) -> ResultsCatalog:
         """The catalogue named by ``settings.database_url`` (default: a SQLite
         file ``eowatch.db`` in the output folder)."""
-        url = getattr(settings, "database_url", None)
-        if not url:
-            url = f"sqlite:///{(Path(settings.output_dir) / 'eowatch.db').resolve()}"
-        return cls(url)
+        return cls(settings.results_database_url())
 
     def close(self) -> None:
         """Release the database connections."""

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from .. import __version__
 from ..errors import NotFoundError
+from ..settings import Settings
 
 __all__ = ["router", "STATIC", "web_config"]
 
@@ -25,14 +26,12 @@ _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css
           ".png": "image/png"}  # fmt: skip
 
 
-def web_config(settings: Any) -> dict[str, Any]:
+def web_config(settings: Settings) -> dict[str, Any]:
     """What the pages need to know about this deployment."""
-    basemap = getattr(settings, "web_basemap_url", None)
+    basemap = settings.web_basemap_url
     return {
         "version": __version__,
-        "basemap": {"url": basemap, "attribution": getattr(settings, "web_basemap_attribution", "") or ""}
-        if basemap
-        else None,
+        "basemap": {"url": basemap, "attribution": settings.web_basemap_attribution} if basemap else None,
         "outlines": "vendor/world-atlas/countries-50m.json",
     }
 
