@@ -41,9 +41,9 @@ evaluate: setup
 	$(VENV)/bin/eowatch evaluate $(SHARED)/s1_pairs/ombria_s1_trainsubset --dataset ombria \
 		--json $(OUT)/evaluation/ombria.json
 
-## Full-scene benchmark (S2 tile pair, S1 scene pair, OTB MAD, Dask 1 -> 2 workers); apt-get for otb-bin.
-## The S1 pair is 5490² by default: the S1 presets still hold whole scenes (10980² passed 18 GiB).
-BENCH_ARGS ?= --s1-size 5490
+## Full-scene benchmark: every preset on a 10980² S2 tile pair and S1 pair, the omnibus series,
+## OTB MAD, Dask 1 -> 2 workers; apt-get for otb-bin. Narrow it with BENCH_ARGS="--only otb,s2".
+BENCH_ARGS ?= --s2-presets all --s1-presets all
 bench: setup
 	bash scripts/setup_bench.sh
 	$(PY) benchmarks/full_scene.py --json $(OUT)/bench/full_scene.json $(BENCH_ARGS)

@@ -31,9 +31,9 @@ from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
 from ..errors import ProductWriteError
-from ..kernels.boundaries import trace_rings
-from ..kernels.regions import Regions, class_regions, zonal_statistics
-from ..model import ChangeResult
+from ..kernels.boundaries import Rings, trace_rings
+from ..kernels.regions import class_regions, zonal_statistics
+from ..model import ChangeResult, Grid
 
 __all__ = [
     "ChangePolygons",
@@ -88,13 +88,25 @@ def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0
     regions = class_regions(result.classes, result.changed)
     if regions.count == 0:
         return ChangePolygons.empty()
-    geoms = _region_geometries(regions, result)
+    count, label_class = regions.count, regions.label_class
     stats = zonal_statistics(regions, result.statistic, result.confidence_of)
-    areas = _areas_m2(geoms, result.grid.crs)
-    out_geoms = _output_geometries(geoms, result, simplify_tolerance_px)
+    rings = trace_rings(regions.labels, count)
+    del regions  # the label image: ~0.5 GB on a full tile
+    xy = _map_coordinates(rings.xy, result.grid)
+    rings = Rings(
+        np.empty((0, 2)), rings.ring_offsets, rings.polygon_offsets
+    )  # pixel corners no longer needed
+    if simplify_tolerance_px > 0:
+        grid_geoms = _polygons(xy, rings)
+        areas = _areas_m2(grid_geoms, result.grid.crs)
+        out_geoms = _output_geometries(grid_geoms, result, simplify_tolerance_px)
+    else:
+        areas = _areas_of(xy, rings, stats["pixel_count"], result.grid)
+        out_geoms = _lonlat_polygons(xy, rings, result.grid.crs)
+    del xy
     names = {c.value: c.name for c in result.class_table}
-    order = np.lexsort((np.arange(1, regions.count + 1), regions.label_class[1:], -areas))
-    classes = regions.label_class[1:][order]
+    order = np.lexsort((np.arange(1, count + 1), label_class[1:], -areas))
+    classes = label_class[1:][order]
     class_names = np.array([names.get(int(c), f"class {int(c)}") for c in classes], dtype=object)
     columns: dict[str, NDArray[Any]] = {
         "class": classes,
@@ -134,25 +146,26 @@ class ChangePolygons:
     def total_area_m2(self) -> float:
         return float(np.sum(self.columns["area_m2"])) if len(self) else 0.0
 
-    def properties(self) -> list[dict[str, Any]]:
-        """The property dict of every feature (``direction`` only where the class has one)."""
+    def properties(self, rows: slice = slice(None)) -> list[dict[str, Any]]:
+        """The property dict of every feature in ``rows`` (``direction`` only where the class has one)."""
         records: list[dict[str, Any]] = []
         direction = self.columns.get("direction")
-        rows = zip(*(self.columns[k].tolist() for k in _PROPERTY_KEYS), strict=True)
-        for i, row in enumerate(rows):
+        values = zip(*(self.columns[k][rows].tolist() for k in _PROPERTY_KEYS), strict=True)
+        directions = direction[rows].tolist() if direction is not None else None
+        for i, row in enumerate(values):
             props = {
                 k: _finite_or_none(v) if k in _FLOAT_KEYS else v
                 for k, v in zip(_PROPERTY_KEYS, row, strict=True)
             }
-            if direction is not None and direction[i] is not None:
-                props["direction"] = direction[i]
+            if directions is not None and directions[i] is not None:
+                props["direction"] = directions[i]
             records.append(props)
         return records
 
-    def geometry_texts(self) -> list[str]:
-        """Each geometry as GeoJSON text: round-trip decimals (GEOS writes a digit more than
-        ``json`` for a few values; they parse to the same numbers)."""
-        return [str(t) for t in shapely.to_geojson(self.geometries)]
+    def geometry_texts(self, rows: slice = slice(None)) -> list[str]:
+        """Each geometry in ``rows`` as GeoJSON text: round-trip decimals (GEOS writes a digit
+        more than ``json`` for a few values; they parse to the same numbers)."""
+        return [str(t) for t in shapely.to_geojson(self.geometries[rows])]
 
     def to_features(self) -> list[dict[str, Any]]:
         """GeoJSON-like feature dicts (``id`` = rank, from 1)."""
@@ -168,8 +181,7 @@ def write_geojson(polygons: ChangePolygons, path: str | os.PathLike[str]) -> Pat
     """Write ``polygons`` as an RFC 7946 FeatureCollection (lon/lat, no ``crs`` member)."""
     dest = Path(path)
     try:
-        text = _collection_text(polygons)
-        _atomic_write(dest, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        _atomic_write(dest, lambda tmp: _write_collection(polygons, tmp))
     except (OSError, ValueError, TypeError) as exc:
         raise ProductWriteError(f"cannot write GeoJSON {dest}: {exc}") from exc
     return dest
@@ -216,19 +228,76 @@ def _finite_or_none(value: Any) -> float | None:
 # -- geometry ----------------------------------------------------------------
 
 
-def _region_geometries(regions: Regions, result: ChangeResult) -> NDArray[np.object_]:
-    """One shapely polygon per label, in the grid's CRS (index = label - 1): the region's
-    pixel edges (``eowatch.kernels.boundaries``), vertices where the boundary turns."""
-    rings = trace_rings(regions.labels, regions.count)
-    t = result.grid.transform
-    col, row = rings.xy[:, 0], rings.xy[:, 1]
-    xy = np.column_stack([t.a * col + t.b * row + t.c, t.d * col + t.e * row + t.f])
+def _map_coordinates(pixel_xy: NDArray[np.float64], grid: Grid) -> NDArray[np.float64]:
+    """(column, row) pixel corners -> map coordinates of the grid's CRS, as one (n, 2) array."""
+    t = grid.transform
+    col, row = pixel_xy[:, 0], pixel_xy[:, 1]
+    out = np.empty_like(pixel_xy)
+    np.multiply(col, t.a, out=out[:, 0])
+    out[:, 0] += t.b * row
+    out[:, 0] += t.c
+    np.multiply(col, t.d, out=out[:, 1])
+    out[:, 1] += t.e * row
+    out[:, 1] += t.f
+    return out
+
+
+def _polygons(xy: NDArray[np.float64], rings: Rings) -> NDArray[np.object_]:
+    """One shapely polygon per label (index = label - 1) of the ragged rings at ``xy``."""
     return np.asarray(
         shapely.from_ragged_array(
             shapely.GeometryType.POLYGON, xy, (rings.ring_offsets, rings.polygon_offsets)
         ),
         dtype=object,
     )
+
+
+def _areas_of(xy: NDArray[np.float64], rings: Rings, pixel_count: NDArray[np.int64], grid: Grid
+              ) -> NDArray[np.float64]:  # fmt: skip
+    """Area of each region in m²: on projected grids its pixels times the pixel's area (the
+    polygon is made of whole pixels), on geographic grids geodesic (``_areas_m2``)."""
+    if grid.crs.is_geographic:
+        return _areas_m2(_polygons(xy, rings), grid.crs)
+    t = grid.transform
+    pixel = abs(t.a * t.e - t.b * t.d) * _linear_unit_factor(grid.crs) ** 2
+    return pixel_count.astype(np.float64) * pixel
+
+
+def _lonlat_polygons(xy: NDArray[np.float64], rings: Rings, crs: CRS) -> NDArray[np.object_]:
+    """The polygons in EPSG:4326, rounded, exterior rings counter-clockwise (RFC 7946), made
+    from the flat vertex array in one pass: one PROJ call for every vertex (per-geometry OGR
+    calls took ~1 minute for the 80k polygons of a full tile), and one set of shapely objects
+    (3 M polygons: 1.6 GB each, where a reprojected, a rounded and an oriented copy peaked at 7 GB)."""
+    lonlat = np.array(xy)  # the callers' map coordinates stay as they are
+    if CRS.from_user_input(crs) != _WGS84:
+        to_wgs84 = Transformer.from_crs(ProjCRS.from_wkt(crs.to_wkt()), "EPSG:4326", always_xy=True)
+        lon, lat = to_wgs84.transform(lonlat[:, 0], lonlat[:, 1])
+        lonlat[:, 0], lonlat[:, 1] = lon, lat
+        del lon, lat
+    np.round(lonlat, _DECIMALS, out=lonlat)
+    return _polygons(_oriented(lonlat, rings), rings)
+
+
+def _oriented(xy: NDArray[np.float64], rings: Rings) -> NDArray[np.float64]:
+    """``xy`` (in place) with every ring reversed whose orientation is not RFC 7946's (outer
+    rings counter-clockwise, holes clockwise), as ``shapely.orient_polygons`` does."""
+    starts, ends = rings.ring_offsets[:-1], rings.ring_offsets[1:]
+    x, y = xy[:, 0], xy[:, 1]
+    # Shoelace per ring; each ring is closed, so the last vertex pairs with nothing after it.
+    cross = np.zeros(len(xy))
+    cross[:-1] = x[:-1] * y[1:] - x[1:] * y[:-1]
+    cross[ends - 1] = 0.0
+    signed = np.add.reduceat(cross, starts) if len(starts) else np.zeros(0)
+    exterior = np.zeros(len(starts), dtype=bool)
+    exterior[rings.polygon_offsets[:-1][np.diff(rings.polygon_offsets) > 0]] = True
+    flip = np.flatnonzero(np.where(exterior, signed < 0, signed > 0))
+    if flip.size == 0:
+        return xy
+    sizes = ends[flip] - starts[flip]
+    offset = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    target = np.repeat(starts[flip], sizes) + offset
+    xy[target] = xy[np.repeat(ends[flip] - 1, sizes) - offset]  # the right side is a copy: safe in place
+    return xy
 
 
 def _areas_m2(geoms: NDArray[np.object_], crs: CRS) -> NDArray[np.float64]:
@@ -310,17 +379,27 @@ def to_wgs84(geom: BaseGeometry, crs: Any) -> BaseGeometry:
 # -- writing -----------------------------------------------------------------
 
 
-def _collection_text(polygons: ChangePolygons) -> str:
-    """The FeatureCollection text of ``polygons``, geometry texts from GEOS spliced in
-    (the same features ``json.dumps`` writes)."""
-    parts = [
-        f'{{"type":"Feature","geometry":{geometry},"properties":'
-        f'{json.dumps(props, allow_nan=False, separators=(",", ":"))},"id":{i}}}'
-        for i, (geometry, props) in enumerate(
-            zip(polygons.geometry_texts(), polygons.properties(), strict=True), start=1
-        )
-    ]
-    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
+#: Features turned into text at a time (bounds the memory of a tile's millions of polygons).
+_TEXT_CHUNK = 50_000
+
+
+def _write_collection(polygons: ChangePolygons, path: Path) -> None:
+    """The FeatureCollection text of ``polygons``, written chunk by chunk, geometry texts
+    from GEOS spliced in (the same features ``json.dumps`` writes)."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('{"type":"FeatureCollection","features":[')
+        for start in range(0, len(polygons), _TEXT_CHUNK):
+            rows = slice(start, start + _TEXT_CHUNK)
+            parts = [
+                f'{{"type":"Feature","geometry":{geometry},"properties":'
+                f'{json.dumps(props, allow_nan=False, separators=(",", ":"))},"id":{i}}}'
+                for i, (geometry, props) in enumerate(
+                    zip(polygons.geometry_texts(rows), polygons.properties(rows), strict=True),
+                    start=start + 1,
+                )
+            ]
+            out.write(("," if start else "") + ",".join(parts))
+        out.write("]}")
 
 
 def _typed(name: str, column: NDArray[Any]) -> NDArray[Any]:
