@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ..detect.base import Preset, PresetParams
 from ..engine.blocks import plan_blocks
 from ..io.cog import CogSpool, write_cog, write_cog_windows
+from ..io.gdal import PRODUCT_CACHE_MB
 from ..io.quicklook import quicklook_png, reduce_classes, reduction_step
 from ..io.vector import ChangePolygons, write_flatgeobuf, write_geojson
 from ..io.windows import SceneSpec
@@ -293,7 +294,8 @@ class AcdWriter(RasterWriter):
     def write(self, record: RunRecord, folder: Path, options: ProductOptions) -> None:
         band, plan, classes = self._band(record), record.plan, record.result.classes
         ends = (plan.sources[0], plan.sources[-1])
-        readers = [SceneSpec(s.acq, plan.grid, (band,), gdal_cache_mb=s.gdal_cache_mb).open() for s in ends]
+        # Read with the products' block cache: each block is read once.
+        readers = [SceneSpec(s.acq, plan.grid, (band,), gdal_cache_mb=PRODUCT_CACHE_MB).open() for s in ends]
 
         def windows() -> Iterator[tuple[Block, NDArray[np.uint8]]]:
             for block in plan_blocks(plan.grid, 1024):
