@@ -1,6 +1,6 @@
 """The services a process builds once from ``Settings``: the results catalogue and its
 database, the monitoring database, the access store, the job queue, the task service,
-discovery providers, job executors and the engine options.
+discovery providers, and job executors.
 
 The app (``create_app(services)``), the scheduler, the worker and every CLI command
 take one ``Services``; each part is built on first use (a CLI command that only
@@ -13,7 +13,6 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from .engine import EngineOptions
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -83,11 +82,6 @@ class Services:
         from .monitor.tasks import TaskService
 
         return TaskService(self.settings, self.monitor_engine)
-
-    @cached_property
-    def engine_options(self) -> EngineOptions:
-        """Where a scene's windows run (``scene_executor``, ``scene_workers``, ...)."""
-        return EngineOptions.from_settings(self.settings)
 
     def provider(self, name: str | None = None) -> DiscoveryProvider:
         """The discovery provider ``name`` (default ``settings.discovery_provider``), built once."""

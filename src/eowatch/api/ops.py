@@ -29,6 +29,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..settings import default
 from ..store.processes import JobStore
 from .auth import require_role
 from .ops_summary import ops_summary
@@ -38,7 +39,6 @@ __all__ = ["Metrics", "ServiceMiddleware", "JsonFormatter", "configure_logging",
 log = logging.getLogger("eowatch.access")
 request_id: ContextVar[str] = ContextVar("eowatch_request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-DEFAULT_MAX_BODY = 1 << 20
 _LOG_FIELDS = ("request_id", "job_id", "method", "path", "route", "status", "duration_ms", "user", "error")
 
 router = APIRouter()
@@ -150,7 +150,7 @@ class ServiceMiddleware:
     clear 413 for a body above the size limit (declared by Content-Length or
     counted while it streams in)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int = DEFAULT_MAX_BODY) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int = default("max_request_bytes")) -> None:
         self.app, self.metrics, self.max_body = app, metrics, max_body
         self._too_large = f"the request body is larger than {max_body} bytes; send a smaller request"
 

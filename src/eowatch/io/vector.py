@@ -96,13 +96,10 @@ def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0
     rings = Rings(
         np.empty((0, 2)), rings.ring_offsets, rings.polygon_offsets
     )  # pixel corners no longer needed
+    areas = _areas_of(xy, rings, stats["pixel_count"], result.grid)
     if simplify_tolerance_px > 0:
-        grid_geoms = _polygons(xy, rings)
-        areas = _areas_m2(grid_geoms, result.grid.crs)
-        out_geoms = _output_geometries(grid_geoms, result, simplify_tolerance_px)
-    else:
-        areas = _areas_of(xy, rings, stats["pixel_count"], result.grid)
-        out_geoms = _lonlat_polygons(xy, rings, result.grid.crs)
+        xy, rings = _simplified(xy, rings, simplify_tolerance_px * max(result.grid.resolution))
+    out_geoms = _lonlat_polygons(xy, rings, result.grid.crs)
     del xy
     names = {c.value: c.name for c in result.class_table}
     order = np.lexsort((np.arange(1, count + 1), label_class[1:], -areas))
@@ -345,30 +342,12 @@ def _linear_unit_factor(crs: CRS) -> float:
     return float(factor) if factor else 1.0
 
 
-def _output_geometries(
-    geoms: NDArray[np.object_], result: ChangeResult, simplify_tolerance_px: float
-) -> NDArray[np.object_]:
-    """Simplify (in pixels, in the grid CRS), reproject to EPSG:4326, orient rings (RFC 7946), round."""
-    grid_geoms = np.asarray(geoms, dtype=object)
-    if simplify_tolerance_px > 0:
-        tolerance = simplify_tolerance_px * max(result.grid.resolution)
-        grid_geoms = shapely.simplify(grid_geoms, tolerance, preserve_topology=True)
-    if CRS.from_user_input(result.grid.crs) == _WGS84:
-        lonlat = grid_geoms
-    else:
-        # One PROJ call for every vertex of every geometry (per-geometry OGR calls took
-        # ~1 minute for the 80k polygons of a full tile).
-        to_wgs84 = Transformer.from_crs(
-            ProjCRS.from_wkt(result.grid.crs.to_wkt()), "EPSG:4326", always_xy=True
-        )
-
-        def project(xy: NDArray[np.float64]) -> NDArray[np.float64]:
-            lon, lat = to_wgs84.transform(xy[:, 0], xy[:, 1])
-            return np.column_stack([lon, lat])
-
-        lonlat = shapely.transform(grid_geoms, project)
-    rounded = shapely.transform(np.asarray(lonlat, dtype=object), lambda xy: np.round(xy, _DECIMALS))
-    return np.asarray(shapely.orient_polygons(rounded, exterior_cw=False), dtype=object)  # RFC 7946
+def _simplified(xy: NDArray[np.float64], rings: Rings, tolerance: float) -> tuple[NDArray[np.float64], Rings]:
+    """The polygons simplified (``tolerance`` in the grid's CRS units, topology kept), as
+    ragged arrays again."""
+    simple = shapely.simplify(_polygons(xy, rings), tolerance, preserve_topology=True)
+    _, coords, (ring_offsets, polygon_offsets) = shapely.to_ragged_array(simple)
+    return coords, Rings(np.empty((0, 2)), ring_offsets.astype(np.int64), polygon_offsets.astype(np.int64))
 
 
 def to_wgs84(geom: BaseGeometry, crs: Any) -> BaseGeometry:
