@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from eowatch.errors import MissingBandError, ParameterError, UnknownPresetError
+from eowatch.errors import InputError, MissingBandError, ParameterError, UnknownPresetError
 from eowatch.io.cog import validate_cog
 from eowatch.model import NO_DATA_CLASS
 from eowatch.pipeline import DetectRequest, detect_pair
@@ -199,3 +199,37 @@ def test_minimum_mapping_unit_and_cleanup_remove_small_regions(paris, settings):
     _, areas = component_areas(mmu, area)
     assert areas[1:].min() >= 5000
     assert 0 < cleaned.sum() < raw.sum() and (cleaned <= raw).all()
+
+
+def test_the_same_acquisition_twice_is_refused(paris, settings):
+    with pytest.raises(InputError, match="same acquisition"):
+        detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_1"), settings)
+
+
+def test_reversed_dates_warn_in_the_product(paris, settings):
+    from eowatch.plan import plan_pair
+
+    plan = plan_pair(DetectRequest(paris / "imgs_2", paris / "imgs_1", preset="s2-cva"), settings)
+    (warning,) = plan.properties["eowatch:warnings"]
+    assert "is later than the 'after' input" in warning
+
+
+def test_too_little_valid_data_is_reported_as_such_not_as_no_change(paris, tmp_path):
+    """Both dates are not observed clear over the whole AOI (masks, AOI edges): with a
+    minimum of 100 % the run says so instead of reporting its polygons as all there is."""
+    aoi = str(paris / "paris.geojson")
+    strict = Settings(output_dir=tmp_path / "strict", min_valid_fraction=1.0)
+    run = detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", "s2-cva", aoi=aoi), strict)
+    props = run.item.properties
+    assert props["eowatch:valid_fraction_aoi"] < 1.0
+    assert props["eowatch:status"] == "insufficient-valid-data"
+    lenient = Settings(output_dir=tmp_path / "lenient")
+    run = detect_pair(DetectRequest(paris / "imgs_1", paris / "imgs_2", "s2-cva", aoi=aoi), lenient)
+    assert run.item.properties["eowatch:status"] == "ok"
+
+
+def test_the_same_pixels_under_another_name_are_refused(paris, settings, tmp_path):
+    copy = tmp_path / "copy_of_imgs_1"
+    shutil.copytree(paris / "imgs_1", copy)
+    with pytest.raises(InputError, match="identical pixels"):
+        detect_pair(DetectRequest(paris / "imgs_1", copy), settings)

@@ -29,6 +29,7 @@ __all__ = [
     "detect_pair",
     "detect_series",
     "detect_result",
+    "detect_record",
     "plan_pair",
     "plan_series",
     "run_plan",
@@ -93,4 +94,13 @@ def run_plan(plan: RunPlan, settings: Settings, out_dir: Path | None = None, sta
 
 def detect_result(plan: RunPlan, settings: Settings) -> ChangeResult:
     """Run ``plan`` on the engine and return its result, writing no products (evaluation)."""
-    return run_windows(plan.preset, plan.params, plan.sources, EngineOptions.from_settings(settings)).finish()
+    return detect_record(plan, settings).result
+
+
+def detect_record(plan: RunPlan, settings: Settings) -> RunRecord:
+    """Run ``plan`` on the engine and return its record (result, masking, engine figures),
+    writing no products."""
+    details: dict[str, float] = {}
+    stitched = run_windows(plan.preset, plan.params, plan.sources, EngineOptions.from_settings(settings),
+                           timings=details)  # fmt: skip
+    return RunRecord(plan, stitched.finish(details), stitched.stats, {}, details)

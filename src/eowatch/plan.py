@@ -18,8 +18,8 @@ from .aoi import check_aoi, parse_aoi
 from .detect import Preset, PresetParams, get_preset, parse_params
 from .errors import InputError
 from .inputs import rules_for
-from .io.load import pair_grid
-from .io.masks import window_cloud_mask
+from .io.load import aoi_fraction, pair_grid
+from .io.masks import cloud_masking
 from .io.sources import Acquisition, resolve_input
 from .io.windows import SceneSpec
 from .model import Grid
@@ -78,7 +78,10 @@ def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None 
         preset = get_preset(request.preset or _default_preset(_sensor(first), settings))
         params = parse_params(preset, request.params)
         acqs = _prepared(preset, params, [first, request.after])
+        _check_distinct(acqs[0], acqs[1])
         properties = {**rules_for(preset.sensor).check(acqs, params), **request.provenance}
+        if warnings := _date_warnings(acqs[0], acqs[1]):
+            properties["eowatch:warnings"] = warnings
         aoi = _aoi(request.aoi, settings)
     with stages("read"):
         grid = pair_grid(acqs[0], acqs[1], aoi, request.crs, request.resolution)
@@ -145,14 +148,45 @@ def _plan(
     bands = preset.bands(params, rules_for(preset.sensor).available_bands(acqs))
     sources, masking = [], []
     for acq in acqs:
-        cloud, method = window_cloud_mask(acq, grid, params.cloud_mask)
+        masked = cloud_masking(acq, grid, params.cloud_mask)
         sources.append(
             SceneSpec(
-                acq, grid, bands, aoi, cloud, settings.mask_snow, footprint, settings.scene_gdal_cache_mb
+                acq,
+                grid,
+                bands,
+                aoi,
+                masked.mask,
+                settings.mask_snow,
+                footprint,
+                settings.scene_gdal_cache_mb,
             )
         )
-        masking.append(method)
-    return RunPlan(run_id, preset, params, tuple(acqs), grid, aoi, tuple(sources), tuple(masking), properties)
+        masking.append(masked)
+    return RunPlan(
+        run_id, preset, params, tuple(acqs), grid, aoi, tuple(sources), tuple(masking), properties,
+        aoi_px=round(grid.width * grid.height * aoi_fraction(grid, aoi)),
+        min_valid_fraction=settings.min_valid_fraction,
+    )  # fmt: skip
+
+
+def _check_distinct(before: Acquisition, after: Acquisition) -> None:
+    """Refuse the same acquisition as both dates: nothing can have changed, and the
+    detectors' thresholds would be fitted on noise alone."""
+    if before.id == after.id or (before.href and before.href == after.href):
+        raise InputError(
+            f"the before and after inputs are the same acquisition ({before.id}); "
+            "give two acquisitions of different dates"
+        )
+
+
+def _date_warnings(before: Acquisition, after: Acquisition) -> list[str]:
+    if before.datetime and after.datetime and before.datetime > after.datetime:
+        return [
+            f"the 'before' input ({before.id}, {before.datetime:%Y-%m-%d}) is later than the 'after' input "
+            f"({after.id}, {after.datetime:%Y-%m-%d}): changes are reported from the first to the second "
+            "as given (gains are losses in time order); swap them if that was not intended"
+        ]
+    return []
 
 
 def _prepared(preset: Preset[Any, Any], params: PresetParams, inputs: Sequence[str | Path | Acquisition]

@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .detect.base import Preset, PresetParams
 from .engine.stats import EngineStats
+from .io.masks import CloudMasking
 from .io.sources import Acquisition
 from .io.windows import SceneSpec
 from .model import ChangeResult, Grid
@@ -35,10 +36,15 @@ class RunPlan:
     grid: Grid
     aoi: BaseGeometry | None
     sources: tuple[SceneSpec, ...]
-    #: Cloud-mask method of each date ("scl", "s2cloudless", "none").
-    masking: tuple[str, ...]
+    #: How each date's clouds are masked (method "scl", "s2cloudless" or "none", and what
+    #: the coarse s2cloudless pass found).
+    masking: tuple[CloudMasking, ...]
     #: Extra STAC Item properties: what the input rules checked, discovery's pairing, the task.
     properties: dict[str, Any] = field(default_factory=dict)
+    #: Pixels of the grid inside the AOI (all of them without one).
+    aoi_px: int = 0
+    #: Below this share of the AOI valid on both dates the status is "insufficient-valid-data".
+    min_valid_fraction: float = 0.0
 
     @property
     def before(self) -> Acquisition:
@@ -64,22 +70,42 @@ class RunRecord:
     details: dict[str, float] = field(default_factory=dict)
 
     @property
+    def valid_fraction_of_aoi(self) -> float:
+        """Share of the AOI observed clear on both dates."""
+        pixels = self.plan.aoi_px or self.result.classes.size
+        return min(1.0, int(self.result.valid.sum()) / pixels) if pixels else 0.0
+
+    @property
     def status(self) -> str:
-        return "ok" if self.result.valid.any() else "no-valid-data"
+        """ "ok", or why the result cannot say "no change" where it found none."""
+        if not self.result.valid.any():
+            return "no-valid-data"
+        if self.valid_fraction_of_aoi < self.plan.min_valid_fraction:
+            return "insufficient-valid-data"
+        return "ok"
 
     def masking(self) -> dict[str, Any]:
         """Cloud-mask method and masked fraction of the first and last date."""
         pixels = self.plan.grid.width * self.plan.grid.height
         ends = (0, len(self.plan.masking) - 1)
-        return {
-            role: {
-                "method": self.plan.masking[i],
-                "masked_fraction": round(self.engine.cloud_px[i] / pixels, 6)
-                if self.engine.cloud_px
-                else 0.0,
-            }
-            for role, i in zip(ROLES, ends, strict=True)
+        return {role: self._masking_of(i, pixels) for role, i in zip(ROLES, ends, strict=True)}
+
+    def _masking_of(self, i: int, pixels: int) -> dict[str, Any]:
+        masked = self.plan.masking[i]
+        out: dict[str, Any] = {
+            "method": masked.method,
+            "masked_fraction": round(self.engine.cloud_px[i] / pixels, 6) if self.engine.cloud_px else 0.0,
         }
+        if masked.cloud_fraction is not None:
+            out["cloud_fraction"] = round(masked.cloud_fraction, 6)
+            out["shadow_fraction"] = round(masked.shadow_fraction or 0.0, 6)
+        if masked.sun_source is not None:
+            out["sun_angles"] = {
+                "source": masked.sun_source,
+                "azimuth": None if masked.sun_azimuth is None else round(masked.sun_azimuth, 3),
+                "zenith": None if masked.sun_zenith is None else round(masked.sun_zenith, 3),
+            }
+        return out
 
     def metadata(self) -> dict[str, Any]:
         """The result's metadata with the masking and the engine's figures."""

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         "s1-logratio", description="Preset used when none is named for Sentinel-1."
     )
     mask_snow: bool = Field(True, description="Treat snow/ice (SCL 11) as no valid data.")
+    min_valid_fraction: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Share of the AOI that must be observed clear on both dates; below it a run's status "
+        "is 'insufficient-valid-data' (never 'no change').",
+    )
     http_timeout_s: float = Field(30.0, gt=0, description="Timeout of one HTTP read of a remote raster.")
     quicklook_max_size: int = Field(
         768, ge=64, description="Largest side of each quicklook panel, in pixels."

@@ -179,7 +179,9 @@ def test_local_files_without_metadata_are_recorded(raster_factory, tmp_path) -> 
     rng = np.random.default_rng(2)
     db = (10 * np.log10(rng.gamma(ENL, 0.1 / ENL, (2, 40, 40)))).astype(np.float32)
     before = raster_factory("s1_20240101.tif", db, descriptions=["VV", "VH"])
-    after = raster_factory("s1_20240113.tif", db, descriptions=["VV", "VH"])
+    changed = db.copy()
+    changed[:, 10:20, 10:20] -= 6.0  # identical dates are refused; a darker block
+    after = raster_factory("s1_20240113.tif", changed, descriptions=["VV", "VH"])
     out = detect_pair(DetectRequest(before, after, "s1-logratio"), Settings(), out_dir=tmp_path / "out")
     pairing = out.item.properties["eowatch:pairing"]
     assert any("relative orbit" in u for u in pairing["unchecked"])

@@ -165,6 +165,14 @@ def detect(
 
 def _print_summary(output: Any) -> None:
     props = output.item.properties
+    for warning in props.get("eowatch:warnings", []):
+        click.echo(f"warning: {warning}", err=True)
+    if props["eowatch:status"] == "insufficient-valid-data":
+        click.echo(
+            f"warning: only {props['eowatch:valid_fraction_aoi']:.0%} of the AOI is observed clear on both "
+            "dates: no change found there does not mean no change happened",
+            err=True,
+        )
     click.echo(
         json.dumps(
             {
@@ -174,6 +182,7 @@ def _print_summary(output: Any) -> None:
                 "changed_area_m2": props["eowatch:changed_area_m2"],
                 "polygons": props["eowatch:polygon_count"],
                 "valid_fraction": props["eowatch:valid_fraction"],
+                "valid_fraction_aoi": props["eowatch:valid_fraction_aoi"],
             },
             indent=1,
         )
@@ -255,6 +264,23 @@ def presets(sensor: str | None, as_json: bool) -> None:
         for name, f in d["parameters"].items():
             click.echo(f"    --param {name}={f['default']!s:<10} {f['description']}")
         click.echo("")
+    if any(d["sensor"] == "sentinel-2" for d in described):
+        _print_s2_classes()
+
+
+def _print_s2_classes() -> None:
+    """The spectral rules behind the Sentinel-2 change classes (``eowatch.kernels.classify``)."""
+    from ..kernels import classify
+
+    click.echo(
+        "Sentinel-2 change classes (reflectance of both dates; rules tried in this order, first match "
+        "wins;\na change region keeps its class only on pixels whose spectra support it, the rest is "
+        "'other change'):"
+    )
+    order = {code: i for i, code in enumerate(classify.RULE_ORDER)}
+    rules = sorted(classify.SPECTRAL_CHANGE_CLASSES, key=lambda c: order.get(c.value, len(order)))
+    for c in rules:
+        click.echo(f"    {c.value}  {c.name:<24} {c.description}")
 
 
 @cli.command()
@@ -301,6 +327,13 @@ def evaluate(
                 f"{label:<14}{m['precision']:>10.3f}{m['recall']:>8.3f}{m['f1']:>8.3f}"
                 f"{m['kappa']:>8.3f}{m['iou']:>8.3f}{m['roc_auc'] or 0:>9.3f}"
             )
+    if valid := report.get("valid_only"):
+        click.echo(f"\nover pixels observed clear on both dates\n{'pair':<14}{'F1':>8}{'masked before':>15}"
+                   f"{'masked after':>14}")  # fmt: skip
+        for r, m in zip(valid["pairs"], report["masking"], strict=True):
+            click.echo(f"{r['name']:<14}{r['f1']:>8.3f}{m['before']['masked_fraction']:>15.2%}"
+                       f"{m['after']['masked_fraction']:>14.2%}")  # fmt: skip
+        click.echo(f"{'mean':<14}{valid['mean']['f1']:>8.3f}")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=1))

@@ -135,6 +135,7 @@ def run_windows(
             f"no valid pixel in the {stats.sample_px}-pixel fitting sample of {grid.width}x{grid.height}; "
             "the pair is (almost) all cloud or nodata: choose clearer dates or a smaller AOI"
         )
+    _check_dates_differ(sample, valid)
     model = preset.fit(sample, params)
     del sample, valid
     timings["fit"] = time.perf_counter() - t0
@@ -169,6 +170,17 @@ def run_windows(
     timings["calibrate"] = time.perf_counter() - t0
     summary = preset.describe_fit(model, params)
     return Stitched(preset, params, grid, classes, statistic, stats, summary, model, exact, layers)
+
+
+def _check_dates_differ(sample: Sequence[Scene], valid: NDArray[np.bool_]) -> None:
+    """Refuse dates whose sampled pixels are all identical (the same image under two names):
+    nothing can have changed, and every threshold would be fitted on nothing."""
+    first = sample[0].data[:, valid]
+    if all(np.array_equal(first, other.data[:, valid]) for other in sample[1:]):
+        raise InputError(
+            f"the {len(sample)} dates have identical pixels (the same image given twice under different "
+            "names?); give acquisitions of different dates"
+        )
 
 
 def detect_arrays(

@@ -1,5 +1,9 @@
 """OSCD layout (Daudt et al. 2018): ``<root>/<city>/imgs_1``, ``imgs_2`` and
-``cm/<city>-cm.tif`` (1 = no change, 2 = change) on the date-1 B02 grid."""
+``cm/<city>-cm.tif`` (1 = no change, 2 = change) on the date-1 B02 grid.
+
+Scores are over every labelled pixel (a masked pixel counts as "no change" found), and
+beside them (``valid_only``) over the labelled pixels observed clear on both dates, so
+that what masking removes is visible; ``masking`` gives each date's masked share."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..io.load import read_plain_band
-from ..pipeline import DetectRequest, detect_result, plan_pair
+from ..pipeline import DetectRequest, detect_record, plan_pair
 from ..settings import Settings
 from .metrics import Scores, binary_scores, report
 
@@ -32,6 +36,8 @@ def evaluate_oscd(
 ) -> dict[str, Any]:
     """Per-city and mean scores of ``preset`` on an OSCD-layout folder."""
     rows: list[Scores] = []
+    valid_rows: list[Scores] = []
+    masking: list[dict[str, Any]] = []
     for city in _oscd_cities(Path(root)):
         label_path = city / "cm" / f"{city.name}-cm.tif"
         if not label_path.exists():
@@ -41,7 +47,8 @@ def evaluate_oscd(
         plan = plan_pair(
             DetectRequest(city / "imgs_1", city / "imgs_2", preset, dict(params or {})), settings
         )
-        result = detect_result(plan, settings)
+        record = detect_record(plan, settings)
+        result = record.result
         label = read_plain_band(label_path)  # OSCD labels carry no georeference, by design
         if label.shape != result.classes.shape:
             raise InputError(
@@ -49,9 +56,15 @@ def evaluate_oscd(
                 "OSCD labels must be on the date-1 B02 grid"
             )
         known = label > 0
-        rows.append(
-            binary_scores(city.name, (label == 2)[known], result.changed[known], result.statistic[known])
-        )
+        truth = label == 2
+        rows.append(binary_scores(city.name, truth[known], result.changed[known], result.statistic[known]))
+        seen = known & result.valid
+        valid_rows.append(binary_scores(city.name, truth[seen], result.changed[seen], result.statistic[seen]))
+        masking.append({"name": city.name, **record.masking()})
     if not rows:
         raise InputError(f"no OSCD labels (cm/<city>-cm.tif) found under {root}")
-    return report("oscd", preset, params, rows)
+    scores = report("oscd", preset, params, rows)
+    valid_only = report("oscd", preset, params, valid_rows)
+    scores["valid_only"] = {"pairs": valid_only["pairs"], "mean": valid_only["mean"]}
+    scores["masking"] = masking
+    return scores

@@ -23,7 +23,7 @@ from rasterio.enums import Resampling
 from rasterio.features import geometry_mask
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds, transform_geom
-from shapely.geometry import box, mapping
+from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import AOIError, InputReadError, NoOverlapError
@@ -42,6 +42,7 @@ __all__ = [
     "open_asset",
     "read_decimated",
     "aoi_mask",
+    "aoi_fraction",
     "to_values",
     "to_values_into",
     "warped",
@@ -325,6 +326,14 @@ def aoi_mask(grid: Grid, aoi: BaseGeometry | None) -> NDArray[np.bool_]:
     return geometry_mask(
         [geom], out_shape=grid.shape, transform=grid.transform, invert=True, all_touched=True
     )
+
+
+def aoi_fraction(grid: Grid, aoi: BaseGeometry | None) -> float:
+    """The share of ``grid``'s area inside the AOI polygon (1 without an AOI)."""
+    if aoi is None:
+        return 1.0
+    inside = shape(transform_geom("EPSG:4326", grid.crs, mapping(aoi))).intersection(box(*grid.bounds))
+    return min(1.0, inside.area / box(*grid.bounds).area)
 
 
 def read_scene(

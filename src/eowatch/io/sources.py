@@ -3,8 +3,11 @@ band files, with the metadata needed to read them as physical values.
 
 Accepted inputs:
 
-* a folder of single-band rasters (Sentinel-2 granule ``IMG_DATA``, OSCD city
-  folders, any ``*_B04.tif`` naming; Sentinel-1 ``*vv*.tif`` / ``*vh*.tif``);
+* a Sentinel-2 product: SAFE folder, zipped SAFE, its ``MTD_MSIL1C.xml`` /
+  ``MTD_MSIL2A.xml`` or a GDAL ``SENTINEL2_L2A:`` subdataset (``eowatch.io.s2_safe``);
+* a folder of single-band rasters (Sentinel-2 granule ``IMG_DATA``, whose product
+  metadata above is then read for the radiometry; OSCD city folders, any ``*_B04.tif``
+  naming; Sentinel-1 ``*vv*.tif`` / ``*vh*.tif``);
 * one multi-band raster whose band descriptions name the bands (or a
   13-band Sentinel-2 stack in the standard order);
 * a STAC Item (JSON file or URL) with band assets, Earth Search (``red``,
@@ -115,9 +118,13 @@ def _is_url(text: str) -> bool:
 
 def resolve_input(source: str | Path, sensor: str | None = None) -> Acquisition:
     """Turn a folder, raster file or STAC Item (path or URL) into an ``Acquisition``."""
+    from .s2_safe import is_s2_product, resolve_s2_product  # s2_safe builds on this module
+
     text = str(source)
     if text.lower().split("?")[0].endswith(".json"):
         return _from_stac_item(text)
+    if is_s2_product(text):
+        return resolve_s2_product(text)
     if _is_url(text):
         return _from_multiband(text, sensor)
     path = Path(text)
@@ -151,14 +158,43 @@ def _from_folder(folder: Path, sensor: str | None) -> Acquisition:
             "or '*_vv.tif' (Sentinel-1)"
         )
     when = _folder_date(folder, files)
+    properties: dict[str, Any] = {}
+    if kind == "sentinel-2":
+        assets, properties = _folder_radiometry(folder, assets)
     return Acquisition(
         id=f"{folder.parent.name}-{folder.name}",
         sensor=kind,
         assets=assets,
         datetime=when,
         href=str(folder),
-        properties={"processing:level": "L2A" if "SCL" in assets else "L1C"} if kind == "sentinel-2" else {},
+        properties=properties,
     )
+
+
+def _folder_radiometry(
+    folder: Path, assets: dict[str, BandAsset]
+) -> tuple[dict[str, BandAsset], dict[str, Any]]:
+    """Band files of a SAFE's ``IMG_DATA`` take the product's radiometry; others are read as
+    DN / 10000 (what OSCD and pre-2022 products hold), and the product says so."""
+    from dataclasses import replace
+
+    from .s2_metadata import Radiometry, parse_product_metadata
+    from .s2_safe import find_product_xml
+
+    level = "L2A" if "SCL" in assets else "L1C"
+    xml = find_product_xml(folder)
+    if xml is None:
+        # Without metadata the level is a guess (an SCL file beside the bands): recorded as such.
+        guess = {"processing:level": level, "eowatch:level_guessed": True}
+        return assets, {**guess, "eowatch:radiometry": Radiometry().as_dict()}
+    meta = parse_product_metadata(xml.read_bytes(), str(xml))
+    scaled = {
+        band: asset
+        if band == "SCL"
+        else replace(asset, scale=meta.radiometry.scale, offset=meta.radiometry.offset(band))
+        for band, asset in assets.items()
+    }
+    return scaled, meta.properties()
 
 
 def _folder_date(folder: Path, files: list[Path]) -> datetime | None:
@@ -248,20 +284,13 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
     props = dict(item.properties)
     collection = (item.collection_id or "").lower()
     is_s1 = "sentinel-1" in collection or "sar:polarizations" in props
-    baseline = _float(props.get("s2:processing_baseline"))
-    candidates: dict[str, tuple[int, BandAsset]] = {}
+    candidates: dict[str, tuple[int, BandAsset, dict[str, Any]]] = {}
     for key, asset in item.assets.items():
         name = _asset_band(key, asset.to_dict())
         if name is None:
             continue
         d = asset.to_dict()
         rb = (d.get("raster:bands") or [{}])[0]
-        scale, offset = rb.get("scale"), rb.get("offset")
-        if is_s1 or name == "SCL":
-            scale, offset = scale or 1.0, offset or 0.0
-        elif scale is None:
-            # Planetary Computer items carry no raster:bands; baseline >= 4.00 adds 1000 to DN.
-            scale, offset = 1e-4, (-0.1 if baseline is not None and baseline >= 4.0 else 0.0)
         nodata = _float(rb["nodata"]) if "nodata" in rb else (0.0 if not is_s1 else None)  # "nan" is text
         abs_href = asset.get_absolute_href() or asset.href
         if abs_href.startswith("s3://"):
@@ -270,7 +299,10 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
         rank = ("geotiff" in (asset.media_type or "")) * 2 + abs_href.startswith("http")
         if name not in candidates or rank > candidates[name][0]:
             units = _RASTER_UNITS.get(str(rb.get("unit", "")).lower(), "reflectance")
-            candidates[name] = (rank, BandAsset(abs_href, 1, float(scale), float(offset), nodata, units))
+            scale, offset = float(rb.get("scale") or 1.0), float(rb.get("offset") or 0.0)
+            candidates[name] = (rank, BandAsset(abs_href, 1, scale, offset, nodata, units), rb)
+    if not is_s1 and candidates:
+        candidates, props = _item_radiometry(candidates, props)
     if not candidates:
         raise InputError(
             f"STAC Item {item.id} has no band assets eowatch recognises (keys {list(item.assets)})"
@@ -278,11 +310,38 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
     return Acquisition(
         id=item.id,
         sensor="sentinel-1" if is_s1 else "sentinel-2",
-        assets={k: v for k, (_, v) in candidates.items()},
+        assets={k: v for k, (_, v, _) in candidates.items()},
         datetime=item.datetime,
         href=href or (item.get_self_href() or ""),
         properties=props,
     )
+
+
+def _item_radiometry(
+    candidates: dict[str, tuple[int, BandAsset, dict[str, Any]]], props: dict[str, Any]
+) -> tuple[dict[str, tuple[int, BandAsset, dict[str, Any]]], dict[str, Any]]:
+    """Sentinel-2 band assets scaled by the Item's radiometry (``eowatch.io.s2_metadata``)."""
+    from dataclasses import replace
+
+    from .s2_metadata import item_radiometry
+
+    reflectance = {b: rb for b, (_, _, rb) in candidates.items() if b != "SCL"}
+    rad = item_radiometry(props, reflectance)
+    scaled = {
+        b: (rank, asset if b == "SCL" else replace(asset, scale=rad.scale, offset=rad.offset(b)), rb)
+        for b, (rank, asset, rb) in candidates.items()
+    }
+    product_type = str(props.get("s2:product_type", "")).upper()
+    level = {"S2MSI2A": "L2A", "S2MSI1C": "L1C"}.get(product_type) or (
+        "L2A" if "SCL" in candidates else "L1C"
+    )
+    angles: dict[str, Any] = {}
+    if "view:sun_azimuth" not in props and "s2:mean_solar_azimuth" in props:  # Planetary Computer
+        angles = {
+            "view:sun_azimuth": float(props["s2:mean_solar_azimuth"]),
+            "view:sun_elevation": 90.0 - float(props["s2:mean_solar_zenith"]),
+        }
+    return scaled, {**props, **angles, "processing:level": level, "eowatch:radiometry": rad.as_dict()}
 
 
 def _asset_band(key: str, asset: dict[str, Any]) -> str | None:

@@ -3,21 +3,28 @@
 Changed pixels (from any detector) are labelled with what changed, using the
 indices of both dates. Rules, first match wins:
 
-1. **water gain** - NDWI after > 0 and NDWI before <= 0; **water loss** - the
-   reverse. NDWI > 0 marks open water (McFeeters 1996). Optionally both also
-   need NIR reflectance < ``water_nir_max`` at the water date, because
-   top-of-atmosphere NDWI exceeds 0 on some dark urban surfaces.
+1. **water gain** - water after, NDWI <= 0 before; **water loss** - the reverse.
+   Water is NDWI > 0 (open water, McFeeters 1996) with SWIR1 (B11) reflectance
+   below ``water_swir_max`` = 0.05: water absorbs short-wave infrared, whereas
+   dark urban surfaces, building shadows and wet soil, whose top-of-atmosphere
+   NDWI also exceeds 0, reflect 0.05-0.15 there (on the 8 OSCD cities NDWI > 0
+   alone called 20 % of Paris water; with the SWIR test 2 %). Optionally also
+   NIR < ``water_nir_max``.
 2. **burn scar** - dNBR = NBR before - NBR after > 0.27 (lower bound of
    "moderate-low severity", Key & Benson 2006, USGS FIREMON) with an NDVI loss
    (NDVI before - NDVI after > 0.1) and, when the red band (B04) is given,
    no brightening in red (rise < 0.03): char is dark, whereas new concrete or
    exposed soil, which also lowers NBR, brightens the visible bands.
 3. **new bare/built surface** - the after date is not vegetated (NDVI < 0.2,
-   the bare-soil limit of Sobrino et al. 2004) and NDBI (Zha et al. 2003) or
-   BSI (Rikimaru et al. 2002) rose by more than 0.1.
+   the bare-soil limit of Sobrino et al. 2004) and NDBI (Zha et al. 2003) and
+   BSI (Rikimaru et al. 2002) rose by more than 0.1 on average.
 4. **vegetation loss** / **vegetation gain** - NDVI fell / rose by at least
    0.2 (a common NDVI-differencing threshold, e.g. Lyon et al. 1998).
 5. **other change** - anything else that the detector flagged.
+
+Every rule is a conjunction of linear thresholds on index values, so a region
+whose pixels all satisfy one also satisfies it on its mean values
+(``rule_support``; the presets keep a region's class only on such pixels).
 
 Rules whose indices are missing (e.g. no SWIR band, so no NBR/NDBI/BSI) are
 skipped. ``NO_CHANGE_CLASS`` (0) and ``NO_DATA_CLASS`` (255) are reserved.
@@ -45,8 +52,16 @@ __all__ = [
     "SPECTRAL_CHANGE_CLASSES",
     "CLASS_TABLE",
     "ClassifyRules",
+    "RULE_ORDER",
+    "rule_support",
+    "first_supported",
+    "burn_rule",
+    "supports",
+    "support_bit",
     "classify_change",
     "classify_change_from_bands",
+    "rule_support_from_bands",
+    "indices_of",
     "class_name",
 ]
 
@@ -62,12 +77,19 @@ OTHER_CHANGE = 7
 SPECTRAL_CHANGE_CLASSES: tuple[ChangeClass, ...] = (
     ChangeClass(VEGETATION_LOSS, "vegetation loss", (230, 120, 20), "NDVI fell by >= 0.2"),
     ChangeClass(VEGETATION_GAIN, "vegetation gain", (40, 170, 60), "NDVI rose by >= 0.2"),
-    ChangeClass(WATER_GAIN, "water gain", (30, 90, 220), "NDWI crossed 0 upwards (new open water)"),
-    ChangeClass(WATER_LOSS, "water loss", (140, 200, 240), "NDWI crossed 0 downwards (water receded)"),
     ChangeClass(
-        NEW_BARE_BUILT, "new bare/built surface", (220, 30, 30), "non-vegetated after, NDBI or BSI rose > 0.1"
+        WATER_GAIN, "water gain", (30, 90, 220), "water (NDWI > 0, B11 < 0.05) after, NDWI <= 0 before"
     ),
-    ChangeClass(BURN_SCAR, "burn scar", (90, 30, 10), "dNBR > 0.27 with NDVI loss"),
+    ChangeClass(
+        WATER_LOSS, "water loss", (140, 200, 240), "water (NDWI > 0, B11 < 0.05) before, NDWI <= 0 after"
+    ),
+    ChangeClass(
+        NEW_BARE_BUILT,
+        "new bare/built surface",
+        (220, 30, 30),
+        "non-vegetated after, NDBI and BSI rose > 0.1 on average",
+    ),
+    ChangeClass(BURN_SCAR, "burn scar", (90, 30, 10), "dNBR > 0.27, NDVI fell > 0.1, red rose < 0.03"),
     ChangeClass(OTHER_CHANGE, "other change", (200, 0, 200), "changed, no spectral rule matched"),
 )
 
@@ -92,6 +114,7 @@ class ClassifyRules:
     """Thresholds of the rules (see the module docstring for their sources)."""
 
     water_ndwi: float = 0.0
+    water_swir_max: float | None = 0.05
     water_nir_max: float | None = None
     burn_dnbr: float = 0.27
     burn_ndvi_loss: float = 0.1
@@ -104,6 +127,99 @@ class ClassifyRules:
 def _get(m: Mapping[str, ArrayLike], key: str) -> NDArray[np.float64] | None:
     v = m.get(key)
     return None if v is None else np.asarray(v, dtype=np.float64)
+
+
+#: Bands the rules read directly (red for burn scars, NIR and SWIR1 for water).
+_RULE_BANDS = ("B04", "B08", "B11")
+#: Classes with a spectral rule, in the order the rules are tried (first match wins).
+RULE_ORDER = (WATER_GAIN, WATER_LOSS, BURN_SCAR, NEW_BARE_BUILT, VEGETATION_LOSS, VEGETATION_GAIN)
+
+
+def support_bit(code: int) -> int:
+    """The bit of class ``code`` in a :func:`rule_support` mask."""
+    return 1 << (code - 1)
+
+
+def rule_support(
+    before: Mapping[str, ArrayLike], after: Mapping[str, ArrayLike], rules: ClassifyRules | None = None
+) -> NDArray[np.uint8]:
+    """Which classes the spectra of both dates support, per pixel: bit ``support_bit(c)``
+    is set where the rule of class ``c`` holds (every rule, not only the first match).
+    A region may be given class ``c`` only where its pixels support ``c``: every rule is
+    a conjunction of thresholds, so the region's mean index values then satisfy it too."""
+    r = rules or ClassifyRules()
+    shape = next(np.shape(v) for v in (*before.values(), *after.values()))
+    out = np.zeros(shape, dtype=np.uint8)
+
+    def mark(cond: NDArray[np.bool_], code: int) -> None:
+        out[cond] |= np.uint8(support_bit(code))
+
+    with np.errstate(invalid="ignore"):
+        w0, w1 = _get(before, "ndwi"), _get(after, "ndwi")
+        if w0 is not None and w1 is not None:
+            wet0, wet1 = w0 > r.water_ndwi, w1 > r.water_ndwi
+            for band, limit in (("B11", r.water_swir_max), ("B08", r.water_nir_max)):
+                dark0, dark1 = _get(before, band), _get(after, band)
+                if limit is not None and dark0 is not None and dark1 is not None:
+                    wet0 &= dark0 < limit
+                    wet1 &= dark1 < limit
+            # "Not water" is NDWI at or below the threshold alone: one linear condition, so the
+            # rule stays a conjunction (a pixel whose SWIR rose over still water, e.g. under
+            # haze, is no water loss).
+            mark(wet1 & (w0 <= r.water_ndwi), WATER_GAIN)
+            mark(wet0 & (w1 <= r.water_ndwi), WATER_LOSS)
+        v0, v1 = _get(before, "ndvi"), _get(after, "ndvi")
+        dndvi = None if v0 is None or v1 is None else v1 - v0
+        n0, n1 = _get(before, "nbr"), _get(after, "nbr")
+        if n0 is not None and n1 is not None and dndvi is not None:
+            mark(burn_rule(n0 - n1, dndvi, _get(before, "B04"), _get(after, "B04"), r), BURN_SCAR)
+        rises = [
+            b - a
+            for a, b in ((_get(before, name), _get(after, name)) for name in ("ndbi", "bsi"))
+            if a is not None and b is not None
+        ]
+        if v1 is not None and rises:
+            # The mean rise, not either: a linear rule holds for a region's means when it
+            # holds for each of its pixels.
+            mark((sum(rises) / len(rises) > r.bare_index_rise) & (v1 < r.bare_ndvi_max), NEW_BARE_BUILT)
+        if dndvi is not None:
+            mark(dndvi <= -r.vegetation_dndvi, VEGETATION_LOSS)
+            mark(dndvi >= r.vegetation_dndvi, VEGETATION_GAIN)
+    return out
+
+
+def burn_rule(
+    dnbr: NDArray[np.floating],
+    dndvi: NDArray[np.floating],
+    red_before: NDArray[np.floating] | None,
+    red_after: NDArray[np.floating] | None,
+    rules: ClassifyRules,
+) -> NDArray[np.bool_]:
+    """Burnt: dNBR above the threshold with an NDVI loss and (when red is given) no
+    brightening in red (char is dark; new concrete or bare soil brightens)."""
+    with np.errstate(invalid="ignore"):
+        burnt: NDArray[np.bool_] = (dnbr > rules.burn_dnbr) & (-dndvi > rules.burn_ndvi_loss)
+        if red_before is not None and red_after is not None:
+            burnt &= (red_after - red_before) < rules.burn_red_rise_max
+    return burnt
+
+
+def first_supported(support: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The first class of :data:`RULE_ORDER` each pixel supports; ``OTHER_CHANGE`` where none."""
+    out = np.full(support.shape, OTHER_CHANGE, dtype=np.uint8)
+    todo = np.ones(support.shape, dtype=bool)
+    for code in RULE_ORDER:
+        hit = todo & ((support & np.uint8(support_bit(code))) != 0)
+        out[hit] = code
+        todo &= ~hit
+    return out
+
+
+def supports(support: NDArray[np.uint8], classes: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    """Whether each pixel's spectra support its class (``OTHER_CHANGE`` always holds)."""
+    bits = np.left_shift(np.uint8(1), np.maximum(classes, 1) - np.uint8(1), dtype=np.uint8)
+    held: NDArray[np.bool_] = (classes == OTHER_CHANGE) | ((support & bits) != 0)
+    return held
 
 
 def classify_change(
@@ -121,51 +237,24 @@ def classify_change(
     ``changed``. Returns uint8: 0 unchanged, 255 where ``valid`` is false,
     else 1..7.
     """
-    r = rules or ClassifyRules()
     ch = np.asarray(changed, dtype=bool)
-    out = np.full(ch.shape, NO_CHANGE_CLASS, dtype=np.uint8)
-    todo = ch.copy()
-    if valid is not None:
-        todo &= np.asarray(valid, dtype=bool)
-
-    def assign(cond: NDArray[np.bool_], code: int) -> None:
-        hit = todo & cond
-        out[hit] = code
-        todo[hit] = False
-
-    with np.errstate(invalid="ignore"):
-        w0, w1 = _get(before, "ndwi"), _get(after, "ndwi")
-        if w0 is not None and w1 is not None:
-            wet0, wet1 = w0 > r.water_ndwi, w1 > r.water_ndwi
-            nir0, nir1 = _get(before, "B08"), _get(after, "B08")
-            if r.water_nir_max is not None and nir0 is not None and nir1 is not None:
-                wet0 &= nir0 < r.water_nir_max
-                wet1 &= nir1 < r.water_nir_max
-            assign(wet1 & ~wet0 & np.isfinite(w0), WATER_GAIN)
-            assign(wet0 & ~wet1 & np.isfinite(w1), WATER_LOSS)
-        v0, v1 = _get(before, "ndvi"), _get(after, "ndvi")
-        dndvi = None if v0 is None or v1 is None else v1 - v0
-        n0, n1 = _get(before, "nbr"), _get(after, "nbr")
-        if n0 is not None and n1 is not None and dndvi is not None:
-            burn = ((n0 - n1) > r.burn_dnbr) & (-dndvi > r.burn_ndvi_loss)
-            red0, red1 = _get(before, "B04"), _get(after, "B04")
-            if red0 is not None and red1 is not None:
-                burn &= (red1 - red0) < r.burn_red_rise_max
-            assign(burn, BURN_SCAR)
-        if v1 is not None:
-            rise = np.zeros(ch.shape, dtype=bool)
-            for name in ("ndbi", "bsi"):
-                a, b = _get(before, name), _get(after, name)
-                if a is not None and b is not None:
-                    rise |= (b - a) > r.bare_index_rise
-            assign(rise & (v1 < r.bare_ndvi_max), NEW_BARE_BUILT)
-        if dndvi is not None:
-            assign(dndvi <= -r.vegetation_dndvi, VEGETATION_LOSS)
-            assign(dndvi >= r.vegetation_dndvi, VEGETATION_GAIN)
-    out[todo] = OTHER_CHANGE
+    out = np.where(ch, first_supported(rule_support(before, after, rules)), NO_CHANGE_CLASS).astype(np.uint8)
     if valid is not None:
         out[~np.asarray(valid, dtype=bool)] = NO_DATA_CLASS
     return out
+
+
+def indices_of(
+    bands_before: Mapping[str, ArrayLike], bands_after: Mapping[str, ArrayLike]
+) -> tuple[dict[str, ArrayLike], dict[str, ArrayLike]]:
+    """Every index whose bands both dates have, and the bands the rules read (B04, B08, B11)."""
+    idx_b: dict[str, ArrayLike] = {k: bands_before[k] for k in _RULE_BANDS if k in bands_before}
+    idx_a: dict[str, ArrayLike] = {k: bands_after[k] for k in _RULE_BANDS if k in bands_after}
+    for name, need in INDEX_BANDS.items():
+        if all(b in bands_before and b in bands_after for b in need):
+            idx_b[name] = compute_index(name, bands_before)
+            idx_a[name] = compute_index(name, bands_after)
+    return idx_b, idx_a
 
 
 def classify_change_from_bands(
@@ -175,15 +264,15 @@ def classify_change_from_bands(
     valid: NDArray[np.bool_] | None = None,
     rules: ClassifyRules | None = None,
 ) -> NDArray[np.uint8]:
-    """:func:`classify_change` from Sentinel-2 bands (name -> reflectance) of both dates.
+    """:func:`classify_change` from Sentinel-2 bands (name -> reflectance) of both dates;
+    rules needing an index whose bands are absent are skipped."""
+    return classify_change(changed, *indices_of(bands_before, bands_after), valid, rules)
 
-    Every index whose bands are present at both dates is computed; rules
-    needing an absent index are skipped.
-    """
-    idx_b: dict[str, ArrayLike] = {k: bands_before[k] for k in ("B04", "B08") if k in bands_before}
-    idx_a: dict[str, ArrayLike] = {k: bands_after[k] for k in ("B04", "B08") if k in bands_after}
-    for name, need in INDEX_BANDS.items():
-        if all(b in bands_before and b in bands_after for b in need):
-            idx_b[name] = compute_index(name, bands_before)
-            idx_a[name] = compute_index(name, bands_after)
-    return classify_change(changed, idx_b, idx_a, valid, rules)
+
+def rule_support_from_bands(
+    bands_before: Mapping[str, ArrayLike],
+    bands_after: Mapping[str, ArrayLike],
+    rules: ClassifyRules | None = None,
+) -> NDArray[np.uint8]:
+    """:func:`rule_support` from Sentinel-2 bands of both dates."""
+    return rule_support(*indices_of(bands_before, bands_after), rules)

@@ -12,6 +12,7 @@ import pystac
 from shapely.geometry import box, mapping
 
 from .. import __version__
+from ..io.s2_metadata import PROVENANCE_KEYS
 from ..io.sources import Acquisition
 from ..io.vector import ChangePolygons, to_wgs84
 from ..io.windows import SceneSpec
@@ -37,6 +38,7 @@ def _input_record(source: SceneSpec, role: str) -> dict[str, Any]:
         "href": acq.href,
         "bands": {name: acq.assets[name].href for name in source.bands},
         "sensor": acq.sensor,
+        **{key: acq.properties[key] for key in PROVENANCE_KEYS if key in acq.properties},
     }
 
 
@@ -55,6 +57,7 @@ def build_item(record: RunRecord, polygons: ChangePolygons, assets: Sequence[Ass
         "eowatch:parameters": plan.params.model_dump(),
         "eowatch:status": record.status,
         "eowatch:valid_fraction": round(result.valid_fraction, 6),
+        "eowatch:valid_fraction_aoi": round(record.valid_fraction_of_aoi, 6),
         "eowatch:changed_area_m2": round(polygons.total_area_m2, 1),
         "eowatch:polygon_count": len(polygons),
         "eowatch:statistic": result.statistic_name,

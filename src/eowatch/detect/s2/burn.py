@@ -12,9 +12,9 @@ from pydantic import Field
 from ...kernels import classify
 from ...kernels.indices import compute_index
 from ...model import NO_CHANGE_CLASS, Scene
-from ..base import FitSummary, Preset, PresetParams, SampleDesign, WindowOutput
+from ..base import FitSummary, Preset, SampleDesign, WindowOutput
 from ..registry import register
-from .common import CLASSIFY_BANDS, S2_CLASSES, bands_of, pair_of
+from .common import CLASSIFY_BANDS, S2_CLASSES, S2Params, bands_of, pair_of
 
 __all__ = ["BurnPreset"]
 
@@ -22,7 +22,7 @@ __all__ = ["BurnPreset"]
 _HIGH_SEVERITY = 0.66
 
 
-class BurnParams(PresetParams):
+class BurnParams(S2Params):
     dnbr_threshold: float = Field(
         0.27, gt=0, description="dNBR = NBR_before - NBR_after above this is burnt."
     )
@@ -41,7 +41,10 @@ class BurnPreset(Preset[BurnParams, None]):
 
     name = "s2-burn"
     sensor = "sentinel-2"
-    summary = "Burn scars: dNBR above the USGS moderate-severity level with a vegetation (NDVI) loss."
+    summary = (
+        "Burn scars: dNBR above the USGS moderate-severity level with a vegetation (NDVI) loss and no "
+        "brightening in red (char is dark; new concrete and bare soil brighten)."
+    )
     Params = BurnParams
     sample_design = SampleDesign(lattice=8, pixelwise=True)
 
@@ -57,7 +60,8 @@ class BurnPreset(Preset[BurnParams, None]):
         b, a = bands_of(before), bands_of(after)
         dnbr = compute_index("nbr", b) - compute_index("nbr", a)
         dndvi = compute_index("ndvi", a) - compute_index("ndvi", b)
-        burnt = valid & (dnbr > params.dnbr_threshold) & (dndvi < -params.min_ndvi_loss)
+        rules = classify.ClassifyRules(burn_dnbr=params.dnbr_threshold, burn_ndvi_loss=params.min_ndvi_loss)
+        burnt = valid & classify.burn_rule(dnbr, dndvi, b["B04"], a["B04"], rules)
         classes = np.where(burnt, classify.BURN_SCAR, NO_CHANGE_CLASS).astype(np.uint8)
         return WindowOutput(classes, np.where(valid, dnbr, np.nan).astype(np.float32))
 

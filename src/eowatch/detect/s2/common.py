@@ -18,12 +18,14 @@ from ..base import PresetParams
 __all__ = [
     "CLASSIFY_BANDS",
     "S2_CLASSES",
+    "S2Params",
     "SpectralParams",
     "bands_of",
     "pair_of",
     "spectral_codes",
     "automatic_threshold",
     "regions_above",
+    "CANDIDATE",
 ]
 
 #: Bands the spectral change classes read.
@@ -34,7 +36,17 @@ S2_CLASSES = classify.SPECTRAL_CHANGE_CLASSES
 Normalisation = Mapping[str, tuple[float, float]]
 
 
-class SpectralParams(PresetParams):
+class S2Params(PresetParams):
+    """Parameters every Sentinel-2 preset shares (read by the input rules, ``eowatch.inputs``)."""
+
+    allow_mixed_levels: bool = Field(
+        False,
+        description="Compare an L1C (top-of-atmosphere) date with an L2A (surface) date; off by default "
+        "because the atmosphere then shows up as change. Recorded in the product.",
+    )
+
+
+class SpectralParams(S2Params):
     bands: tuple[str, ...] = Field(
         ("B02", "B03", "B04", "B08", "B05", "B06", "B07", "B8A", "B11", "B12"),
         description="Bands compared (20 m bands are resampled to the 10 m grid).",
@@ -60,13 +72,22 @@ def automatic_threshold(values: NDArray[np.floating], valid: NDArray[np.bool_] |
     return kittler_illingworth(values, valid) if method == "kittler-illingworth" else otsu(values, valid)
 
 
+#: Window codes of the spectral presets: a changed (candidate) pixel is ``CANDIDATE`` plus
+#: the support bits of the classes its spectra support (``classify.rule_support``); the
+#: whole-map step (``regions_above``) turns them into classes. Never 255 (no data).
+CANDIDATE = np.uint8(0x80)
+_SUPPORT_BITS = np.uint8(0x3F)
+
+
 def spectral_codes(
     before: Scene, after: Scene, changed: NDArray[np.bool_], normalise: Normalisation | None = None
 ) -> NDArray[np.uint8]:
-    """Per-pixel spectral change classes of the changed pixels (``other change`` when the
-    bands needed for classes are not loaded), ``NO_CHANGE_CLASS`` elsewhere."""
+    """Window codes of the changed pixels (``CANDIDATE`` and the classes their spectra
+    support; no support when the bands needed for classes are not loaded),
+    ``NO_CHANGE_CLASS`` elsewhere."""
+    codes = np.where(changed, CANDIDATE, NO_CHANGE_CLASS).astype(np.uint8)
     if not all(b in before.bands for b in CLASSIFY_BANDS):
-        return np.where(changed, classify.OTHER_CHANGE, NO_CHANGE_CLASS).astype(np.uint8)
+        return codes
     # Indices only where something changed: memory follows the change, not the tile.
     # One flat index list gathered from every band (a boolean mask per band rescans the whole window).
     at = np.flatnonzero(changed)
@@ -75,18 +96,25 @@ def spectral_codes(
     for band, (gain, offset) in (normalise or {}).items():
         if band in a_px:
             a_px[band] = (a_px[band] - np.float32(offset)) / np.float32(gain)
-    codes = classify.classify_change_from_bands(np.ones(at.size, dtype=bool), b_px, a_px)
-    classes = np.zeros(changed.shape, dtype=np.uint8)
-    classes.ravel()[at] = codes
-    return classes
+    codes.ravel()[at] |= classify.rule_support_from_bands(b_px, a_px)
+    return codes
 
 
 def regions_above(
-    classes: NDArray[np.uint8], statistic: NDArray[np.float32], threshold: float
+    codes: NDArray[np.uint8], statistic: NDArray[np.float32], threshold: float
 ) -> NDArray[np.uint8]:
-    """Changed where the final statistic exceeds ``threshold`` (the spectral codes of the
-    windows elsewhere become no change), one class per connected changed region."""
+    """Changed where the final statistic exceeds ``threshold``; each connected changed
+    region takes the class most of its pixels have first (``classify.RULE_ORDER``), and
+    keeps it only on the pixels whose spectra support it (``other change`` elsewhere), so
+    that no region's class contradicts its own index values. ``codes``: window codes of
+    ``spectral_codes``, turned into classes in place."""
     with np.errstate(invalid="ignore"):
         changed = statistic > threshold
-    classes[~changed & (classes != NO_DATA_CLASS)] = NO_CHANGE_CLASS
-    return region_majority(classes, changed)
+    at = np.flatnonzero(changed)
+    support = codes.ravel()[at] & _SUPPORT_BITS
+    codes[~changed & (codes != NO_DATA_CLASS)] = NO_CHANGE_CLASS
+    codes.ravel()[at] = classify.first_supported(support)
+    classes = region_majority(codes, changed)
+    kept = classify.supports(support, classes.ravel()[at])
+    classes.ravel()[at[~kept]] = classify.OTHER_CHANGE
+    return classes
