@@ -89,3 +89,38 @@ def test_a_new_preset_runs_on_the_engine_in_any_windows(window_px: int) -> None:
     assert (whole.classes[:, :5] == NO_DATA_CLASS).all()
     assert (whole.classes[22:38, 32:58] == 1).all()  # the drop, away from its smoothed edge
     assert whole.metadata["threshold"] < 0 and whole.statistic_name == "b08_difference"
+
+
+class DropWithPixels(SmoothedDrop):
+    """The toy preset handing the whole-map step values at its changed pixels (``pixels``,
+    as the Sentinel-2 presets hand their class-rule terms): ``finish`` keeps a changed
+    pixel only where the value it carried equals the stitched statistic there, so a wrong
+    window-to-grid mapping (halo, window origins) loses pixels."""
+
+    def apply(self, window: Sequence[Scene], params: DropParams, model: DropFit) -> WindowOutput:
+        out = super().apply(window, params, model)
+        at = np.flatnonzero(out.classes)
+        return WindowOutput(
+            out.classes,
+            out.statistic,
+            pixels=(at.astype(np.int32), out.statistic.ravel()[at][None].astype(np.float16)),
+        )
+
+    def finish(self, classes, statistic, params, model, exact, pixels=None):  # type: ignore[no-untyped-def]
+        assert pixels is not None
+        carried = np.zeros(classes.shape, dtype=bool)
+        for index, values in pixels.chunks():
+            carried.ravel()[index] = values[0] == statistic.ravel()[index].astype(np.float16)
+        classes[(classes == 1) & ~carried] = 0
+        return classes
+
+
+@pytest.mark.parametrize("window_px", [16, 33, 4096])
+def test_pixel_values_reach_the_whole_map_step_on_their_pixels(window_px: int) -> None:
+    plain = detect_arrays(SmoothedDrop(), DropParams(), _scenes(), EngineOptions(window_px=4096))
+    carried = detect_arrays(
+        DropWithPixels(), DropParams(smooth=2), _scenes(), EngineOptions(window_px=window_px)
+    )
+    reference = detect_arrays(SmoothedDrop(), DropParams(smooth=2), _scenes(), EngineOptions(window_px=4096))
+    assert (reference.classes == 1).sum() > 400 and (plain.classes == 1).any()
+    assert np.array_equal(carried.classes, reference.classes)  # every changed pixel carried its own value

@@ -274,8 +274,8 @@ def _print_s2_classes() -> None:
 
     click.echo(
         "Sentinel-2 change classes (reflectance of both dates; rules tried in this order, first match "
-        "wins;\na change region keeps its class only on pixels whose spectra support it, the rest is "
-        "'other change'):"
+        "wins;\na change region keeps the class most of its pixels have only when its mean index values "
+        "satisfy that rule, else it is 'other change'):"
     )
     order = {code: i for i, code in enumerate(classify.RULE_ORDER)}
     rules = sorted(classify.SPECTRAL_CHANGE_CLASSES, key=lambda c: order.get(c.value, len(order)))

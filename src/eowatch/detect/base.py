@@ -23,7 +23,7 @@ registered objects.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -31,12 +31,13 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..model import ChangeClass, Scene
+from ..model import Block, ChangeClass, Scene
 
 __all__ = [
     "Preset",
     "PresetParams",
     "WindowOutput",
+    "PixelValues",
     "FitSummary",
     "LayerSpec",
     "SampleDesign",
@@ -68,6 +69,24 @@ class WindowOutput:
     classes: NDArray[np.uint8]
     statistic: NDArray[np.float32]
     layers: dict[str, NDArray[Any]] = field(default_factory=dict)
+    #: Values the whole-map step needs at a few pixels (e.g. the terms of the class rules at
+    #: the changed ones): their flat indices in the window and a (k, n) float16 array.
+    pixels: tuple[NDArray[np.int32], NDArray[np.float16]] | None = None
+
+
+@dataclass(frozen=True)
+class PixelValues:
+    """The windows' ``pixels`` on the whole grid (``width`` pixels wide), kept per window
+    (one copy, never concatenated): its block, flat indices in it, (k, n) values."""
+
+    width: int
+    windows: list[tuple[Block, NDArray[np.int32], NDArray[np.float16]]]
+
+    def chunks(self) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float16]]]:
+        """(flat indices on the grid, values) of each window."""
+        for block, local, values in self.windows:
+            rows, cols = np.divmod(local.astype(np.int64), block.width)
+            yield (rows + block.row) * self.width + cols + block.col, values
 
 
 @dataclass(frozen=True)
@@ -151,9 +170,16 @@ class Preset(ABC, Generic[P, M]):
         return model
 
     def finish(
-        self, classes: NDArray[np.uint8], statistic: NDArray[np.float32], params: P, model: M, exact: bool
+        self,
+        classes: NDArray[np.uint8],
+        statistic: NDArray[np.float32],
+        params: P,
+        model: M,
+        exact: bool,
+        pixels: PixelValues | None = None,
     ) -> NDArray[np.uint8]:
-        """A whole-map step on the stitched classes and the final statistic. None by default."""
+        """A whole-map step on the stitched classes, the final statistic and the windows'
+        ``pixels`` (None when the preset's windows give none). None by default."""
         return classes
 
     @abstractmethod

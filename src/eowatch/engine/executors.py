@@ -50,6 +50,8 @@ class WindowOut:
     clouds: list[int]
     read_s: float
     apply_s: float
+    #: The preset's ``pixels`` inside the block and valid: flat indices in the block, values.
+    pixels: tuple[NDArray[np.int32], NDArray[np.float16]] | None = None
 
 
 _local = threading.local()
@@ -108,7 +110,24 @@ def apply_block(job: WindowJob, block: Block) -> WindowOut:
         layer[:, ~valid] = spec.nodata
         layers[spec.key] = layer
     clouds = [int(c[inner].sum()) for _, c in read]
-    return WindowOut(block, classes, statistic, layers, clouds, t1 - t0, time.perf_counter() - t1)
+    pixels = None if out.pixels is None else _inner_pixels(out.pixels, outer, block, valid)
+    return WindowOut(block, classes, statistic, layers, clouds, t1 - t0, time.perf_counter() - t1, pixels)
+
+
+def _inner_pixels(
+    pixels: tuple[NDArray[np.int32], NDArray[np.float16]],
+    outer: Block,
+    block: Block,
+    valid: NDArray[np.bool_],
+) -> tuple[NDArray[np.int32], NDArray[np.float16]]:
+    """The preset's pixels of the grown window that lie in the block and are valid, with
+    flat indices in the block."""
+    index, values = pixels
+    rows, cols = np.divmod(index, outer.width)
+    rows, cols = rows - (block.row - outer.row), cols - (block.col - outer.col)
+    keep = (rows >= 0) & (rows < block.height) & (cols >= 0) & (cols < block.width)
+    keep[keep] &= valid[rows[keep], cols[keep]]
+    return (rows[keep] * block.width + cols[keep]).astype(np.int32), values[:, keep]
 
 
 def run_threads(job: WindowJob, blocks: list[Block], workers: int, stats: EngineStats) -> Iterator[WindowOut]:

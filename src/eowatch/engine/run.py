@@ -41,7 +41,7 @@ from affine import Affine
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from ..detect.base import FitSummary, Preset, PresetParams
+from ..detect.base import FitSummary, PixelValues, Preset, PresetParams
 from ..errors import InputError, NoValidDataError
 from ..gil import short_gil_turns
 from ..kernels.morphology import clean, sieve
@@ -71,6 +71,7 @@ class Stitched:
     model: Any = None
     exact: bool = True
     layers: dict[str, LayerSink] = field(default_factory=dict)
+    pixels: PixelValues | None = None
 
     @property
     def statistic_name(self) -> str:
@@ -81,7 +82,11 @@ class Stitched:
         t0 = time.perf_counter()
         if self.summary is None:
             return no_valid_data_result(self.grid, self.statistic)
-        classes = self.preset.finish(self.classes, self.statistic, self.params, self.model, self.exact)
+        pixels, self.pixels = self.pixels, None  # needed by the whole-map step only: freed after it
+        classes = self.preset.finish(
+            self.classes, self.statistic, self.params, self.model, self.exact, pixels
+        )
+        del pixels
         result = ChangeResult(
             classes=classes,
             statistic=self.statistic,
@@ -149,6 +154,7 @@ def run_windows(
     classes = np.empty(grid.shape, dtype=np.uint8)
     statistic = np.empty(grid.shape, dtype=np.float32)
     layers = {spec.key: sinks(spec, grid) for spec in specs}
+    pixel_windows: list[tuple[Block, NDArray[np.int32], NDArray[np.float16]]] = []
     # Windows already run in parallel; BLAS threads on their small (p, p) @ (p, n) products
     # only spin (OpenBLAS busy-waits): 12-17 of 64-69 CPU s on a full tile at 1 window thread.
     with threadpool_limits(limits=1, user_api="blas"), short_gil_turns():
@@ -158,6 +164,8 @@ def run_windows(
             statistic[rows, cols] = out.statistic
             for key, values in out.layers.items():
                 layers[key].write(out.block, values)
+            if out.pixels is not None:
+                pixel_windows.append((out.block, *out.pixels))
             stats.read_s += out.read_s
             stats.apply_s += out.apply_s
             stats.cloud_px = [a + b for a, b in zip(stats.cloud_px, out.clouds, strict=True)]
@@ -169,7 +177,8 @@ def run_windows(
     model = preset.calibrate(statistic, params, model, exact)
     timings["calibrate"] = time.perf_counter() - t0
     summary = preset.describe_fit(model, params)
-    return Stitched(preset, params, grid, classes, statistic, stats, summary, model, exact, layers)
+    pixels = PixelValues(grid.width, pixel_windows) if pixel_windows else None
+    return Stitched(preset, params, grid, classes, statistic, stats, summary, model, exact, layers, pixels)
 
 
 def _check_dates_differ(sample: Sequence[Scene], valid: NDArray[np.bool_]) -> None:

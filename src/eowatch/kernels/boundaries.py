@@ -156,9 +156,7 @@ def _trace(
 
 
 @kernel
-def _simple_loops(
-    walk: NDArray[np.int64], pinched: NDArray[np.bool_], cols: int
-) -> list[NDArray[np.int64]]:
+def _simple_loops(walk: NDArray[np.int64], pinched: NDArray[np.bool_], cols: int) -> list[NDArray[np.int64]]:
     """The closed ``walk`` cut at the corners it passes twice: each loop as the indices of
     its corners in ``walk``."""
     n = walk.shape[0]

@@ -8,8 +8,7 @@ indices of both dates. Rules, first match wins:
    below ``water_swir_max`` = 0.05: water absorbs short-wave infrared, whereas
    dark urban surfaces, building shadows and wet soil, whose top-of-atmosphere
    NDWI also exceeds 0, reflect 0.05-0.15 there (on the 8 OSCD cities NDWI > 0
-   alone called 20 % of Paris water; with the SWIR test 2 %). Optionally also
-   NIR < ``water_nir_max``.
+   alone called 20 % of Paris water; with the SWIR test 2 %).
 2. **burn scar** - dNBR = NBR before - NBR after > 0.27 (lower bound of
    "moderate-low severity", Key & Benson 2006, USGS FIREMON) with an NDVI loss
    (NDVI before - NDVI after > 0.1) and, when the red band (B04) is given,
@@ -22,9 +21,10 @@ indices of both dates. Rules, first match wins:
    0.2 (a common NDVI-differencing threshold, e.g. Lyon et al. 1998).
 5. **other change** - anything else that the detector flagged.
 
-Every rule is a conjunction of linear thresholds on index values, so a region
-whose pixels all satisfy one also satisfies it on its mean values
-(``rule_support``; the presets keep a region's class only on such pixels).
+Every rule is a conjunction of linear thresholds on a few terms of the index
+values (``rule_terms``), so it can be checked on a region's mean terms
+(``support_of_terms``: the presets keep a region's class only when they hold),
+and a region whose pixels all satisfy it satisfies it on its means too.
 
 Rules whose indices are missing (e.g. no SWIR band, so no NBR/NDBI/BSI) are
 skipped. ``NO_CHANGE_CLASS`` (0) and ``NO_DATA_CLASS`` (255) are reserved.
@@ -53,6 +53,9 @@ __all__ = [
     "CLASS_TABLE",
     "ClassifyRules",
     "RULE_ORDER",
+    "RULE_TERMS",
+    "rule_terms",
+    "support_of_terms",
     "rule_support",
     "first_supported",
     "burn_rule",
@@ -115,7 +118,6 @@ class ClassifyRules:
 
     water_ndwi: float = 0.0
     water_swir_max: float | None = 0.05
-    water_nir_max: float | None = None
     burn_dnbr: float = 0.27
     burn_ndvi_loss: float = 0.1
     burn_red_rise_max: float = 0.03
@@ -129,8 +131,8 @@ def _get(m: Mapping[str, ArrayLike], key: str) -> NDArray[np.float64] | None:
     return None if v is None else np.asarray(v, dtype=np.float64)
 
 
-#: Bands the rules read directly (red for burn scars, NIR and SWIR1 for water).
-_RULE_BANDS = ("B04", "B08", "B11")
+#: Bands the rules read directly (red for burn scars, SWIR1 for water).
+_RULE_BANDS = ("B04", "B11")
 #: Classes with a spectral rule, in the order the rules are tried (first match wins).
 RULE_ORDER = (WATER_GAIN, WATER_LOSS, BURN_SCAR, NEW_BARE_BUILT, VEGETATION_LOSS, VEGETATION_GAIN)
 
@@ -140,67 +142,97 @@ def support_bit(code: int) -> int:
     return 1 << (code - 1)
 
 
+#: The linear terms every rule is written in (``rule_terms``): a region's mean terms are
+#: the terms of its mean index values, so the rules can be checked on regions too.
+RULE_TERMS = (
+    "ndwi_before", "ndwi_after", "swir_before", "swir_after",
+    "dnbr", "dndvi", "ndvi_after", "dred", "bare_rise",
+)  # fmt: skip
+
+
+def rule_terms(
+    before: Mapping[str, ArrayLike], after: Mapping[str, ArrayLike]
+) -> dict[str, NDArray[np.float64]]:
+    """The terms of the rules from index values (and B04, B11) of both dates; NaN
+    where an index or band is missing (a rule needing it then never holds, an optional
+    limit on it is skipped)."""
+    shape = next(np.shape(v) for v in (*before.values(), *after.values()))
+    missing = np.full(shape, np.nan)
+
+    def get(m: Mapping[str, ArrayLike], key: str) -> NDArray[np.float64]:
+        v = _get(m, key)
+        return missing if v is None else v
+
+    rises = [get(after, k) - get(before, k) for k in ("ndbi", "bsi") if k in before and k in after]
+    return {
+        "ndwi_before": get(before, "ndwi"),
+        "ndwi_after": get(after, "ndwi"),
+        "swir_before": get(before, "B11"),
+        "swir_after": get(after, "B11"),
+        "dnbr": get(before, "nbr") - get(after, "nbr"),
+        "dndvi": get(after, "ndvi") - get(before, "ndvi"),
+        "ndvi_after": get(after, "ndvi"),
+        "dred": get(after, "B04") - get(before, "B04"),
+        "bare_rise": np.mean(rises, axis=0) if rises else missing,
+    }
+
+
 def rule_support(
     before: Mapping[str, ArrayLike], after: Mapping[str, ArrayLike], rules: ClassifyRules | None = None
 ) -> NDArray[np.uint8]:
     """Which classes the spectra of both dates support, per pixel: bit ``support_bit(c)``
-    is set where the rule of class ``c`` holds (every rule, not only the first match).
-    A region may be given class ``c`` only where its pixels support ``c``: every rule is
-    a conjunction of thresholds, so the region's mean index values then satisfy it too."""
+    is set where the rule of class ``c`` holds (every rule, not only the first match)."""
+    return support_of_terms(rule_terms(before, after), rules)
+
+
+def support_of_terms(
+    terms: Mapping[str, NDArray[np.floating]], rules: ClassifyRules | None = None, margin: float = 0.0
+) -> NDArray[np.uint8]:
+    """:func:`rule_support` from rule terms (per pixel, or a region's mean terms), each
+    threshold passed by at least ``margin`` (slack for the rounding of stored terms)."""
     r = rules or ClassifyRules()
-    shape = next(np.shape(v) for v in (*before.values(), *after.values()))
-    out = np.zeros(shape, dtype=np.uint8)
+    m = margin
+    t = {k: np.asarray(v, dtype=np.float64) for k, v in terms.items()}
+    out = np.zeros(t["dnbr"].shape, dtype=np.uint8)
 
     def mark(cond: NDArray[np.bool_], code: int) -> None:
         out[cond] |= np.uint8(support_bit(code))
 
+    def below(x: NDArray[np.float64], limit: float | None) -> NDArray[np.bool_]:
+        """An optional upper limit: holds where it is unset or ``x`` unknown (NaN)."""
+        held: NDArray[np.bool_] = np.ones(x.shape, dtype=bool) if limit is None else ~(x >= limit - m)
+        return held
+
     with np.errstate(invalid="ignore"):
-        w0, w1 = _get(before, "ndwi"), _get(after, "ndwi")
-        if w0 is not None and w1 is not None:
-            wet0, wet1 = w0 > r.water_ndwi, w1 > r.water_ndwi
-            for band, limit in (("B11", r.water_swir_max), ("B08", r.water_nir_max)):
-                dark0, dark1 = _get(before, band), _get(after, band)
-                if limit is not None and dark0 is not None and dark1 is not None:
-                    wet0 &= dark0 < limit
-                    wet1 &= dark1 < limit
-            # "Not water" is NDWI at or below the threshold alone: one linear condition, so the
-            # rule stays a conjunction (a pixel whose SWIR rose over still water, e.g. under
-            # haze, is no water loss).
-            mark(wet1 & (w0 <= r.water_ndwi), WATER_GAIN)
-            mark(wet0 & (w1 <= r.water_ndwi), WATER_LOSS)
-        v0, v1 = _get(before, "ndvi"), _get(after, "ndvi")
-        dndvi = None if v0 is None or v1 is None else v1 - v0
-        n0, n1 = _get(before, "nbr"), _get(after, "nbr")
-        if n0 is not None and n1 is not None and dndvi is not None:
-            mark(burn_rule(n0 - n1, dndvi, _get(before, "B04"), _get(after, "B04"), r), BURN_SCAR)
-        rises = [
-            b - a
-            for a, b in ((_get(before, name), _get(after, name)) for name in ("ndbi", "bsi"))
-            if a is not None and b is not None
-        ]
-        if v1 is not None and rises:
-            # The mean rise, not either: a linear rule holds for a region's means when it
-            # holds for each of its pixels.
-            mark((sum(rises) / len(rises) > r.bare_index_rise) & (v1 < r.bare_ndvi_max), NEW_BARE_BUILT)
-        if dndvi is not None:
-            mark(dndvi <= -r.vegetation_dndvi, VEGETATION_LOSS)
-            mark(dndvi >= r.vegetation_dndvi, VEGETATION_GAIN)
+        wet0 = (t["ndwi_before"] > r.water_ndwi + m) & below(t["swir_before"], r.water_swir_max)
+        wet1 = (t["ndwi_after"] > r.water_ndwi + m) & below(t["swir_after"], r.water_swir_max)
+        # "Not water" is NDWI at or below the threshold alone: one linear condition, so the
+        # rule stays a conjunction (a pixel whose SWIR rose over still water, e.g. under
+        # haze, is no water loss).
+        mark(wet1 & (t["ndwi_before"] <= r.water_ndwi - m), WATER_GAIN)
+        mark(wet0 & (t["ndwi_after"] <= r.water_ndwi - m), WATER_LOSS)
+        mark(burn_rule(t, r, m), BURN_SCAR)
+        # The mean rise of NDBI and BSI, not either: a linear rule holds on a region's mean
+        # terms when it holds on each of its pixels.
+        bare = (t["bare_rise"] > r.bare_index_rise + m) & (t["ndvi_after"] < r.bare_ndvi_max - m)
+        mark(bare, NEW_BARE_BUILT)
+        mark(t["dndvi"] <= -r.vegetation_dndvi - m, VEGETATION_LOSS)
+        mark(t["dndvi"] >= r.vegetation_dndvi + m, VEGETATION_GAIN)
     return out
 
 
 def burn_rule(
-    dnbr: NDArray[np.floating],
-    dndvi: NDArray[np.floating],
-    red_before: NDArray[np.floating] | None,
-    red_after: NDArray[np.floating] | None,
-    rules: ClassifyRules,
+    terms: Mapping[str, NDArray[np.floating]], rules: ClassifyRules, margin: float = 0.0
 ) -> NDArray[np.bool_]:
-    """Burnt: dNBR above the threshold with an NDVI loss and (when red is given) no
-    brightening in red (char is dark; new concrete or bare soil brightens)."""
+    """Burnt: dNBR above the threshold with an NDVI loss and, where red is known (``dred``
+    not NaN), no brightening in red (char is dark; new concrete or bare soil brightens)."""
+    m = margin
     with np.errstate(invalid="ignore"):
-        burnt: NDArray[np.bool_] = (dnbr > rules.burn_dnbr) & (-dndvi > rules.burn_ndvi_loss)
-        if red_before is not None and red_after is not None:
-            burnt &= (red_after - red_before) < rules.burn_red_rise_max
+        burnt: NDArray[np.bool_] = (
+            (np.asarray(terms["dnbr"]) > rules.burn_dnbr + m)
+            & (-np.asarray(terms["dndvi"]) > rules.burn_ndvi_loss + m)
+            & ~(np.asarray(terms["dred"]) >= rules.burn_red_rise_max - m)
+        )
     return burnt
 
 
@@ -233,7 +265,7 @@ def classify_change(
 
     ``before``/``after`` map index names (``ndvi``, ``ndwi``, ``nbr``, ``ndbi``,
     ``bsi``; any subset) and optionally band reflectances (``B04`` for the burn
-    rule, ``B08`` for ``rules.water_nir_max``) to arrays shaped like
+    rule, ``B11`` for the water rule) to arrays shaped like
     ``changed``. Returns uint8: 0 unchanged, 255 where ``valid`` is false,
     else 1..7.
     """
@@ -247,7 +279,7 @@ def classify_change(
 def indices_of(
     bands_before: Mapping[str, ArrayLike], bands_after: Mapping[str, ArrayLike]
 ) -> tuple[dict[str, ArrayLike], dict[str, ArrayLike]]:
-    """Every index whose bands both dates have, and the bands the rules read (B04, B08, B11)."""
+    """Every index whose bands both dates have, and the bands the rules read (B04, B11)."""
     idx_b: dict[str, ArrayLike] = {k: bands_before[k] for k in _RULE_BANDS if k in bands_before}
     idx_a: dict[str, ArrayLike] = {k: bands_after[k] for k in _RULE_BANDS if k in bands_after}
     for name, need in INDEX_BANDS.items():

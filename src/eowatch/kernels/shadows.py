@@ -154,13 +154,20 @@ def solar_position(when: datetime, lon: float, lat: float) -> tuple[float, float
     hours = t.hour + t.minute / 60 + (t.second + t.microsecond * 1e-6) / 3600
     g = 2 * math.pi / year_days * (t.timetuple().tm_yday - 1 + (hours - 12) / 24)  # fractional year
     eqtime = 229.18 * (
-        0.000075 + 0.001868 * math.cos(g) - 0.032077 * math.sin(g)
-        - 0.014615 * math.cos(2 * g) - 0.040849 * math.sin(2 * g)
+        0.000075
+        + 0.001868 * math.cos(g)
+        - 0.032077 * math.sin(g)
+        - 0.014615 * math.cos(2 * g)
+        - 0.040849 * math.sin(2 * g)
     )  # minutes
     decl = (
-        0.006918 - 0.399912 * math.cos(g) + 0.070257 * math.sin(g)
-        - 0.006758 * math.cos(2 * g) + 0.000907 * math.sin(2 * g)
-        - 0.002697 * math.cos(3 * g) + 0.00148 * math.sin(3 * g)
+        0.006918
+        - 0.399912 * math.cos(g)
+        + 0.070257 * math.sin(g)
+        - 0.006758 * math.cos(2 * g)
+        + 0.000907 * math.sin(2 * g)
+        - 0.002697 * math.cos(3 * g)
+        + 0.00148 * math.sin(3 * g)
     )  # radians
     true_solar_min = hours * 60 + eqtime + 4 * lon
     ha = math.radians(true_solar_min / 4 - 180)

@@ -61,7 +61,8 @@ class BurnPreset(Preset[BurnParams, None]):
         dnbr = compute_index("nbr", b) - compute_index("nbr", a)
         dndvi = compute_index("ndvi", a) - compute_index("ndvi", b)
         rules = classify.ClassifyRules(burn_dnbr=params.dnbr_threshold, burn_ndvi_loss=params.min_ndvi_loss)
-        burnt = valid & classify.burn_rule(dnbr, dndvi, b["B04"], a["B04"], rules)
+        terms = {"dnbr": dnbr, "dndvi": dndvi, "dred": a["B04"] - b["B04"]}
+        burnt = valid & classify.burn_rule(terms, rules)
         classes = np.where(burnt, classify.BURN_SCAR, NO_CHANGE_CLASS).astype(np.uint8)
         return WindowOutput(classes, np.where(valid, dnbr, np.nan).astype(np.float32))
 

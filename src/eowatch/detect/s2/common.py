@@ -10,10 +10,10 @@ from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
 from ...kernels import classify
-from ...kernels.morphology import region_majority
+from ...kernels.labels import components
 from ...kernels.thresholds import kittler_illingworth, otsu
 from ...model import NO_CHANGE_CLASS, NO_DATA_CLASS, Scene
-from ..base import PresetParams
+from ..base import PixelValues, PresetParams
 
 __all__ = [
     "CLASSIFY_BANDS",
@@ -77,17 +77,26 @@ def automatic_threshold(values: NDArray[np.floating], valid: NDArray[np.bool_] |
 #: whole-map step (``regions_above``) turns them into classes. Never 255 (no data).
 CANDIDATE = np.uint8(0x80)
 _SUPPORT_BITS = np.uint8(0x3F)
+#: Slack on every rule threshold when regions are checked on their mean terms: the terms
+#: travel as float16 (error < 5e-4 on values within +-2), so a region that passes with it
+#: passes on its exact means too.
+_TERM_MARGIN = 1e-3
 
 
 def spectral_codes(
-    before: Scene, after: Scene, changed: NDArray[np.bool_], normalise: Normalisation | None = None
-) -> NDArray[np.uint8]:
+    before: Scene,
+    after: Scene,
+    changed: NDArray[np.bool_],
+    normalise: Normalisation | None = None,
+    terms_at: NDArray[np.bool_] | None = None,
+) -> tuple[NDArray[np.uint8], tuple[NDArray[np.int32], NDArray[np.float16]] | None]:
     """Window codes of the changed pixels (``CANDIDATE`` and the classes their spectra
-    support; no support when the bands needed for classes are not loaded),
-    ``NO_CHANGE_CLASS`` elsewhere."""
+    support), ``NO_CHANGE_CLASS`` elsewhere; and the rule terms (``classify.RULE_TERMS``,
+    for the whole-map step's region check) of the changed pixels in ``terms_at`` (all of
+    them by default). No support and no terms when the bands for classes are not loaded."""
     codes = np.where(changed, CANDIDATE, NO_CHANGE_CLASS).astype(np.uint8)
     if not all(b in before.bands for b in CLASSIFY_BANDS):
-        return codes
+        return codes, None
     # Indices only where something changed: memory follows the change, not the tile.
     # One flat index list gathered from every band (a boolean mask per band rescans the whole window).
     at = np.flatnonzero(changed)
@@ -96,25 +105,65 @@ def spectral_codes(
     for band, (gain, offset) in (normalise or {}).items():
         if band in a_px:
             a_px[band] = (a_px[band] - np.float32(offset)) / np.float32(gain)
-    codes.ravel()[at] |= classify.rule_support_from_bands(b_px, a_px)
-    return codes
+    terms = classify.rule_terms(*classify.indices_of(b_px, a_px))
+    codes.ravel()[at] |= classify.support_of_terms(terms)
+    keep = slice(None) if terms_at is None else terms_at.ravel()[at]
+    values = np.stack([terms[k][keep] for k in classify.RULE_TERMS]).astype(np.float16)
+    return codes, (at[keep].astype(np.int32), values)
 
 
 def regions_above(
-    codes: NDArray[np.uint8], statistic: NDArray[np.float32], threshold: float
+    codes: NDArray[np.uint8], statistic: NDArray[np.float32], threshold: float, pixels: PixelValues | None
 ) -> NDArray[np.uint8]:
     """Changed where the final statistic exceeds ``threshold``; each connected changed
-    region takes the class most of its pixels have first (``classify.RULE_ORDER``), and
-    keeps it only on the pixels whose spectra support it (``other change`` elsewhere), so
-    that no region's class contradicts its own index values. ``codes``: window codes of
-    ``spectral_codes``, turned into classes in place."""
+    region (4-connected, as the polygons) takes the class most of its pixels have first
+    (``classify.RULE_ORDER``) and keeps it only when the region's mean rule terms support
+    it (else "other change"), so that no polygon's class contradicts its own mean index
+    values. ``codes``: window codes of ``spectral_codes``, turned into classes in place."""
     with np.errstate(invalid="ignore"):
         changed = statistic > threshold
-    at = np.flatnonzero(changed)
-    support = codes.ravel()[at] & _SUPPORT_BITS
     codes[~changed & (codes != NO_DATA_CLASS)] = NO_CHANGE_CLASS
-    codes.ravel()[at] = classify.first_supported(support)
-    classes = region_majority(codes, changed)
-    kept = classify.supports(support, classes.ravel()[at])
-    classes.ravel()[at[~kept]] = classify.OTHER_CHANGE
-    return classes
+    found = components(changed, 4)
+    if found.count == 0:
+        return codes
+    inside, label = found.inside, found.pixel_labels.astype(np.int64)
+    support = codes.ravel()[inside] & _SUPPORT_BITS
+    first = classify.first_supported(support).astype(np.int64)
+    k = classify.OTHER_CHANGE + 1
+    counts = np.bincount(label * k + first, minlength=(found.count + 1) * k).reshape(found.count + 1, k)
+    region_class = counts.argmax(axis=1).astype(np.uint8)
+    held = _regions_supported(region_class, inside, label, support, pixels)
+    region_class[~held] = classify.OTHER_CHANGE
+    codes.ravel()[inside] = region_class[label]
+    return codes
+
+
+def _regions_supported(
+    region_class: NDArray[np.uint8],
+    inside: NDArray[np.int64],
+    label: NDArray[np.int64],
+    support: NDArray[np.uint8],
+    pixels: PixelValues | None,
+) -> NDArray[np.bool_]:
+    """Whether each region's class holds on its mean rule terms (every pixel of the region
+    must have its terms); without terms, whether it holds on every pixel of the region
+    (every rule is a conjunction of linear thresholds, so it then holds on the means)."""
+    n = len(region_class)
+    if pixels is None:
+        failed = np.zeros(n, dtype=bool)
+        failed[label[~classify.supports(support, region_class[label])]] = True
+        return ~failed
+    count = np.zeros(n, dtype=np.int64)
+    sums = np.zeros((len(classify.RULE_TERMS), n))
+    for index, values in pixels.chunks():  # window by window: no copy of all the terms
+        pos = np.minimum(np.searchsorted(inside, index), inside.size - 1)
+        found = inside[pos] == index
+        at_label = label[pos[found]]
+        count += np.bincount(at_label, minlength=n)
+        for i, row in enumerate(values[:, found]):
+            sums[i] += np.bincount(at_label, weights=row.astype(np.float64), minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = {name: sums[i] / count for i, name in enumerate(classify.RULE_TERMS)}
+    held = classify.supports(classify.support_of_terms(means, margin=_TERM_MARGIN), region_class)
+    complete: NDArray[np.bool_] = count == np.bincount(label, minlength=n)
+    return held & complete

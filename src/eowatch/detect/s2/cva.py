@@ -12,7 +12,7 @@ from pydantic import Field
 
 from ...kernels.cva import cva_magnitude, standardize_difference
 from ...model import Scene
-from ..base import FitSummary, Preset, SampleDesign, WindowOutput
+from ..base import FitSummary, PixelValues, Preset, SampleDesign, WindowOutput
 from ..registry import register
 from .common import (
     CLASSIFY_BANDS,
@@ -80,7 +80,8 @@ class CVAPreset(Preset[CVAParams, CVAFit]):
         magnitude = self._magnitude(window, params, model.weights)  # NaN where invalid
         with np.errstate(invalid="ignore"):
             changed = magnitude > model.threshold
-        return WindowOutput(spectral_codes(before, after, changed), magnitude)
+        codes, pixels = spectral_codes(before, after, changed)
+        return WindowOutput(codes, magnitude, pixels=pixels)
 
     def finish(
         self,
@@ -89,8 +90,9 @@ class CVAPreset(Preset[CVAParams, CVAFit]):
         params: CVAParams,
         model: CVAFit,
         exact: bool,
+        pixels: PixelValues | None = None,
     ) -> NDArray[np.uint8]:
-        return regions_above(classes, statistic, model.threshold)
+        return regions_above(classes, statistic, model.threshold, pixels)
 
     def describe_fit(self, model: CVAFit, params: CVAParams) -> FitSummary:
         return FitSummary(

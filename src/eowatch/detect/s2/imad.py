@@ -21,7 +21,7 @@ from ...kernels.imad import (
 )
 from ...kernels.thresholds import chi2_threshold
 from ...model import Scene
-from ..base import FitSummary, Preset, SampleDesign, WindowOutput
+from ..base import FitSummary, PixelValues, Preset, SampleDesign, WindowOutput
 from ..registry import register
 from .common import CLASSIFY_BANDS, S2_CLASSES, SpectralParams, pair_of, regions_above, spectral_codes
 
@@ -30,6 +30,11 @@ __all__ = ["IMADPreset", "IMADFit"]
 #: Pixels whose statistic (calibrated with the sample's scale) exceeds this fraction of the
 #: threshold get spectral codes in the windows, before the whole-scene calibration.
 _CANDIDATE_MARGIN = 0.5
+#: ... and above this fraction their rule terms, for the regions' class check (16 % of a
+#: full test tile are candidates, 405 MB of terms; the terms' share is about half). If the
+#: whole-scene calibration raises the scale by more than 1 / 0.8, regions with pixels
+#: without terms are classed "other change" (never a wrong class).
+_TERMS_MARGIN = 0.8
 
 
 class IMADParams(SpectralParams):
@@ -117,7 +122,9 @@ class IMADPreset(Preset[IMADParams, IMADFit]):
         chi2 = model.model.chi_square(before.data[:n], after.data[:n], before.valid & after.valid)
         with np.errstate(invalid="ignore"):
             candidate = chi2 > np.float32(model.threshold * _CANDIDATE_MARGIN / model.scale)
-        return WindowOutput(spectral_codes(before, after, candidate, model.normalise(params.bands)), chi2)
+            terms_at = chi2 > np.float32(model.threshold * _TERMS_MARGIN / model.scale)
+        codes, pixels = spectral_codes(before, after, candidate, model.normalise(params.bands), terms_at)
+        return WindowOutput(codes, chi2, pixels=pixels)
 
     def calibrate(
         self, statistic: NDArray[np.float32], params: IMADParams, model: IMADFit, exact: bool
@@ -146,9 +153,10 @@ class IMADPreset(Preset[IMADParams, IMADFit]):
         params: IMADParams,
         model: IMADFit,
         exact: bool,
+        pixels: PixelValues | None = None,
     ) -> NDArray[np.uint8]:
         """Threshold the calibrated chi-square, one class per region."""
-        return regions_above(classes, statistic, model.threshold)
+        return regions_above(classes, statistic, model.threshold, pixels)
 
     def describe_fit(self, model: IMADFit, params: IMADParams) -> FitSummary:
         return FitSummary(
