@@ -158,10 +158,12 @@ def _regions_supported(
     for index, values in pixels.chunks():  # window by window: no copy of all the terms
         pos = np.minimum(np.searchsorted(inside, index), inside.size - 1)
         found = inside[pos] == index
-        at_label = label[pos[found]]
-        count += np.bincount(at_label, minlength=n)
+        # The regions of this window, numbered 0..m-1 (sums over all regions per window
+        # would cost windows x regions).
+        regions, local = np.unique(label[pos[found]], return_inverse=True)
+        count[regions] += np.bincount(local, minlength=regions.size)
         for i, row in enumerate(values[:, found]):
-            sums[i] += np.bincount(at_label, weights=row.astype(np.float64), minlength=n)
+            sums[i, regions] += np.bincount(local, weights=row.astype(np.float64), minlength=regions.size)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = {name: sums[i] / count for i, name in enumerate(classify.RULE_TERMS)}
     held = classify.supports(classify.support_of_terms(means, margin=_TERM_MARGIN), region_class)
