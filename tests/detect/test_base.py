@@ -109,7 +109,7 @@ class DropWithPixels(SmoothedDrop):
     def finish(self, classes, statistic, params, model, exact, pixels=None):  # type: ignore[no-untyped-def]
         assert pixels is not None
         carried = np.zeros(classes.shape, dtype=bool)
-        for index, values in pixels.chunks():
+        for index, values in pixels.drain():
             carried.ravel()[index] = values[0] == statistic.ravel()[index].astype(np.float16)
         classes[(classes == 1) & ~carried] = 0
         return classes

@@ -77,14 +77,17 @@ class WindowOutput:
 @dataclass(frozen=True)
 class PixelValues:
     """The windows' ``pixels`` on the whole grid (``width`` pixels wide), kept per window
-    (one copy, never concatenated): its block, flat indices in it, (k, n) values."""
+    (one copy, never concatenated): its block, flat indices in it, (k, n) values. Read
+    once, with ``drain``."""
 
     width: int
     windows: list[tuple[Block, NDArray[np.int32], NDArray[np.float16]]]
 
-    def chunks(self) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float16]]]:
-        """(flat indices on the grid, values) of each window."""
-        for block, local, values in self.windows:
+    def drain(self) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float16]]]:
+        """(flat indices on the grid, values) of each window, taken out as they are given
+        (a window's values are freed once the caller moves on)."""
+        while self.windows:
+            block, local, values = self.windows.pop()
             rows, cols = np.divmod(local.astype(np.int64), block.width)
             yield (rows + block.row) * self.width + cols + block.col, values
 

@@ -126,11 +126,12 @@ def regions_above(
     found = components(changed, 4)
     if found.count == 0:
         return codes
-    inside, label = found.inside, found.pixel_labels.astype(np.int64)
+    inside, label = found.inside, found.pixel_labels
     support = codes.ravel()[inside] & _SUPPORT_BITS
-    first = classify.first_supported(support).astype(np.int64)
     k = classify.OTHER_CHANGE + 1
-    counts = np.bincount(label * k + first, minlength=(found.count + 1) * k).reshape(found.count + 1, k)
+    votes = label.astype(np.int64) * k + classify.first_supported(support)
+    counts = np.bincount(votes, minlength=(found.count + 1) * k).reshape(found.count + 1, k)
+    del votes
     region_class = counts.argmax(axis=1).astype(np.uint8)
     held = _regions_supported(region_class, inside, label, support, pixels)
     region_class[~held] = classify.OTHER_CHANGE
@@ -141,7 +142,7 @@ def regions_above(
 def _regions_supported(
     region_class: NDArray[np.uint8],
     inside: NDArray[np.int64],
-    label: NDArray[np.int64],
+    label: NDArray[np.int32],
     support: NDArray[np.uint8],
     pixels: PixelValues | None,
 ) -> NDArray[np.bool_]:
@@ -155,7 +156,7 @@ def _regions_supported(
         return ~failed
     count = np.zeros(n, dtype=np.int64)
     sums = np.zeros((len(classify.RULE_TERMS), n))
-    for index, values in pixels.chunks():  # window by window: no copy of all the terms
+    for index, values in pixels.drain():  # window by window, each freed once summed
         pos = np.minimum(np.searchsorted(inside, index), inside.size - 1)
         found = inside[pos] == index
         # The regions of this window, numbered 0..m-1 (sums over all regions per window
