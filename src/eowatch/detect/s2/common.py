@@ -159,14 +159,18 @@ def _regions_supported(
     for index, values in pixels.drain():  # window by window, each freed once summed
         pos = np.minimum(np.searchsorted(inside, index), inside.size - 1)
         found = inside[pos] == index
-        # The regions of this window, numbered 0..m-1 (sums over all regions per window
-        # would cost windows x regions).
-        regions, local = np.unique(label[pos[found]], return_inverse=True)
+        at = pos[found]
+        # Only regions with a rule to check ("other change" always holds), numbered 0..m-1
+        # for this window (sums over all regions per window would cost windows x regions).
+        ruled = region_class[label[at]] != classify.OTHER_CHANGE
+        regions, local = np.unique(label[at[ruled]], return_inverse=True)
         count[regions] += np.bincount(local, minlength=regions.size)
+        found[found] = ruled
         for i, row in enumerate(values[:, found]):
             sums[i, regions] += np.bincount(local, weights=row.astype(np.float64), minlength=regions.size)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = {name: sums[i] / count for i, name in enumerate(classify.RULE_TERMS)}
     held = classify.supports(classify.support_of_terms(means, margin=_TERM_MARGIN), region_class)
-    complete: NDArray[np.bool_] = count == np.bincount(label, minlength=n)
-    return held & complete
+    complete = count == np.bincount(label, minlength=n)
+    kept: NDArray[np.bool_] = (held & complete) | (region_class == classify.OTHER_CHANGE)
+    return kept
