@@ -173,6 +173,10 @@ def test_stac_items_give_the_same_reflectance_rule(shared_data):
     a_c1 = acquisition_from_item(pystac.Item.from_dict(c1["features"][0]))
     a_old = acquisition_from_item(pystac.Item.from_dict(old["features"][0]))
     a_pc = acquisition_from_item(pystac.Item.from_dict(pc[0]))
+    l1c = json.loads((shared_data / "stac/earth_search_v1/sentinel-2-l1c_items.json").read_text())
+    a_l1c = acquisition_from_item(pystac.Item.from_dict(l1c["features"][0]))
+    assert a_l1c.properties["processing:level"] == "L1C" and a_l1c.assets["B04"].offset == pytest.approx(-0.1)
+    assert a_l1c.assets["B04"].href.startswith("/vsis3/")  # the L1C JPEG2000 in the requester-pays bucket
     assert a_c1.assets["B04"].offset == pytest.approx(-0.1)
     assert a_old.properties["earthsearch:boa_offset_applied"] is True and a_old.assets["B04"].offset == 0.0
     assert a_pc.properties["s2:processing_baseline"] == "05.10" and a_pc.assets[
