@@ -266,9 +266,6 @@ def _sun_angles(acq: Acquisition, grid: Grid) -> tuple[float, float, str] | None
     azimuth, elevation = props.get("view:sun_azimuth"), props.get("view:sun_elevation")
     if azimuth is not None and elevation is not None:
         return float(azimuth), 90.0 - float(elevation), SUN_METADATA
-    azimuth, zenith = props.get("s2:mean_solar_azimuth"), props.get("s2:mean_solar_zenith")
-    if azimuth is not None and zenith is not None:
-        return float(azimuth), float(zenith), SUN_METADATA
     when = acq.datetime
     if when is None:
         return None

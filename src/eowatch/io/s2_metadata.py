@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from .sources import BandAsset
 
 __all__ = [
     "BAND_IDS",
@@ -41,6 +42,7 @@ __all__ = [
     "parse_product_metadata",
     "parse_tile_angles",
     "item_radiometry",
+    "item_angles",
     "check_offset_not_applied",
     "PROVENANCE_KEYS",
 ]
@@ -78,6 +80,13 @@ class Radiometry:
 
     def as_dict(self) -> dict[str, Any]:
         return {"scale": self.scale, "offsets": dict(self.offsets), "source": self.source}
+
+    def apply(self, assets: Mapping[str, BandAsset]) -> dict[str, BandAsset]:
+        """``assets`` scaled by this radiometry (the SCL classes are not reflectance)."""
+        return {
+            band: asset if band == "SCL" else replace(asset, scale=self.scale, offset=self.offset(band))
+            for band, asset in assets.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -232,6 +241,17 @@ def item_radiometry(
         offsets = {b: DEFAULT_OFFSET_DN * 1e-4 for b in raster_bands}
         return Radiometry(1e-4, offsets, "STAC Item: s2:processing_baseline >= 04.00 (offset -1000 DN)")
     return Radiometry(1e-4, {}, "STAC Item: s2:processing_baseline < 04.00 (no offset)")
+
+
+def item_angles(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The STAC ``view`` sun angles of an Item that states them only as Planetary
+    Computer's ``s2:mean_solar_azimuth`` / ``s2:mean_solar_zenith`` (else nothing)."""
+    if "view:sun_azimuth" in properties or "s2:mean_solar_azimuth" not in properties:
+        return {}
+    return {
+        "view:sun_azimuth": float(properties["s2:mean_solar_azimuth"]),
+        "view:sun_elevation": 90.0 - float(properties["s2:mean_solar_zenith"]),
+    }
 
 
 def check_offset_not_applied(name: str, band: str, reflectance: np.ndarray[Any, Any], offset: float) -> None:

@@ -192,14 +192,9 @@ def _band_assets(files: _ProductFiles, meta: ProductMetadata) -> dict[str, BandA
             f"{files.name} is incomplete: band(s) {sorted(missing)} listed in {files.mtd} are missing "
             f"({', '.join(sorted(missing.values()))}); download the complete product again"
         )
-    rad = meta.radiometry
-    assets: dict[str, BandAsset] = {}
-    for band, (_, rel) in sorted(best.items()):
-        if band == "SCL":
-            assets[band] = BandAsset(files.href(rel), nodata=0.0)
-        else:
-            assets[band] = BandAsset(files.href(rel), scale=rad.scale, offset=rad.offset(band), nodata=0.0)
-    return assets
+    return meta.radiometry.apply(
+        {band: BandAsset(files.href(rel), nodata=0.0) for band, (_, rel) in sorted(best.items())}
+    )
 
 
 def _tile_angles(files: _ProductFiles, meta: ProductMetadata) -> TileAngles | None:

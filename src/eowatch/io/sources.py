@@ -176,8 +176,6 @@ def _folder_radiometry(
 ) -> tuple[dict[str, BandAsset], dict[str, Any]]:
     """Band files of a SAFE's ``IMG_DATA`` take the product's radiometry; others are read as
     DN / 10000 (what OSCD and pre-2022 products hold), and the product says so."""
-    from dataclasses import replace
-
     from .s2_metadata import Radiometry, parse_product_metadata
     from .s2_safe import find_product_xml
 
@@ -188,13 +186,7 @@ def _folder_radiometry(
         guess = {"processing:level": level, "eowatch:level_guessed": True}
         return assets, {**guess, "eowatch:radiometry": Radiometry().as_dict()}
     meta = parse_product_metadata(xml.read_bytes(), str(xml))
-    scaled = {
-        band: asset
-        if band == "SCL"
-        else replace(asset, scale=meta.radiometry.scale, offset=meta.radiometry.offset(band))
-        for band, asset in assets.items()
-    }
-    return scaled, meta.properties()
+    return meta.radiometry.apply(assets), meta.properties()
 
 
 def _folder_date(folder: Path, files: list[Path]) -> datetime | None:
@@ -301,16 +293,17 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
             units = _RASTER_UNITS.get(str(rb.get("unit", "")).lower(), "reflectance")
             scale, offset = float(rb.get("scale") or 1.0), float(rb.get("offset") or 0.0)
             candidates[name] = (rank, BandAsset(abs_href, 1, scale, offset, nodata, units), rb)
-    if not is_s1 and candidates:
-        candidates, props = _item_radiometry(candidates, props)
     if not candidates:
         raise InputError(
             f"STAC Item {item.id} has no band assets eowatch recognises (keys {list(item.assets)})"
         )
+    assets = {k: v for k, (_, v, _) in candidates.items()}
+    if not is_s1:
+        assets, props = _item_radiometry(candidates, props)
     return Acquisition(
         id=item.id,
         sensor="sentinel-1" if is_s1 else "sentinel-2",
-        assets={k: v for k, (_, v, _) in candidates.items()},
+        assets=assets,
         datetime=item.datetime,
         href=href or (item.get_self_href() or ""),
         properties=props,
@@ -319,28 +312,17 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
 
 def _item_radiometry(
     candidates: dict[str, tuple[int, BandAsset, dict[str, Any]]], props: dict[str, Any]
-) -> tuple[dict[str, tuple[int, BandAsset, dict[str, Any]]], dict[str, Any]]:
+) -> tuple[dict[str, BandAsset], dict[str, Any]]:
     """Sentinel-2 band assets scaled by the Item's radiometry (``eowatch.io.s2_metadata``)."""
-    from dataclasses import replace
+    from .s2_metadata import item_angles, item_radiometry
 
-    from .s2_metadata import item_radiometry
-
-    reflectance = {b: rb for b, (_, _, rb) in candidates.items() if b != "SCL"}
-    rad = item_radiometry(props, reflectance)
-    scaled = {
-        b: (rank, asset if b == "SCL" else replace(asset, scale=rad.scale, offset=rad.offset(b)), rb)
-        for b, (rank, asset, rb) in candidates.items()
-    }
+    rad = item_radiometry(props, {b: rb for b, (_, _, rb) in candidates.items() if b != "SCL"})
+    scaled = rad.apply({b: asset for b, (_, asset, _) in candidates.items()})
     product_type = str(props.get("s2:product_type", "")).upper()
     level = {"S2MSI2A": "L2A", "S2MSI1C": "L1C"}.get(product_type) or (
         "L2A" if "SCL" in candidates else "L1C"
     )
-    angles: dict[str, Any] = {}
-    if "view:sun_azimuth" not in props and "s2:mean_solar_azimuth" in props:  # Planetary Computer
-        angles = {
-            "view:sun_azimuth": float(props["s2:mean_solar_azimuth"]),
-            "view:sun_elevation": 90.0 - float(props["s2:mean_solar_zenith"]),
-        }
+    angles = item_angles(props)
     return scaled, {**props, **angles, "processing:level": level, "eowatch:radiometry": rad.as_dict()}
 
 
