@@ -78,7 +78,7 @@ def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None 
         preset = get_preset(request.preset or _default_preset(_sensor(first), settings))
         params = parse_params(preset, request.params)
         acqs = _prepared(preset, params, [first, request.after])
-        _check_distinct(acqs[0], acqs[1])
+        _check_distinct(acqs)
         properties = {**rules_for(preset.sensor).check(acqs, params), **request.provenance}
         if warnings := _date_warnings(acqs[0], acqs[1]):
             properties["eowatch:warnings"] = warnings
@@ -118,9 +118,8 @@ def plan_series(request: SeriesRequest, settings: Settings, stages: Stages | Non
         acqs = _prepared(preset, values, list(inputs))
         if all(a.datetime is not None for a in acqs):
             acqs.sort(key=lambda a: a.datetime or datetime.min)
+        _check_distinct(acqs)
         ids = [a.id for a in acqs]
-        if len(set(ids)) < len(ids):
-            raise InputError(f"the same acquisition is given twice in {ids}; give distinct dates")
         series = [{"id": a.id, "datetime": a.datetime.isoformat() if a.datetime else None, "href": a.href}
                   for a in acqs]  # fmt: skip
         properties = {**rules_for(preset.sensor).check(acqs, values), "eowatch:series": series}
@@ -169,14 +168,16 @@ def _plan(
     )  # fmt: skip
 
 
-def _check_distinct(before: Acquisition, after: Acquisition) -> None:
-    """Refuse the same acquisition as both dates: nothing can have changed, and the
-    detectors' thresholds would be fitted on noise alone."""
-    if before.id == after.id or (before.href and before.href == after.href):
-        raise InputError(
-            f"the before and after inputs are the same acquisition ({before.id}); "
-            "give two acquisitions of different dates"
-        )
+def _check_distinct(acqs: Sequence[Acquisition]) -> None:
+    """Refuse the same acquisition (id or path) as two dates: nothing can have changed
+    between them, and the detectors' thresholds would be fitted on noise alone."""
+    for i, acq in enumerate(acqs):
+        for other in acqs[i + 1 :]:
+            if acq.id == other.id or (acq.href and acq.href == other.href):
+                raise InputError(
+                    f"the same acquisition is given twice ({acq.id}) in {[a.id for a in acqs]}; "
+                    "give acquisitions of different dates"
+                )
 
 
 def _date_warnings(before: Acquisition, after: Acquisition) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..detect.s2.common import normalised
 from ..kernels import classify
 from ..kernels.regions import class_regions, nanmean_by_label
 from ..model import NO_CHANGE_CLASS, NO_DATA_CLASS, Block, ChangeResult, Scene
@@ -84,12 +85,8 @@ def _pixels(
     b_px = {band: before.band(band).take(at) for band in before.bands}
     a_px = {band: after.band(band).take(at) for band in after.bands}
     norm = metadata.get("normalisation") or {}
-    for band, gain, offset in zip(
-        norm.get("bands", []), norm.get("gain", []), norm.get("offset", []), strict=True
-    ):
-        if band in a_px:
-            a_px[band] = (a_px[band] - np.float32(offset)) / np.float32(gain)
-    return b_px, a_px
+    gains = zip(norm.get("gain", []), norm.get("offset", []), strict=True)
+    return b_px, normalised(a_px, dict(zip(norm.get("bands", []), gains, strict=True)))
 
 
 def _mean(label: NDArray[np.int64], values: Any, n: int) -> NDArray[np.float64]:

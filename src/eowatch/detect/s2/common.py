@@ -23,6 +23,7 @@ __all__ = [
     "bands_of",
     "pair_of",
     "spectral_codes",
+    "normalised",
     "automatic_threshold",
     "regions_above",
     "CANDIDATE",
@@ -83,6 +84,17 @@ _SUPPORT_BITS = np.uint8(0x3F)
 _TERM_MARGIN = 1e-3
 
 
+def normalised(
+    bands: Mapping[str, NDArray[np.float32]], normalise: Normalisation | None
+) -> dict[str, NDArray[np.float32]]:
+    """The after date's bands brought onto the before date: (value - offset) / gain."""
+    out = dict(bands)
+    for band, (gain, offset) in (normalise or {}).items():
+        if band in out:
+            out[band] = (out[band] - np.float32(offset)) / np.float32(gain)
+    return out
+
+
 def spectral_codes(
     before: Scene,
     after: Scene,
@@ -102,10 +114,7 @@ def spectral_codes(
     at = np.flatnonzero(changed)
     b_px = {b: before.band(b).take(at) for b in CLASSIFY_BANDS}
     a_px = {b: after.band(b).take(at) for b in CLASSIFY_BANDS}
-    for band, (gain, offset) in (normalise or {}).items():
-        if band in a_px:
-            a_px[band] = (a_px[band] - np.float32(offset)) / np.float32(gain)
-    terms = classify.rule_terms(*classify.indices_of(b_px, a_px))
+    terms = classify.rule_terms(*classify.indices_of(b_px, normalised(a_px, normalise)))
     codes.ravel()[at] |= classify.support_of_terms(terms)
     keep = slice(None) if terms_at is None else terms_at.ravel()[at]
     values = np.stack([terms[k][keep] for k in classify.RULE_TERMS]).astype(np.float16)
