@@ -52,6 +52,7 @@ from rasterio.warp import transform as transform_points
 from scipy import ndimage
 
 from ..errors import InputError
+from ..kernels.indices import ndvi, normalized_difference
 from ..kernels.masks import scl_invalid
 from ..kernels.shadows import cloud_shadows, sentinel2_overpass, solar_position
 from ..model import Block, Grid
@@ -155,16 +156,10 @@ def _coarse(grid: Grid, factor: int) -> Grid:
 
 
 def _s2cloudless(acq: Acquisition, grid: Grid, factor: int = 6) -> NDArray[np.bool_]:
-    """s2cloudless on ``grid`` (see ``_s2cloudless_coarse``), as a full-size mask."""
-    return _s2cloudless_coarse(acq, grid, factor).window(Block(0, 0, grid.height, grid.width))
-
-
-def _s2cloudless_coarse(acq: Acquisition, grid: Grid, factor: int = 6) -> CoarseMask:
-    """s2cloudless clouds and their shadows on a grid ``factor`` times coarser, looked
-    up on ``grid`` by nearest neighbour (see ``_s2cloudless_masking``)."""
+    """s2cloudless clouds and their shadows (``_s2cloudless_masking``) as a full-size mask."""
     mask = _s2cloudless_masking(acq, grid, factor).mask
     assert isinstance(mask, CoarseMask)
-    return mask
+    return mask.window(Block(0, 0, grid.height, grid.width))
 
 
 def _s2cloudless_masking(acq: Acquisition, grid: Grid, factor: int = 6) -> CloudMasking:
@@ -218,13 +213,12 @@ def _cloud_evidence(bands: dict[str, NDArray[np.float32]], prob: NDArray[np.floa
     b02, b04, b08, b11, b12 = (bands[b] for b in ("B02", "B04", "B08", "B11", "B12"))
     b03 = bands.get("B03")
     with np.errstate(divide="ignore", invalid="ignore"):
-        ndvi = (b08 - b04) / (b08 + b04)
-        basic = (b12 > 0.03) & ~(ndvi >= 0.8)
+        basic = (b12 > 0.03) & ~(ndvi(b08, b04) >= 0.8)
         vis = [b02, b04] if b03 is None else [b02, b03, b04]
         mean_vis = sum(vis) / len(vis)
         whiteness = sum(np.abs(v - mean_vis) for v in vis) / mean_vis
         if b03 is not None:
-            basic &= ~((b03 - b11) / (b03 + b11) >= 0.8)  # NDSI: not snow
+            basic &= ~(normalized_difference(b03, b11) >= 0.8)  # NDSI: not snow
         nir_swir = b08 / b11 > 0.75
     haze = b02 - 0.5 * b04 - 0.08 > 0
     cloud_like = basic & (whiteness < 0.7) & haze & nir_swir & (b02 > _BRIGHT_BLUE)
@@ -244,9 +238,8 @@ def _dark(bands: dict[str, NDArray[np.float32]], clear: NDArray[np.bool_]) -> ND
     """Potential shadow: dark in NIR (B08) and SWIR1 (B11), below the 17.5th
     percentile of clear land minus 0.02 (Fmask's flood-fill background and threshold)."""
     b04, b08, b11 = bands["B04"], bands["B08"], bands["B11"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ndvi = (b08 - b04) / (b08 + b04)
-    water = ((ndvi < 0.01) & (b08 < 0.11)) | ((ndvi < 0.1) & (b08 < 0.05))  # Fmask eq. 5
+    vegetation = ndvi(b08, b04)
+    water = ((vegetation < 0.01) & (b08 < 0.11)) | ((vegetation < 0.1) & (b08 < 0.05))  # Fmask eq. 5
     land = clear & ~water
     if land.sum() < 0.01 * land.size:
         land = clear
