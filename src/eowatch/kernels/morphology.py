@@ -168,13 +168,9 @@ def region_majority(
     c = np.asarray(classes)
     m = np.asarray(changed, dtype=bool)
     found = components(m, connectivity)
-    n = found.count
-    if n == 0:
+    if found.count == 0:
         return c.copy()
-    inside, lab = found.inside, found.pixel_labels.astype(np.int64)
-    cls = c.ravel()[inside]
-    k = int(cls.max()) + 1
-    counts = np.bincount(lab * k + cls, minlength=(n + 1) * k).reshape(n + 1, k)
+    counts = found.value_counts(c.ravel()[found.inside])
     out = c.copy()
-    out.ravel()[inside] = counts.argmax(axis=1).astype(np.uint8)[lab]
+    out.ravel()[found.inside] = counts.argmax(axis=1).astype(np.uint8)[found.pixel_labels]
     return out

@@ -46,11 +46,9 @@ def class_regions(classes: NDArray[np.uint8], changed: NDArray[np.bool_]) -> Reg
     labels, n, inside = found.image(changed.shape), found.count, found.inside
     if n == 0:
         return Regions(labels, np.zeros(1, dtype=np.int64), inside, np.zeros(0, dtype=np.int64))
-    values = classes.ravel()[inside].astype(np.int64)
     pixel_labels = found.pixel_labels.astype(np.int64)
-    k = int(values.max()) + 1
     # Pixels per (label, class): the class of each label, and the labels holding several.
-    counts = np.bincount(pixel_labels * k + values, minlength=(n + 1) * k).reshape(n + 1, k)
+    counts = found.value_counts(classes.ravel()[inside])
     label_class = counts.argmax(axis=1).astype(np.int64)
     label_class[0] = 0
     mixed = np.flatnonzero((counts[1:] > 0).sum(axis=1) > 1) + 1

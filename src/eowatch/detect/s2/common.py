@@ -137,11 +137,7 @@ def regions_above(
         return codes
     inside, label = found.inside, found.pixel_labels
     support = codes.ravel()[inside] & _SUPPORT_BITS
-    k = classify.OTHER_CHANGE + 1
-    votes = label.astype(np.int64) * k + classify.first_supported(support)
-    counts = np.bincount(votes, minlength=(found.count + 1) * k).reshape(found.count + 1, k)
-    del votes
-    region_class = counts.argmax(axis=1).astype(np.uint8)
+    region_class = found.value_counts(classify.first_supported(support)).argmax(axis=1).astype(np.uint8)
     held = _regions_supported(region_class, inside, label, support, pixels)
     region_class[~held] = classify.OTHER_CHANGE
     codes.ravel()[inside] = region_class[label]
