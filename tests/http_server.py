@@ -46,9 +46,17 @@ class RangeHandler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """Serve ``folder`` on 127.0.0.1 at a free port; yields the base URL."""
-    with server_process([sys.executable, "-u", __file__, os.fspath(folder)]) as url:
+def serve(folder: Path, fail_first: int = 0) -> Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 at a free port; yields the base URL. The first
+    ``fail_first`` requests are answered 503 (a server that is down, then comes back)."""
+    with server_process([sys.executable, "-u", __file__, os.fspath(folder), str(fail_first)]) as url:
+        yield url
+
+
+@contextmanager
+def serve_silent() -> Iterator[str]:
+    """A server that accepts every connection and never answers; yields its base URL."""
+    with server_process([sys.executable, "-u", __file__, "--silent"]) as url:
         yield url
 
 
@@ -79,15 +87,46 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
         proc.stdout.close()
 
 
-def main(folder: str) -> None:
-    handler = partial(RangeHandler, directory=folder)
+class FailingFirstHandler(RangeHandler):
+    """Answers 503 to the first ``server.fail_first`` requests, then serves files."""
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        server = self.server
+        with server.lock:  # type: ignore[attr-defined]
+            server.requests += 1  # type: ignore[attr-defined]
+            failing = server.requests <= server.fail_first  # type: ignore[attr-defined]
+        if failing:
+            self.send_error(503, "down for now")
+            return None
+        return super().send_head()
+
+
+def main(folder: str, fail_first: int = 0) -> None:
+    import threading
+
+    handler = partial(FailingFirstHandler, directory=folder)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.fail_first, server.requests, server.lock = fail_first, 0, threading.Lock()  # type: ignore[attr-defined]
     print(server.server_address[1], flush=True)
     server.serve_forever()
 
 
+def silent() -> None:
+    """Accept connections, read nothing, answer nothing."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    print(listener.getsockname()[1], flush=True)
+    held = []
+    while True:
+        held.append(listener.accept()[0])
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--silent":
+        silent()
+    else:
+        main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
 
 
 def wait_until_serving(

@@ -1,15 +1,20 @@
 """One exception tree. Every message says what was wrong and how to fix it.
 
 Callers can catch ``EowatchError`` for everything, or the standard base
-(``ValueError``, ``OSError``, ``KeyError``) they already handle.
+(``ValueError``, ``OSError``, ``KeyError``) they already handle. ``retryable``
+says whether the same work may succeed later (a server that was down, a
+database that was locked): job queues retry on it, never on the base class.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 __all__ = [
     "EowatchError",
     "InputError",
     "InputReadError",
+    "RemoteReadError",
     "MissingBandError",
     "NoOverlapError",
     "AOIError",
@@ -21,11 +26,16 @@ __all__ = [
     "ProviderError",
     "NotFoundError",
     "CatalogError",
+    "CatalogBusyError",
+    "JobTimeoutError",
 ]
 
 
 class EowatchError(Exception):
     """Base of every error raised by eowatch."""
+
+    #: Whether retrying the same work later may succeed.
+    retryable: ClassVar[bool] = False
 
 
 class InputError(EowatchError, ValueError):
@@ -34,6 +44,12 @@ class InputError(EowatchError, ValueError):
 
 class InputReadError(EowatchError, OSError):
     """A file or URL could not be opened or read."""
+
+
+class RemoteReadError(InputReadError):
+    """A remote server did not answer in time, was unreachable or failed for now."""
+
+    retryable = True
 
 
 class MissingBandError(InputError, KeyError):
@@ -78,6 +94,8 @@ class ProviderError(EowatchError, OSError):
     """A discovery provider (STAC API, token service, local catalogue) could not be
     reached or answered with an error, after retries."""
 
+    retryable = True
+
 
 class NotFoundError(EowatchError, LookupError):
     """A collection, item or asset does not exist in the results catalogue."""
@@ -85,6 +103,16 @@ class NotFoundError(EowatchError, LookupError):
 
 class CatalogError(EowatchError):
     """The results catalogue (its database or a product folder) cannot be used as asked."""
+
+
+class CatalogBusyError(CatalogError):
+    """The catalogue's database was locked or unreachable for now."""
+
+    retryable = True
+
+
+class JobTimeoutError(EowatchError, TimeoutError):
+    """A job ran past its wall-clock limit and was stopped."""
 
 
 class AuthError(EowatchError, PermissionError):

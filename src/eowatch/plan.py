@@ -20,6 +20,7 @@ from .errors import InputError
 from .inputs import rules_for
 from .io.load import aoi_fraction, pair_grid
 from .io.masks import cloud_masking
+from .io.remote import RemoteLimits, apply_limits
 from .io.sources import Acquisition, resolve_input
 from .io.windows import SceneSpec
 from .model import Grid
@@ -71,6 +72,7 @@ def run_id_for(preset: str, before: Acquisition, after: Acquisition, key: dict[s
 def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None = None) -> RunPlan:
     """The plan of a pair (stages ``resolve``, ``read``: the grid, ``mask``: the cloud masks)."""
     stages = stages or Stages()
+    apply_limits(RemoteLimits.from_settings(settings))
     with stages("resolve"):
         first = request.before
         if request.preset is None:  # peek at the data to pick the default preset
@@ -101,6 +103,7 @@ def plan_series(request: SeriesRequest, settings: Settings, stages: Stages | Non
     order when every one has a date; dates between the first and the last may cover less
     of the grid than those two (their pixels outside are no data)."""
     stages = stages or Stages()
+    apply_limits(RemoteLimits.from_settings(settings))
     inputs, preset_name = request.inputs, request.preset
     if len(inputs) < MIN_SERIES:
         raise InputError(

@@ -39,6 +39,9 @@ class Services:
         monitor_engine: Engine | None = None,
     ) -> None:
         self.settings = settings
+        from .io.remote import RemoteLimits, apply_limits
+
+        apply_limits(RemoteLimits.from_settings(settings))  # discovery's and the tiles' reads too
         self._given = {
             name for name, value in (("results", results), ("monitor_engine", monitor_engine)) if value
         }

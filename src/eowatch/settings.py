@@ -35,7 +35,13 @@ class Settings(BaseSettings):
         description="Share of the AOI that must be observed clear on both dates; below it a run's status "
         "is 'insufficient-valid-data' (never 'no change').",
     )
-    http_timeout_s: float = Field(30.0, gt=0, description="Timeout of one HTTP read of a remote raster.")
+    http_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest one HTTP request may take or stay silent (remote rasters, STAC documents, "
+        "discovery); it is then retried (http_retries) and fails.",
+    )
+    http_connect_timeout_s: float = Field(10.0, gt=0, description="Longest wait for an HTTP connection.")
     quicklook_max_size: int = Field(
         768, ge=64, description="Largest side of each quicklook panel, in pixels."
     )
@@ -98,6 +104,9 @@ class Settings(BaseSettings):
     monitor_search_limit: int = Field(1000, ge=1, description="Most acquisitions read per task poll.")
     job_lease_s: float = Field(300.0, gt=0, description="Lease of a claimed job (renewed while it runs).")
     job_max_attempts: int = Field(5, ge=1, description="Attempts before a job is failed.")
+    job_timeout_s: float = Field(
+        3600.0, gt=0, description="Wall-clock limit of one job: it is then stopped and failed (not retried)."
+    )
     job_backoff_s: float = Field(30.0, ge=0, description="First retry delay of a transient failure; doubles.")
     executor: str | None = Field(None, description="inline, local (worker processes) or dask.")
     dask_scheduler_address: str | None = Field(None, description="Dask scheduler address (tcp://host:8786).")

@@ -10,7 +10,16 @@ from collections import Counter
 import pytest
 from sqlalchemy import Engine
 
-from eowatch.errors import InputError, NoValidDataError, ProviderError
+from eowatch.errors import (
+    CatalogBusyError,
+    CatalogError,
+    InputError,
+    InputReadError,
+    NoValidDataError,
+    ProductWriteError,
+    ProviderError,
+    RemoteReadError,
+)
 from eowatch.monitor import JobQueue, TaskService, backoff_delay, is_transient, job_id_for
 from eowatch.settings import Settings
 
@@ -173,8 +182,12 @@ def test_cancel_and_retry(engine: Engine, task_id: str) -> None:
 
 
 def test_error_classification() -> None:
-    assert is_transient(TimeoutError()) and is_transient(ConnectionResetError()) and is_transient(OSError())
-    assert is_transient(ProviderError("down"))
+    assert is_transient(TimeoutError()) and is_transient(ConnectionResetError())
+    assert is_transient(ProviderError("down")) and is_transient(RemoteReadError("timed out"))
+    assert is_transient(CatalogBusyError("database is locked"))
+    # The mark decides, not the base class: a missing local file is an OSError too.
+    assert not is_transient(InputReadError("no such file")) and not is_transient(OSError())
+    assert not is_transient(CatalogError("constraint")) and not is_transient(ProductWriteError("x"))
     assert not is_transient(InputError("x")) and not is_transient(ValueError("x"))
     assert [backoff_delay(a, 30) for a in (1, 2, 3)] == [30, 60, 120]
     assert backoff_delay(30, 30, max_s=3600) == 3600

@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ProviderError
+from ..io.remote import make_session
 from ..settings import Settings
 from .providers import parse_time, register_provider
-from .stac_api import StacApiProvider, make_session
+from .stac_api import StacApiProvider
 
 __all__ = ["PC_STAC_URL", "PC_TOKEN_URL", "PC_COLLECTIONS", "PCSigner", "planetary_computer"]
 

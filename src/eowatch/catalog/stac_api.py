@@ -18,51 +18,17 @@ from dataclasses import replace
 from typing import Any
 
 import pystac
-import requests
-from requests.adapters import HTTPAdapter
 from shapely.geometry import mapping
-from urllib3.util.retry import Retry
 
 from ..errors import InputError, ProviderError
+from ..io.remote import make_retry
 from ..settings import Settings, default
 from .providers import Record, SearchQuery, SearchResults, record_from_item, register_provider, rejection
 
-__all__ = ["StacApiProvider", "from_url", "make_retry", "make_session", "RETRY_STATUSES"]
+__all__ = ["StacApiProvider", "from_url"]
 
 log = logging.getLogger(__name__)
-
-#: HTTP statuses worth retrying: rate limiting and server-side failures.
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-
 ItemHook = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def make_retry(retries: int, backoff_s: float) -> Retry:
-    """urllib3 retry policy: ``retries`` more tries after the first, waiting
-    ``backoff_s * 2**(n-1)`` seconds (or the server's ``Retry-After``)."""
-    return Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        backoff_factor=backoff_s,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=None,  # searches are POSTs but idempotent: retry every verb
-        respect_retry_after_header=True,
-        raise_on_status=True,
-    )
-
-
-def make_session(
-    retries: int, backoff_s: float, headers: Mapping[str, str] | None = None
-) -> requests.Session:
-    """A requests session retrying transient failures (for token services and the like)."""
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=make_retry(retries, backoff_s))
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers.update(dict(headers or {}))
-    return session
 
 
 def _cause(exc: BaseException) -> str:

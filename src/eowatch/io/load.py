@@ -29,6 +29,7 @@ from shapely.geometry.base import BaseGeometry
 from ..errors import AOIError, InputReadError, NoOverlapError
 from ..kernels.jit import kernel
 from ..model import Grid, Scene
+from .remote import open_raster, read_failure
 from .sources import Acquisition, BandAsset
 
 __all__ = [
@@ -80,12 +81,8 @@ def read_plain_band(path: str | Path, band: int = 1) -> NDArray[Any]:
 
 
 def open_asset(asset: BandAsset) -> rasterio.DatasetReader:
-    try:
-        return rasterio.open(asset.href)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputReadError(
-            f"cannot read {asset.href}: {exc}. Check the path or URL, and network access for remote files."
-        ) from exc
+    dataset: rasterio.DatasetReader = open_raster(asset.href)
+    return dataset
 
 
 def band_grid(asset: BandAsset) -> Grid:
@@ -180,7 +177,7 @@ def read_band(
                 with warped(ds, grid, native, categorical, src_nodata) as vrt:
                     raw = vrt.read(asset.band_index)
             except rasterio.errors.RasterioError as exc:
-                raise InputReadError(f"cannot read {asset.href} onto the target grid: {exc}") from exc
+                raise read_failure(asset.href, exc, "cannot read onto the target grid:") from exc
     return to_values(raw, asset, src_nodata, categorical)
 
 

@@ -21,8 +21,9 @@ import rasterio
 from numpy.typing import NDArray
 from rasterio.enums import Resampling
 
-from ..errors import InputError, InputReadError
+from ..errors import InputError
 from ..kernels.sar import looks_like_db
+from .remote import open_raster, read_failure
 from .sources import Acquisition, BandAsset
 
 __all__ = [
@@ -75,13 +76,13 @@ def _sample(asset: BandAsset) -> NDArray[np.float64]:
     """A decimated sample (at most 256 x 256, from overviews where present) of
     ``asset`` as scaled values, NaN where nodata. I/O edge of the unit check."""
     try:
-        with rasterio.open(asset.href) as ds:
+        with open_raster(asset.href, "cannot read (to check its units)") as ds:
             f = max(1, math.ceil(max(ds.height, ds.width) / _SAMPLE_SIZE))
             shape = (max(1, ds.height // f), max(1, ds.width // f))
             raw = ds.read(asset.band_index, out_shape=shape, resampling=Resampling.nearest)
             nodata = asset.nodata if asset.nodata is not None else ds.nodata
     except rasterio.errors.RasterioError as exc:
-        raise InputReadError(f"cannot read {asset.href} to check its units: {exc}") from exc
+        raise read_failure(asset.href, exc, "cannot read (to check its units)") from exc
     x = raw.astype(np.float64)
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
         x[raw == nodata] = np.nan

@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import rasterio
+import requests
 
 from ..errors import InputError, InputReadError
+from .remote import is_remote, open_raster, read_failure, read_stac
 
 __all__ = ["BandAsset", "Acquisition", "resolve_input", "acquisition_from_item", "S2_BANDS", "S1_BANDS"]
 
@@ -204,14 +205,9 @@ def _folder_date(folder: Path, files: list[Path]) -> datetime | None:
 
 
 def _from_multiband(href: str, sensor: str | None) -> Acquisition:
-    try:
-        with rasterio.open(href) as ds:
-            descriptions = [(d or "").strip() for d in ds.descriptions]
-            count, nodata, tags = ds.count, ds.nodata, ds.tags()
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputReadError(
-            f"cannot open raster {href}: {exc}. Check the path/URL and that it is a raster."
-        ) from exc
+    with open_raster(href, "cannot open raster") as ds:
+        descriptions = [(d or "").strip() for d in ds.descriptions]
+        count, nodata, tags = ds.count, ds.nodata, ds.tags()
     names: list[str | None] = []
     for d in descriptions:
         if d.lower() in S1_BANDS:
@@ -255,10 +251,12 @@ def _from_stac_item(href: str) -> Acquisition:
     import pystac
 
     try:
-        obj = pystac.read_file(href)
+        obj = read_stac(href)
         # A catalogue (stage-in of an application package) is followed to its one Item.
         items = list(obj.get_items(recursive=True)) if isinstance(obj, pystac.Catalog) else [obj]
-    except Exception as exc:  # pystac raises many kinds (IO, JSON, STAC errors)
+    except Exception as exc:  # pystac raises many kinds (IO, HTTP, JSON, STAC errors)
+        if is_remote(href) and isinstance(exc, OSError | requests.RequestException):
+            raise read_failure(href, exc, "cannot read STAC Item") from exc
         raise InputReadError(
             f"cannot read STAC Item {href}: {exc}. Give a STAC Item JSON path or URL."
         ) from exc

@@ -32,11 +32,12 @@ from rasterio.windows import Window
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from ..errors import InputError, InputReadError, NoOverlapError
+from ..errors import InputError, NoOverlapError
 from ..kernels.masks import scl_invalid
 from ..model import Block, Grid, Scene
 from .gdal import gdal_env
 from .load import open_asset, read_decimated, reference_grid, source_nodata, to_values, to_values_into, warped
+from .remote import read_failure
 from .sources import Acquisition, BandAsset
 
 __all__ = ["SceneSpec", "WindowReader", "CoarseMask"]
@@ -144,7 +145,7 @@ class _BandWindows:
         try:
             return self._raw(block)
         except RasterioError as exc:
-            raise InputReadError(f"cannot read {self.asset.href} window {block}: {exc}") from exc
+            raise read_failure(self.asset.href, exc, f"cannot read window {block} of") from exc
 
     def _raw(self, block: Block) -> tuple[NDArray[Any], NDArray[np.bool_] | None]:
         band = self.asset.band_index

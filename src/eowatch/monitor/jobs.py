@@ -10,9 +10,11 @@
   another worker won.
 * Leases: a running worker renews its lease; when a worker dies the lease
   expires and the job becomes claimable again (each claim counts as an attempt).
-* Failures: transient errors (network, timeouts, ``OSError`` that is not bad
-  input) are retried with exponential back-off up to ``max_attempts``; bad
-  input (``InputError``) and data with nothing to compare fail at once.
+* Failures: errors marked ``retryable`` in eowatch's error tree (a remote
+  server down or slow, a locked database), and foreign timeouts, connection
+  and database errors, are retried with exponential back-off up to
+  ``max_attempts``; everything else (bad input, nothing valid to compare, a
+  bug) fails at once.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ..errors import CatalogError, InputError, NoValidDataError
+from ..errors import EowatchError
 from ..settings import Settings, default
+from ..store.db import database_error
 from ..store.monitoring import JobRow
 
 __all__ = ["Job", "JobQueue", "job_id_for", "is_transient", "backoff_delay", "new_worker_id"]
@@ -53,11 +56,12 @@ def new_worker_id() -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether retrying later may succeed: network errors, timeouts, I/O errors and
-    database hiccups, but never bad input or data with nothing valid to compare."""
-    if isinstance(exc, InputError | NoValidDataError):
-        return False
-    return isinstance(exc, OSError | TimeoutError | ConnectionError | OperationalError)
+    """Whether retrying later may succeed: eowatch's errors say so themselves
+    (``retryable``); of other errors, only timeouts, connection errors and
+    database hiccups (SQLAlchemy's ``OperationalError``)."""
+    if isinstance(exc, EowatchError):
+        return exc.retryable
+    return isinstance(exc, TimeoutError | ConnectionError | OperationalError)
 
 
 def backoff_delay(attempt: int, base_s: float, max_s: float = MAX_BACKOFF_S) -> float:
@@ -183,7 +187,7 @@ class JobQueue:
             with self.engine.begin() as conn:
                 created = conn.execute(stmt).first() is not None
         except SQLAlchemyError as exc:
-            raise CatalogError(f"cannot enqueue job {job_id}: {exc}") from exc
+            raise database_error(f"cannot enqueue job {job_id}", exc) from exc
         return job_id, created
 
     # -- claim ------------------------------------------------------------------

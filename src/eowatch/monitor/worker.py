@@ -3,9 +3,12 @@ the products in the task's collection, record the outcome and the alerts.
 
 The lease of every job in flight is renewed by a heartbeat thread, so a long
 job keeps its claim while the worker lives and is taken over by another worker
-soon after it dies. Products are written atomically under a run id derived from
-the inputs, so a job run again replaces its products instead of adding a copy,
-and ingesting the same Item again replaces its catalogue record.
+soon after it dies. A job that runs past ``job_timeout_s``, or whose lease was
+taken over, is stopped (with the ``local`` executor its process is ended) and
+its lease released: nothing runs on after its job has ended. Products are
+written atomically under a run id derived from the inputs, so a job run again
+replaces its products instead of adding a copy, and ingesting the same Item
+again replaces its catalogue record.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from shapely.geometry import shape
 from sqlalchemy import Engine
 
 from .. import pipeline
+from ..errors import JobTimeoutError
 from ..io.sources import Acquisition, BandAsset
 from ..services import Services
 from ..settings import Settings
@@ -117,8 +121,11 @@ class Worker:
         self.heartbeat_s = float(heartbeat_s or max(0.2, self.lease_s / 3))
         self.poll_s = float(poll_s if poll_s is not None else settings.worker_poll_s)
         self.out_root = Path(settings.monitor_output_dir or Path(settings.output_dir) / "tasks")
+        self.timeout_s = float(settings.job_timeout_s)
         self._in_flight: dict[str, tuple[Job, FutureLike]] = {}
+        self._deadlines: dict[str, float] = {}  # monotonic time each job in flight must end by
         self._leased: set[str] = set()
+        self._lost: set[str] = set()  # leases another worker took over: stop those jobs
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -139,7 +146,9 @@ class Worker:
             for job_id in ids:
                 try:
                     if not self.queue.heartbeat(job_id, self.worker_id, lease_s=self.lease_s):
-                        log.warning("job %s: lease lost (another worker took it over)", job_id)
+                        log.warning("job %s: lease lost (another worker took it over); stopping it", job_id)
+                        with self._lock:
+                            self._lost.add(job_id)
                 except Exception:  # the next beat tries again
                     log.exception("job %s: lease renewal failed", job_id)
 
@@ -207,22 +216,57 @@ class Worker:
             future.set_exception(exc)
         with self._lock:
             self._in_flight[job.id] = (job, future)
+            self._deadlines[job.id] = time.monotonic() + self.timeout_s
 
     def _collect(self) -> list[JobOutcome]:
-        """Wait a little for jobs in flight; record those that ended."""
+        """Wait a little for jobs in flight; record those that ended, and stop those
+        past their time limit or lost to another worker."""
         outcomes: list[JobOutcome] = []
         deadline = time.monotonic() + min(self.heartbeat_s, 0.5)
         while not outcomes:
+            outcomes.extend(self._stop_overdue_and_lost())
             with self._lock:
                 ready = [(j, f) for j, f in self._in_flight.values() if f.done()]
             for job, future in ready:
                 outcomes.append(self._finish(job, future))
-                with self._lock:
-                    del self._in_flight[job.id]
-                    self._leased.discard(job.id)
+                self._forget(job.id)
             if outcomes or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
+        return outcomes
+
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._in_flight.pop(job_id, None)
+            self._deadlines.pop(job_id, None)
+            self._leased.discard(job_id)
+            self._lost.discard(job_id)
+
+    def _stop_overdue_and_lost(self) -> list[JobOutcome]:
+        now = time.monotonic()
+        with self._lock:
+            late = [j for j, (_, f) in self._in_flight.items() if now > self._deadlines[j] and not f.done()]
+            lost = [j for j in self._lost if j in self._in_flight]
+        outcomes = []
+        for job_id in late:
+            job, future = self._in_flight[job_id]
+            future.cancel()
+            error = JobTimeoutError(
+                f"job {job_id} ran past its limit of {self.timeout_s:g} s and was stopped; "
+                "raise EOWATCH_JOB_TIMEOUT_S, or make the AOI smaller"
+            )
+            status = self.queue.fail(job_id, self.worker_id, error)  # releases the lease
+            log.warning("job %s: %s -> %s", job_id, error, status)
+            outcomes.append(JobOutcome(job_id, status or "lost", error=f"JobTimeoutError: {error}"))
+            self._forget(job_id)
+        for job_id in lost:
+            if job_id in late:
+                continue
+            self._in_flight[job_id][1].cancel()
+            outcomes.append(
+                JobOutcome(job_id, "lost", error="the job's lease was taken over; it was stopped")
+            )
+            self._forget(job_id)
         return outcomes
 
     def _finish(self, job: Job, future: FutureLike) -> JobOutcome:

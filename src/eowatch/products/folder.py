@@ -5,15 +5,23 @@ renamed into place at the end, so a crashed or failed run never leaves a folder
 that looks complete; a re-run replaces the previous folder whole. The staging folder
 exists from the start of the run: early writers (the statistic COG) write into it
 while the engine finishes, and engine layers are spooled there.
+
+A run stopped by SIGTERM (a job stopped, a container shut down) cleans up as on
+Ctrl-C; what a killed run (SIGKILL, power loss) left behind is removed by the
+next run of the same run id.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -58,20 +66,26 @@ class ProductFolder:
         self.folder, self.options = Path(folder), options
         self.timings = timings if timings is not None else {}
         self.folder.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(self.folder)
         self.staging = self.folder.parent / f".{self.folder.name}.partial-{uuid.uuid4().hex[:8]}"
         self.staging.mkdir()
+        self._signals = ExitStack()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eowatch-products")
         self._early: dict[str, Future[None]] = {}
         self._spools: list[CogSpool] = []
 
     def __enter__(self) -> ProductFolder:
+        self._signals.enter_context(_sigterm_as_exit())
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._pool.shutdown(wait=True)
-        shutil.rmtree(self.staging, ignore_errors=True)
+        try:
+            self._pool.shutdown(wait=True)
+            shutil.rmtree(self.staging, ignore_errors=True)
+        finally:
+            self._signals.close()
 
     def spool(self, spec: LayerSpec, grid: Grid) -> CogSpool:
         """A layer sink of the engine, spooled to disk in the staging folder."""
@@ -128,6 +142,37 @@ class ProductFolder:
                 elif writer.assets(plan.preset, plan.params, len(plan.acquisitions)):
                     writer.write(record, self.staging, self.options)
                     self.timings[f"write_{writer.name}"] = round(time.perf_counter() - start, 3)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the staging and replaced folders that earlier runs of ``folder`` left
+    when they were killed (a run of the same id now would be replaced by this one)."""
+    for pattern in (f".{folder.name}.partial-*", f".{folder.name}.old-*"):
+        for leftover in folder.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """While a run writes, SIGTERM raises ``SystemExit`` (143) in the main thread, so
+    that the staging folder is removed as on Ctrl-C. A handler someone else installed
+    (a server's) is left alone, and so are other threads (signals reach only the main one)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _replace(staging: Path, folder: Path) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from ..errors import CatalogError, InputError, NotFoundError
 from ..settings import Settings
 from ..store import CollectionRow, ItemRow, make_engine
+from ..store.db import database_error
 
 __all__ = ["ResultsCatalog", "SearchResult", "STAC_VERSION", "parse_datetime_range", "parse_bbox"]
 
@@ -213,7 +214,7 @@ class ResultsCatalog:
                     if description:
                         row.description = description
         except SQLAlchemyError as exc:
-            raise CatalogError(f"cannot write collection {collection_id!r}: {exc}") from exc
+            raise database_error(f"cannot write collection {collection_id!r}", exc) from exc
         return self.get_collection(collection_id)
 
     def list_collections(self, visible: Collection[str] | None = None) -> list[dict[str, Any]]:
@@ -339,7 +340,7 @@ class ResultsCatalog:
                 )
                 session.add(row)
         except SQLAlchemyError as exc:
-            raise CatalogError(f"cannot store item {item_id!r} in {collection!r}: {exc}") from exc
+            raise database_error(f"cannot store item {item_id!r} in {collection!r}", exc) from exc
         return self._item_dict(row)
 
     def delete_item(self, collection_id: str, item_id: str) -> None:
@@ -475,7 +476,7 @@ class ResultsCatalog:
                     return self._search_sql(session, conditions, order, after, int(limit))
                 return self._search_exact(session, conditions, order, after, int(limit), geom)
         except SQLAlchemyError as exc:
-            raise CatalogError(f"search failed on {self.engine.url!r}: {exc}") from exc
+            raise database_error(f"search failed on {self.engine.url!r}", exc) from exc
 
     @staticmethod
     def _after(after: tuple[datetime, str, str]) -> Any:

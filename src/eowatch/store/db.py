@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from ..errors import CatalogError
+from ..errors import CatalogBusyError, CatalogError
 from .models import Base
 
-__all__ = ["make_engine", "create_schema", "sqlite_url", "sibling_database"]
+__all__ = ["make_engine", "create_schema", "sqlite_url", "sibling_database", "database_error"]
 
 
 def sqlite_url(path: str | os.PathLike[str]) -> str:
@@ -42,11 +42,23 @@ def sibling_database(url: str, suffix: str) -> str:
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
+#: Longest wait for a lock held by another writer (then ``CatalogBusyError``: retried).
+_LOCK_TIMEOUT_MS = 10_000
+
+
+def database_error(message: str, exc: SQLAlchemyError) -> CatalogError:
+    """The error for a failed database call: ``CatalogBusyError`` (retryable) when the
+    database was locked, busy or unreachable (SQLAlchemy's ``OperationalError``),
+    else ``CatalogError`` (a constraint, bad data: retrying gives the same answer)."""
+    kind = CatalogBusyError if isinstance(exc, OperationalError) else CatalogError
+    return kind(f"{message}: {str(exc).splitlines()[0][:500]}")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={_LOCK_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -70,6 +82,8 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False}
     elif parsed.get_backend_name() == "postgresql":
         kwargs["pool_pre_ping"] = True
+        # Nothing waits forever: a connection or a lock wait ends like SQLite's busy timeout.
+        kwargs["connect_args"] = {"connect_timeout": 10, "options": f"-c lock_timeout={_LOCK_TIMEOUT_MS}"}
     else:
         raise CatalogError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
     try:

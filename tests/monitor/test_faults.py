@@ -1,0 +1,88 @@
+"""Faults around a monitoring job, on the bundled real Paris pair: a results
+database locked during ingest is a retry, not a permanent failure, and the job
+ends once with one product; a job whose input never answers is stopped at its
+time limit, its process ended and its lease released."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from eowatch.monitor import Scheduler, TaskService, Worker
+from eowatch.monitor.executors import LocalProcessExecutor
+from eowatch.results import ResultsCatalog
+from eowatch.services import Services
+from eowatch.settings import Settings
+
+from ..http_server import serve_silent
+from .conftest import add_date, services_for
+from .test_e2e import _task
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_locked_results_database_is_retried_and_the_job_ends_once(
+    tmp_path: Path, db_url: str, engine: Engine, local_catalog: Path, paris: Path
+) -> None:
+    settings = Settings(output_dir=tmp_path / "out", database_url=db_url, job_backoff_s=0)
+    results_db = tmp_path / "results.db"
+    results = ResultsCatalog(f"sqlite:///{results_db}")  # the monitoring tables stay in `engine`
+    services = Services(settings, results=results, monitor_engine=engine)
+    add_date(local_catalog, paris, 2)
+    TaskService(settings, engine).create(_task(local_catalog, paris, None))
+    (job_id,) = Scheduler(services).tick().enqueued
+    worker = Worker(services, executor="inline", poll_s=0.1)
+
+    lock = sqlite3.connect(results_db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")  # another writer holds the database past SQLite's busy timeout
+    try:
+        outcome = worker.run_once()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert outcome is not None and outcome.status == "queued", outcome
+    assert "locked" in str(outcome.error) and "CatalogBusyError" in str(outcome.error)
+    job = services.queue.get(job_id)
+    assert job.status == "queued" and job.error_class == "eowatch.errors.CatalogBusyError"
+
+    again = worker.run_once()
+    assert again is not None and again.status == "succeeded", again
+    done = services.queue.get(job_id)
+    assert done.status == "succeeded" and done.attempts == 2
+    assert [i["id"] for i in results.search(collections=[str(done.collection)]).items] == [done.item_id]
+    products = Path(str(done.product_folder)).parent
+    assert [p.name for p in products.iterdir()] == [Path(str(done.product_folder)).name]
+    worker.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_job_past_its_time_limit_is_stopped_and_its_process_ended(
+    tmp_path: Path, db_url: str, engine: Engine, local_catalog: Path, paris: Path
+) -> None:
+    # The inputs hang (a server that never answers, reads allowed 600 s): only the job's limit ends it.
+    settings = Settings(output_dir=tmp_path / "out", database_url=db_url, http_timeout_s=600, job_timeout_s=3)
+    services = services_for(settings, engine)
+    add_date(local_catalog, paris, 2)
+    task = TaskService(settings, engine).create(_task(local_catalog, paris, None))
+    (real_id,) = Scheduler(services).tick().enqueued
+    payload = services.queue.get(real_id).payload
+    assert services.queue.cancel(real_id)
+    executor = LocalProcessExecutor(1, grace_s=1)
+    with serve_silent() as url:
+        for side in ("before", "after"):
+            for asset in payload[side]["assets"].values():
+                asset["href"] = f"{url}/{Path(asset['href']).name}"
+        hung_id, _ = services.queue.enqueue(task.id, "s2-imad", "hung-before", "hung-after", payload)
+        worker = Worker(services, executor=executor, poll_s=0.1)
+        outcome = worker.run_once()
+        assert executor.running() == 0  # the job's process was ended, not left reading
+    assert outcome is not None and outcome.job_id == hung_id and outcome.status == "failed", outcome
+    assert "JobTimeoutError" in str(outcome.error) and "EOWATCH_JOB_TIMEOUT_S" in str(outcome.error)
+    job = services.queue.get(hung_id)
+    assert (job.status, job.lease_owner, job.attempts) == ("failed", None, 1)
+    assert str(job.error_class).endswith("JobTimeoutError")
+    assert worker.run_once() is None  # not retried: the same job would hit the same limit
+    assert not list((tmp_path / "out").rglob(".*partial-*"))
+    executor.close()
