@@ -83,6 +83,22 @@ def test_a_wrong_key_is_refused_with_a_clear_message(service: Service, watched: 
     assert any(r.url.endswith("/whoami") and r.status == 401 for r in page.responses)
 
 
+def test_sign_in_before_the_page_has_finished_loading(service: Service, watched: Any) -> None:
+    """A key typed while the configuration and the map still load (a cold server, a slow
+    link) is checked, not lost to a native form submission that reloads the page."""
+    page = watched()
+    held: list[Any] = []
+    page.page.route("**/app/config.json", lambda route: held.append(route))  # answered later
+    sign_in(page, f"{service.url}/app/", service.keys["ana"])
+    page.page.locator("#whoami").filter(has_text="analyst").wait_for(timeout=15_000)
+    assert page.page.url.rstrip("/").endswith("/app") and held, "the page reloaded or never asked"
+    held[0].continue_()
+    page.page.unroute("**/app/config.json")
+    page.page.wait_for_selector(".leaflet-outlines-pane path", state="attached")
+    page.page.locator("#task-list").wait_for()
+    assert page.console_errors() == []
+
+
 def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched: Any, paris: Path) -> None:
     page = watched()
     p = page.page

@@ -10,7 +10,9 @@ import { messenger, setupSession } from "./session.js";
 const REFRESH_MS = 4000;
 const $ = (id) => document.getElementById(id);
 
-async function main() {
+/** The page's parts, once the configuration and the map are loaded; `session()` is the
+ * sign-in session (wired before any of this, see `main`). */
+async function start(session) {
   const config = await loadConfig();
   $("version").textContent = `v${config.version}`;
   const map = await createMap($("map"), config);
@@ -75,12 +77,12 @@ async function main() {
       await tasks.refresh();
       await Promise.all([results.refreshTimeline(), jobs.refresh()]);
     } catch (err) {
-      if (!session.check(err)) say(`Refresh failed: ${err.message}`, "error");
+      if (!session().check(err)) say(`Refresh failed: ${err.message}`, "error");
     }
   };
 
-  const session = setupSession({
-    onSignedIn: async (who) => {
+  return {
+    async signedIn(who) {
       $("new-task").hidden = who.role === "partner";
       try {
         await Promise.all([tasks.refresh(), who.role === "partner" ? null : form.loadPresets()]);
@@ -90,13 +92,27 @@ async function main() {
       clearInterval(refreshTimer);
       refreshTimer = setInterval(refresh, REFRESH_MS);
     },
-    onSignedOut: () => {
+    signedOut() {
       clearInterval(refreshTimer);
       tasks.reset();
       results.showTask(null);
       jobs.show(null);
     },
+  };
+}
+
+/** Wire the sign-in form at once, before the configuration and the map load: a key
+ * entered meanwhile is checked, and its result shown once the page is ready (a form
+ * without its handler would submit natively, reload the page and lose the key). */
+function main() {
+  let session = null;
+  const ready = start(() => session);
+  const whenReady = (use) => ready.then(use, () => {}); // a failed start is reported below
+  session = setupSession({
+    onSignedIn: (who) => whenReady((page) => page.signedIn(who)),
+    onSignedOut: () => whenReady((page) => page.signedOut()),
   });
+  return ready;
 }
 
 main().catch((err) => {

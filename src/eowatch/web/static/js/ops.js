@@ -106,9 +106,9 @@ export function render(summary, samples) {
   $("updated").textContent = new Date().toISOString().slice(11, 19) + " UTC";
 }
 
+/** Wire the sign-in form at once (see analyst.js), then load the configuration. */
 async function main() {
-  const config = await loadConfig();
-  $("version").textContent = `v${config.version}`;
+  const config = loadConfig();
   $("refresh-s").textContent = REFRESH_S;
   const say = messenger($("message"));
   const samples = [];
@@ -140,6 +140,7 @@ async function main() {
     },
     onSignedOut: () => clearInterval(timer),
   });
+  $("version").textContent = `v${(await config).version}`;
 }
 
 main().catch((err) => {
