@@ -5,6 +5,7 @@ clear message). Asynchronous execution over real HTTP is in test_e2e.py."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +145,30 @@ def test_malformed_bodies(app: tuple[TestClient, AccessStore], analyst: dict[str
     assert client.get("/jobs/nope", headers=analyst).status_code == 404
     assert client.get("/jobs/nope/results", headers=analyst).status_code == 404
     assert client.delete("/jobs/nope", headers=analyst).status_code == 404
+
+
+def test_a_running_job_dismissed_publishes_nothing_and_stays_dismissed(
+    database: str, paris: Path, tmp_path: Path
+) -> None:
+    with service(database, tmp_path, process_input_roots=[paris]) as (client, access):
+        analyst = user_key(access, "dana", "analyst")
+        inputs = {"before": str(paris / "imgs_1"), "after": str(paris / "imgs_2")}
+        inputs["collection"] = "dismissable"
+        headers = {**analyst, "Prefer": "respond-async"}
+        created = client.post("/processes/s2-cva/execution", json={"inputs": inputs}, headers=headers)
+        assert created.status_code == 201, created.text
+        job_id = created.json()["jobID"]
+        service_ = client.app.state.processes  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 120
+        while service_.jobs.get(job_id)["status"] == "accepted" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert service_.jobs.get(job_id)["status"] == "running"
+        assert client.delete(f"/jobs/{job_id}", headers=analyst).json()["status"] == "dismissed"
+        service_._pool.shutdown(wait=True)  # the run has ended, one way or another
+        job = service_.jobs.get(job_id)
+        assert job["status"] == "dismissed" and job["item"] is None, job
+        assert client.get(f"/jobs/{job_id}", headers=analyst).status_code == 404
+        assert client.get("/jobs", headers=analyst).json()["jobs"] == []
+        assert service_.catalog.search(collections=["dismissable"]).items == []
+        assert not (tmp_path / "jobs" / job_id).exists()
+        assert not list(tmp_path.rglob(".*partial-*"))

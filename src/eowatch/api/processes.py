@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,7 +53,7 @@ REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
 REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
 JSON = "application/json"
 GEOJSON = "application/geo+json"
-_STAGES = {"resolve": 0.05, "read": 0.2, "mask": 0.45, "detect": 0.6, "write": 0.8}
+_STAGES = {"resolve": 0.05, "read": 0.2, "mask": 0.45, "detect": 0.6, "write": 0.8, "registering": 0.95}
 _RESERVED = ("before", "after", "aoi", "collection")
 
 router = APIRouter()
@@ -60,6 +61,10 @@ router = APIRouter()
 
 class JobNotReady(NotFoundError):
     """The job has no results (yet, or because it failed)."""
+
+
+class JobDismissed(Exception):
+    """Raised inside a running job that was dismissed: it stops there."""
 
 
 OnFinish = Callable[[str, str, float, str | None], None]
@@ -244,12 +249,14 @@ class ProcessService:
         job = self.jobs.get(job_id)
         if job["status"] != "accepted":
             return
-        self.jobs.update(job_id, status="running", started=_now(), message="running", progress=0.01)
+        if not self.jobs.update(job_id, status="running", started=_now(), message="running", progress=0.01):
+            return  # dismissed before it started
         start = time.perf_counter()
         inputs = job["inputs"]
 
-        def progress(stage: str) -> None:
-            self.jobs.update(job_id, progress=_STAGES.get(stage, 0.5), message=stage)
+        def progress(stage: str) -> None:  # a dismissed job stops at its next stage
+            if not self.jobs.update(job_id, progress=_STAGES.get(stage, 0.5), message=stage):
+                raise JobDismissed(f"job {job_id} was dismissed")
 
         outcome, error_class = "successful", None
         try:
@@ -262,18 +269,15 @@ class ProcessService:
                 aoi=inputs.get("aoi"),
             )
             run = detect_pair(request, self.settings, out_dir, progress)
-            self.jobs.update(job_id, progress=0.95, message="registering")
+            progress("registering")
             item = self.catalog.ingest_folder(run.folder, inputs["collection"])
-            if self.jobs.get(job_id)["status"] == "dismissed":
-                return
-            self.jobs.update(
-                job_id,
-                status="successful",
-                progress=1.0,
-                message="done",
-                item_id=item["id"],
-                finished=_now(),
-            )
+            done = dict(status="successful", progress=1.0, message="done", finished=_now())
+            if not self.jobs.update(job_id, item_id=item["id"], **done):  # dismissed meanwhile: unpublish
+                self.catalog.delete_item(inputs["collection"], item["id"])
+                raise JobDismissed(f"job {job_id} was dismissed")
+        except JobDismissed:
+            outcome = "dismissed"
+            shutil.rmtree(Path(self.settings.output_dir) / "jobs" / job_id, ignore_errors=True)
         except Exception as exc:
             outcome, error_class = "failed", type(exc).__name__
             log.warning("job failed", extra={"job_id": job_id, "error": f"{error_class}: {exc}"})
@@ -299,11 +303,13 @@ class ProcessService:
         return job
 
     def dismiss(self, job_id: str, who: Any) -> dict[str, Any]:
+        """Dismiss a job: a queued one never starts, a running one stops at its next stage
+        and publishes nothing; its status stays "dismissed" (never "failed" afterwards)."""
         job = self.visible_job(job_id, who)
         future = self._futures.pop(job_id, None)
         if future is not None:
             future.cancel()
-        self.jobs.update(job_id, status="dismissed", message="dismissed", finished=_now())
+        self.jobs.dismiss(job_id)
         return {**job, "status": "dismissed", "message": "dismissed"}
 
 

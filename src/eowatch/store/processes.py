@@ -99,9 +99,20 @@ class JobStore:
             session.add(row)
         return job_dict(row)
 
-    def update(self, job_id: str, **values: Any) -> None:
+    def update(self, job_id: str, **values: Any) -> bool:
+        """Update a job that was not dismissed (dismissal is final); False when it was."""
         with self._session() as session, session.begin():
-            session.execute(update(JobRow).where(JobRow.id == job_id).values(**values))
+            result = session.execute(
+                update(JobRow).where(JobRow.id == job_id, JobRow.status != "dismissed").values(**values)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def dismiss(self, job_id: str) -> None:
+        with self._session() as session, session.begin():
+            session.execute(
+                update(JobRow).where(JobRow.id == job_id)
+                .values(status="dismissed", message="dismissed", finished=_now())
+            )  # fmt: skip
 
     def get(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
         """One job; ``owner`` (None: anyone's) limits to that owner's jobs, and
