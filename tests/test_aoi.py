@@ -58,3 +58,23 @@ def test_area_limit():
     with pytest.raises(AOIError, match="EOWATCH_MAX_AOI_AREA_KM2"):
         check_aoi(big, max_area_km2=20_000)
     assert check_aoi(parse_aoi("0,0,0.1,0.1"), 20_000)
+
+
+def test_whole_world_and_antimeridian_aois_are_measured_right():
+    world = parse_aoi("-180,-90,180,90")
+    assert aoi_area_km2(world) == pytest.approx(510_065_622, rel=1e-6)  # the WGS84 ellipsoid's surface
+    fiji = parse_aoi("179.5,-17,-179.5,-16")  # minlon > maxlon: across the antimeridian
+    assert fiji.geom_type == "MultiPolygon"
+    assert aoi_area_km2(fiji) == pytest.approx(aoi_area_km2(parse_aoi("0,-17,1,-16")), rel=1e-6)
+    for wide in ("-180,-60,180,60", "POLYGON((-179 0, 179 0, 179 0.1, -179 0.1, -179 0))"):
+        with pytest.raises(AOIError, match="above the limit"):
+            check_aoi(parse_aoi(wide), max_area_km2=20_000)
+
+
+def test_file_paths_are_refused_when_files_are_not_allowed(tmp_path):
+    path = tmp_path / "aoi.geojson"
+    path.write_text(json.dumps(parse_aoi("2.31,48.80,2.35,48.84").__geo_interface__))
+    assert parse_aoi(str(path)).bounds == pytest.approx((2.31, 48.80, 2.35, 48.84))
+    with pytest.raises(AOIError, match="is a file name"):
+        parse_aoi(str(path), files=False)
+    assert parse_aoi("2.31,48.80,2.35,48.84", files=False).area > 0  # WKT and bboxes still parse

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,23 @@ def test_series_of_three_keeps_each_layer_its_own_band_names(raster_factory, tmp
         assert ds.descriptions[0].startswith("red: before")
     with rasterio.open(out.folder / "change_direction.tif") as ds:
         assert ds.descriptions == ("interval 1: date 1 -> date 2", "interval 2: date 2 -> date 3")
+
+
+@pytest.mark.parametrize("dates", [3, 4])
+def test_detect_series_command_on_three_and_four_dates(raster_factory, tmp_path: Path, dates: int) -> None:
+    """The README's `eowatch detect-series A B C ...`: every product is written, the
+    direction layer with one band per interval and the ACD composite with three."""
+    from click.testing import CliRunner
+
+    from eowatch.cli.main import cli
+
+    paths = [str(p) for p in _series(raster_factory)[:dates]]
+    args = ["detect-series", *paths, "--param", f"enl={ENL}", "--out", str(tmp_path / "out"), "--quiet"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    folder = Path(json.loads(res.stdout)["folder"])
+    assert folder.name.endswith(f"_k{dates}") and (folder / "quicklook.png").exists()
+    with rasterio.open(folder / "change_direction.tif") as ds:
+        assert ds.count == dates - 1
+    with rasterio.open(folder / "acd_composite.tif") as ds:
+        assert ds.count == 3 and len(ds.descriptions) == 3

@@ -11,12 +11,14 @@ from typing import Any
 
 import shapely
 from pyproj import Geod
+from shapely.errors import ShapelyError
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
 
 from .errors import AOIError
 
-__all__ = ["parse_aoi", "aoi_area_km2", "check_aoi"]
+__all__ = ["parse_aoi", "aoi_area_km2", "check_aoi", "geodesic_area_m2", "bbox_boxes"]
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -37,11 +39,14 @@ def _from_geojson(obj: dict[str, Any]) -> BaseGeometry:
 
 def parse_aoi(
     value: str | Path | dict[str, Any] | BaseGeometry | tuple[float, ...] | list[float],
+    *,
+    files: bool = True,
 ) -> BaseGeometry:
-    """Parse an AOI given as a geometry, GeoJSON (text, dict or file), WKT, or a
-    bbox ``minx,miny,maxx,maxy`` in degrees. Invalid polygons (e.g.
-    self-intersecting) are repaired with ``make_valid``; anything that is not an
-    area is refused."""
+    """Parse an AOI given as a geometry, GeoJSON (text, dict or, with ``files``, a file),
+    WKT, or a bbox ``minx,miny,maxx,maxy`` in degrees (``minx > maxx`` crosses the
+    antimeridian). Invalid polygons (e.g. self-intersecting) are repaired with
+    ``make_valid``; anything that is not an area is refused. ``files=False`` (a request
+    over HTTP) refuses file paths instead of reading them."""
     try:
         if isinstance(value, BaseGeometry):
             geom = value
@@ -53,6 +58,11 @@ def parse_aoi(
             text = str(value).strip()
             path = Path(text)
             if len(text) < 4096 and path.suffix.lower() in {".geojson", ".json"}:
+                if not files:
+                    raise AOIError(
+                        f"the AOI {text!r} is a file name: this service reads no files for an AOI; "
+                        "give the GeoJSON itself, WKT or a bbox 'minlon,minlat,maxlon,maxlat'"
+                    )
                 if not path.exists():
                     raise AOIError(f"AOI file {path} does not exist; give a GeoJSON file, WKT or a bbox")
                 geom = _from_geojson(json.loads(path.read_text()))
@@ -64,7 +74,7 @@ def parse_aoi(
                 geom = _bbox([float(v) for v in text.replace(" ", "").split(",")])
     except AOIError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, ShapelyError) as exc:
         raise AOIError(
             f"could not parse the AOI ({exc}); give GeoJSON, WKT (e.g. 'POLYGON((...))') "
             "or a bbox 'minlon,minlat,maxlon,maxlat'"
@@ -72,13 +82,20 @@ def parse_aoi(
     return _validated(geom)
 
 
+def bbox_boxes(minx: float, miny: float, maxx: float, maxy: float) -> list[tuple[float, float, float, float]]:
+    """A lon/lat bbox as one box, or two when it crosses the antimeridian (``minx > maxx``)."""
+    if minx > maxx:
+        return [(minx, miny, 180.0, maxy), (-180.0, miny, maxx, maxy)]
+    return [(minx, miny, maxx, maxy)]
+
+
 def _bbox(values: list[float] | tuple[float, ...]) -> BaseGeometry:
     if len(values) != 4:
         raise AOIError(f"a bbox needs 4 numbers minlon,minlat,maxlon,maxlat; got {len(values)}")
     minx, miny, maxx, maxy = (float(v) for v in values)
-    if not (minx < maxx and miny < maxy):
+    if not (minx != maxx and miny < maxy):
         raise AOIError(f"bbox {list(values)} is empty or inverted; use minlon,minlat,maxlon,maxlat")
-    return box(minx, miny, maxx, maxy)
+    return shapely.union_all([box(*b) for b in bbox_boxes(minx, miny, maxx, maxy)])
 
 
 def _validated(geom: BaseGeometry) -> BaseGeometry:
@@ -100,10 +117,30 @@ def _validated(geom: BaseGeometry) -> BaseGeometry:
     return geom
 
 
+def geodesic_area_m2(geom: BaseGeometry, geod: Geod = _GEOD) -> float:
+    """Area in m² of a lon/lat geometry on ``geod``'s ellipsoid (WGS84 by default), its
+    edges taken as straight lines in lon/lat, as those of a bbox or of raster pixels are:
+    each polygon is densified to a 64th of its extent before ``Geod`` measures it, and one
+    wider than 180° of longitude is measured in strips of 90° (``Geod`` cannot tell the
+    inside of a ring around the globe: the whole world measured 0)."""
+    if hasattr(geom, "geoms"):
+        return sum(geodesic_area_m2(part, geod) for part in geom.geoms)
+    if geom.geom_type != "Polygon" or geom.is_empty:
+        return 0.0
+    minx, miny, maxx, maxy = geom.bounds
+    if maxx - minx > 180:
+        return sum(
+            geodesic_area_m2(geom.intersection(box(w, -90, w + 90, 90)), geod) for w in (-180, -90, 0, 90)
+        )
+    segment = max(maxx - minx, maxy - miny) / 64
+    dense = shapely.segmentize(geom, segment) if segment > 0 else geom
+    area, _ = geod.geometry_area_perimeter(orient(dense, sign=1.0))
+    return abs(area)
+
+
 def aoi_area_km2(geom: BaseGeometry) -> float:
-    """Geodesic area of an EPSG:4326 geometry in km²."""
-    area, _ = _GEOD.geometry_area_perimeter(geom)
-    return abs(area) / 1e6
+    """Geodesic area of an EPSG:4326 geometry in km² (``geodesic_area_m2``)."""
+    return geodesic_area_m2(geom) / 1e6
 
 
 def check_aoi(geom: BaseGeometry, max_area_km2: float) -> BaseGeometry:

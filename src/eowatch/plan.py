@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from .aoi import check_aoi, parse_aoi
 from .detect import Preset, PresetParams, get_preset, parse_params
 from .errors import InputError
 from .inputs import rules_for
-from .io.load import aoi_fraction, pair_grid
+from .io.load import aoi_fraction, pair_grid, user_crs
 from .io.masks import cloud_masking
 from .io.remote import RemoteLimits, apply_limits
 from .io.sources import Acquisition, resolve_input
@@ -73,6 +74,7 @@ def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None 
     """The plan of a pair (stages ``resolve``, ``read``: the grid, ``mask``: the cloud masks)."""
     stages = stages or Stages()
     apply_limits(RemoteLimits.from_settings(settings))
+    _check_target(request.crs, request.resolution)
     with stages("resolve"):
         first = request.before
         if request.preset is None:  # peek at the data to pick the default preset
@@ -87,6 +89,9 @@ def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None 
         aoi = _aoi(request.aoi, settings)
     with stages("read"):
         grid = pair_grid(acqs[0], acqs[1], aoi, request.crs, request.resolution)
+        if request.resolution is not None:  # against the area on the inputs' own resolution
+            _check_resolution(request.resolution, grid, pair_grid(acqs[0], acqs[1], aoi, request.crs))
+        _check_size(grid, settings)
     key = {
         "params": params.model_dump(),
         "aoi": getattr(aoi, "wkt", None),
@@ -128,7 +133,7 @@ def plan_series(request: SeriesRequest, settings: Settings, stages: Stages | Non
         properties = {**rules_for(preset.sensor).check(acqs, values), "eowatch:series": series}
         region = _aoi(request.aoi, settings)
     with stages("read"):
-        grid = pair_grid(acqs[0], acqs[-1], region)
+        grid = _check_size(pair_grid(acqs[0], acqs[-1], region), settings)
     key = {"params": values.model_dump(), "aoi": getattr(region, "wkt", None), "series": ids}
     run_id = run_id_for(preset.name, acqs[0], acqs[-1], key) + f"_k{len(acqs)}"
     with stages("mask"):
@@ -169,6 +174,44 @@ def _plan(
         aoi_px=round(grid.width * grid.height * aoi_fraction(grid, aoi)),
         min_valid_fraction=settings.min_valid_fraction,
     )  # fmt: skip
+
+
+def _check_target(crs: str | None, resolution: float | None) -> None:
+    """The target CRS is known and the resolution a positive number (before anything is read)."""
+    if crs is not None:
+        user_crs(crs)
+    if resolution is not None and not (math.isfinite(resolution) and resolution > 0):
+        raise InputError(f"--resolution must be a positive number in the CRS's units; got {resolution}")
+
+
+def _check_resolution(resolution: float, grid: Grid, native: Grid) -> None:
+    """Refuse a resolution in degrees taken for metres, or coarser than the area (``native``:
+    the same grid at the inputs' resolution) is wide or high."""
+    left, bottom, right, top = native.bounds
+    if grid.crs.is_geographic and resolution >= 1:
+        lon, lat = (left + right) / 2, (bottom + top) / 2
+        utm = (32600 if lat >= 0 else 32700) + int((lon + 180) // 6) % 60 + 1
+        raise InputError(
+            f"--resolution {resolution:g} is in degrees: the grid's CRS ({grid.crs}) is geographic; give a "
+            f"projected CRS for metres (--crs EPSG:{utm}, the UTM zone of the data) or a resolution in "
+            "degrees (10 m is about 0.0001)"
+        )
+    if resolution > min(right - left, top - bottom):
+        raise InputError(
+            f"--resolution {resolution:g} is coarser than the area ({right - left:.6g} x "
+            f"{top - bottom:.6g} in the CRS's units): less than one pixel across; give a finer resolution"
+        )
+
+
+def _check_size(grid: Grid, settings: Settings) -> Grid:
+    """``grid``, unless it has more pixels than ``settings.max_grid_pixels``."""
+    if grid.width * grid.height > settings.max_grid_pixels:
+        raise InputError(
+            f"the grid would be {grid.width}x{grid.height} = {grid.width * grid.height:,} pixels, more than "
+            f"max_grid_pixels ({settings.max_grid_pixels:,}, EOWATCH_MAX_GRID_PIXELS); give a coarser "
+            "--resolution or a smaller --aoi"
+        )
+    return grid
 
 
 def _check_distinct(acqs: Sequence[Acquisition]) -> None:

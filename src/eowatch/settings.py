@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     )
     scene_workers: int = Field(2, ge=1, description="Threads of the local window pool.")
     scene_window_px: int = Field(1024, ge=16, description="Side of a processing window in pixels.")
+    max_grid_pixels: int = Field(
+        1_000_000_000,
+        ge=1,
+        description="Largest grid of a run, in pixels (its classes and statistic alone take 5 bytes a "
+        "pixel in memory; a Sentinel-2 tile at 10 m is 120.6 M): larger grids are refused before any read.",
+    )
     scene_sample_px: int = Field(
         2_000_000, ge=10_000, description="Pixels read to fit global statistics (whole scene when smaller)."
     )

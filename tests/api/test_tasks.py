@@ -272,8 +272,9 @@ def test_bad_changes_are_refused_and_leave_the_task_as_it_was(api: Api) -> None:
         assert resp.status_code == 400 and named in resp.json()["description"], (changes, resp.text)
     after = c.get(f"/tasks/{task['id']}", headers=api.ann).json()
     assert after["spec"] == task["spec"] and after["name"] == "stable-site"
-    clash = c.post("/tasks", json=spec("stable-site"), headers=api.bob)
-    assert clash.status_code == 400 and "already exists" in clash.json()["description"]
+    # names are unique per owner: ann's task is no clash for bob (its default collection is)
+    bobs = c.post("/tasks", json=spec("stable-site"), headers=api.bob)
+    assert bobs.status_code == 201 and bobs.json()["collection"] == f"task-{bobs.json()['id']}"
     renamed = c.patch(f"/tasks/{task['id']}", json={"name": "renamed-site"}, headers=api.ann).json()
     assert (
         renamed["name"] == "renamed-site" and renamed["collection"] == "task-stable-site"

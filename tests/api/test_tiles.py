@@ -95,7 +95,7 @@ def test_tile_errors(app: tuple[TestClient, AccessStore], admin: dict[str, str],
         f"{base}/..%2F..%2F..%2Fetc%2Fpasswd/14/0/0.png": (404, "nothing at"),
         f"{base}/..%2e%2e%5cetc%5cpasswd/14/0/0.png": (404, "no asset"),
         "/collections/urban/items/..%2F..%2Fetc/tiles/statistic/1/0/0.png": (404, "nothing at"),
-        "/collections/urban/items/..%2e%2e/tiles/statistic/1/0/0.png": (404, "no item"),
+        "/collections/urban/items/..%2e%2e/tiles/statistic/1/0/0.png": (400, "item id '....' is not valid"),
         f"/collections/urban/items/{item['id']}/assets/..%2Fitem.json": (404, "nothing at"),
         f"/collections/urban/items/{item['id']}/assets/%2e%2e": (404, "no asset"),
     }

@@ -11,7 +11,7 @@ import pyogrio
 import pyogrio.raw
 import pytest
 from affine import Affine
-from pyproj import Geod
+from pyproj import Geod, Transformer
 from rasterio.crs import CRS
 from shapely.geometry import shape
 
@@ -21,6 +21,8 @@ from eowatch.model import NO_DATA_CLASS, ChangeClass, ChangeResult, Grid
 
 UTM = Grid(CRS.from_epsg(32631), Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5400000.0), 60, 50)
 GEO = Grid(CRS.from_epsg(4326), Affine(1e-4, 0.0, 2.3, 0.0, -1e-4, 48.85), 60, 50)
+#: A 10 m pixel of UTM on its central meridian (scale 0.9996) on the ellipsoid, in m².
+UTM_PIXEL_M2 = 100.0 / 0.9996**2
 TABLE = (
     ChangeClass(0, "no change", (0, 0, 0)),
     ChangeClass(1, "increase", (255, 0, 0)),
@@ -107,7 +109,20 @@ def test_long_thin_geographic_polygon_follows_parallels() -> None:
 def test_projected_area_uses_linear_unit_factor() -> None:
     feet = Grid(CRS.from_epsg(2263), Affine(10.0, 0.0, 1_000_000.0, 0.0, -10.0, 200_000.0), 60, 50)
     block = _by_class(_features(_result(feet)))[1]["properties"]
-    assert block["area_m2"] == pytest.approx(100 * (10 * 1200 / 3937) ** 2, rel=1e-6)
+    # US survey feet; the state plane's scale there is within 1e-5 of 1
+    assert block["area_m2"] == pytest.approx(100 * (10 * 1200 / 3937) ** 2, rel=1e-5)
+
+
+def test_projected_areas_are_true_areas_whatever_the_projection() -> None:
+    """Web Mercator pixels at Beirut (33.9 N) are 1.45 times larger on the map than on
+    the ground: the areas are those on the ellipsoid, not the grid's."""
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(35.5, 33.9)
+    mercator = Grid(CRS.from_epsg(3857), Affine(10.0, 0.0, x, 0.0, -10.0, y), 60, 50)
+    block = _by_class(_features(_result(mercator)))[1]["properties"]
+    to_lonlat = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    (lon1, lon2), (lat1, lat2) = to_lonlat.transform([x + 50, x + 150], [y - 50, y - 150])
+    assert block["area_m2"] == pytest.approx(_ellipsoid_zone_area(lat1, lat2, lon2 - lon1), rel=1e-4)
+    assert 10_000 / block["area_m2"] == pytest.approx(1.45, abs=0.01)
 
 
 def test_geometry_is_lonlat_and_rfc7946_oriented() -> None:
@@ -124,7 +139,7 @@ def test_stats_and_nulls_without_confidence() -> None:
     features = _features(_result(UTM, confidence=False))
     assert all(f["properties"]["confidence"] is None for f in features)
     lone = _by_class(features)[3]["properties"]
-    assert lone["pixel_count"] == 1 and lone["area_m2"] == pytest.approx(100.0)
+    assert lone["pixel_count"] == 1 and lone["area_m2"] == pytest.approx(UTM_PIXEL_M2, rel=1e-5)
 
 
 def test_regions_split_by_class_and_4_connectivity() -> None:
@@ -248,4 +263,5 @@ def test_adjacent_classes_match_per_class_labelling() -> None:
     ]
     assert sorted(got) == sorted(expected)
     for feature in features:
-        assert feature["properties"]["area_m2"] == pytest.approx(100.0 * feature["properties"]["pixel_count"])
+        pixels = feature["properties"]["pixel_count"]
+        assert feature["properties"]["area_m2"] == pytest.approx(UTM_PIXEL_M2 * pixels, rel=1e-5)

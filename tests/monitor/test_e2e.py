@@ -98,7 +98,9 @@ def test_new_acquisition_to_signed_alert(
     assert summary["changed_area_m2"] >= 1000 and summary["polygon_count"] >= 1
     assert summary["before"]["datetime"].startswith("2016-11-30")
     assert summary["after"]["datetime"].startswith("2017-11-07")
-    assert summary["links"]["item"].endswith("item.json") and "quicklook" in summary["links"]["quicklook"]
+    item_path = f"/collections/task-paris-watch/items/{done.item_id}"  # the API's, not a file
+    assert summary["links"]["item"] == item_path
+    assert summary["links"]["quicklook"] == f"{item_path}/assets/quicklook"
 
     # a re-run of the same job replaces its products and does not alert again
     assert queue.retry(job.id) is False  # succeeded jobs are not re-queued

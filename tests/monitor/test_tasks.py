@@ -142,7 +142,7 @@ def test_cli(
     assert result.exit_code == 0, result.output
     assert "task-paris" in result.output
     result = runner.invoke(task, ["create", "paris", "--aoi", AOI])
-    assert result.exit_code == 1 and "already exists" in result.output
+    assert result.exit_code == 2 and "already exists" in result.output
     result = runner.invoke(scheduler, ["--once"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output.splitlines()[-1])["enqueued"] == 1
@@ -156,4 +156,4 @@ def test_cli(
     for action in ("pause", "resume", "trigger", "delete"):
         result = runner.invoke(task, [action, "paris"])
         assert result.exit_code == 0, result.output
-    assert runner.invoke(task, ["show", "paris"]).exit_code == 1
+    assert runner.invoke(task, ["show", "paris"]).exit_code == 2

@@ -18,9 +18,12 @@ from ..errors import (
     EowatchError,
     ForbiddenError,
     InputError,
+    InputReadError,
     NotFoundError,
     ProviderError,
+    RemoteReadError,
 )
+from ..ids import check_id
 from ..services import Services
 from . import stac
 
@@ -32,6 +35,8 @@ STATUS_CODES: list[tuple[type[Exception], int]] = [
     (AuthError, 401),
     (ForbiddenError, 403),
     (InputError, 400),
+    (RemoteReadError, 502),  # a server the input is on failed: not the caller's fault
+    (InputReadError, 400),  # an input the caller named cannot be read
     (ProviderError, 502),
     (CatalogError, 503),
     (EowatchError, 500),
@@ -75,6 +80,23 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: The path parameters of the routes that are ids, and what each names.
+_PATH_IDS = {
+    "collection_id": "collection id",
+    "item_id": "item id",
+    "key": "task id or name",
+    "job_id": "job id",
+}
+
+
+def _check_path_ids(request: Request) -> None:
+    """Dependency of every route: the ids in its path follow ``eowatch.ids.check_id``
+    (a 400 naming the rule before any lookup)."""
+    for name, kind in _PATH_IDS.items():
+        if name in request.path_params:
+            check_id(kind, request.path_params[name])
+
+
 def create_app(services: Services) -> FastAPI:
     """The eowatch web service over ``services`` (built once from ``Settings``): the
     results catalogue as a STAC API, OGC API - Processes, map tiles and operations
@@ -106,7 +128,7 @@ def create_app(services: Services) -> FastAPI:
         openapi_url=None,  # served by the STAC router with its OpenAPI media type
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(auth.authenticate)],
+        dependencies=[Depends(auth.authenticate), Depends(_check_path_ids)],
         lifespan=lifespan,
     )
     app.state.services = services

@@ -1,5 +1,5 @@
 """Operations: Prometheus metrics, health and readiness, JSON structured logs
-with a request id, and the request-size limit.
+with a request id, and the limits on request bodies (size, and how deep JSON nests).
 
 Each app owns its metrics registry (no process-wide default registry), so
 several apps in one process (tests) never share counters.
@@ -26,7 +26,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import text
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..settings import default
@@ -39,6 +38,11 @@ __all__ = ["Metrics", "ServiceMiddleware", "JsonFormatter", "configure_logging",
 log = logging.getLogger("eowatch.access")
 request_id: ContextVar[str] = ContextVar("eowatch_request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: The deepest nesting of arrays and objects a request body may have (a GeoJSON
+#: MultiPolygon in a request is ~8; Python's parser fails near 1,000).
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 _LOG_FIELDS = ("request_id", "job_id", "method", "path", "route", "status", "duration_ms", "user", "error")
 
 router = APIRouter()
@@ -145,14 +149,38 @@ async def _reply(send: Send, status: int, code: str, message: str, rid: str) -> 
     await send({"type": "http.response.body", "body": body})
 
 
+def _too_deep(body: bytes) -> bool:
+    """Whether arrays and objects nest deeper than ``MAX_JSON_DEPTH`` in the JSON text
+    ``body`` (strings skipped): found before any parser recurses into it."""
+    depth = 0
+    for char in _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body)):
+        depth += 1 if char in b"[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
 class ServiceMiddleware:
-    """Request id, access log and HTTP metrics around every request, and a
-    clear 413 for a body above the size limit (declared by Content-Length or
-    counted while it streams in)."""
+    """Request id, access log and HTTP metrics around every request; the body is read
+    first, and refused with a clear 413 above the size limit (declared by Content-Length
+    or counted while it streams in) or a 400 when it nests deeper than ``MAX_JSON_DEPTH``."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int = default("max_request_bytes")) -> None:
         self.app, self.metrics, self.max_body = app, metrics, max_body
         self._too_large = f"the request body is larger than {max_body} bytes; send a smaller request"
+
+    async def _body(self, receive: Receive) -> bytes | None:
+        """The whole request body; None once it passes the size limit."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if message["type"] != "http.request" or not message.get("more_body"):
+                return b"".join(chunks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,21 +194,26 @@ class ServiceMiddleware:
         method = scope["method"]
         try:
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            body = None
+            if length is None or (length.isdigit() and int(length) <= self.max_body):
+                body = await self._body(receive)
+            if body is None:
                 status = 413
                 await _reply(send, 413, "RequestTooLarge", self._too_large, rid)
                 return
+            if _too_deep(body):
+                status = 400
+                message = f"the request body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels"
+                await _reply(send, 400, "InputError", f"{message}; send flatter JSON", rid)
+                return
+            replayed = False
 
-            received = 0
-
-            async def counted_receive() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > self.max_body:
-                        raise HTTPException(413, self._too_large)
-                return message
+            async def replay() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await receive()  # http.disconnect when the client goes
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
 
             async def send_with_id(message: Message) -> None:
                 nonlocal status
@@ -192,7 +225,7 @@ class ServiceMiddleware:
                     }
                 await send(message)
 
-            await self.app(scope, counted_receive, send_with_id)
+            await self.app(scope, replay, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from ..aoi import check_aoi, parse_aoi
 from ..detect import Preset, get_preset, list_presets, parse_params
 from ..errors import AOIError, InputError, NotFoundError, UnknownPresetError
+from ..ids import ID_PATTERN, check_id
 from ..products import assets_for
 from ..results import ResultsCatalog
 from ..settings import Settings
@@ -99,7 +100,7 @@ def _input_schemas(preset: Preset) -> dict[str, Any]:
         "collection": {
             "title": "Collection",
             "description": "Results catalogue collection the product is registered in.",
-            "schema": {"type": "string", "pattern": "^[^/\\s][^/]*$"},
+            "schema": {"type": "string", "pattern": ID_PATTERN},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -218,16 +219,14 @@ class ProcessService:
             if not isinstance(aoi, str | dict):
                 raise AOIError("input 'aoi' must be a GeoJSON geometry object, WKT or a bbox string")
             try:
-                geom = check_aoi(parse_aoi(aoi), self.settings.max_aoi_area_km2)
+                geom = check_aoi(parse_aoi(aoi, files=False), self.settings.max_aoi_area_km2)
             except AOIError as exc:
                 raise AOIError(f"input 'aoi': {exc}") from exc
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise AOIError(f"input 'aoi' is not a usable geometry: {exc}") from exc
             clean["aoi"] = geom.wkt
         collection = inputs.get("collection") or self.settings.process_collection
-        if not isinstance(collection, str) or "/" in collection or collection.strip() != collection:
-            raise InputError(f"input 'collection' {collection!r} is not a usable collection id")
-        clean["collection"] = collection
+        clean["collection"] = check_id("input 'collection'", collection)
         params = {k: v for k, v in inputs.items() if k not in _RESERVED}
         clean["params"] = parse_params(preset, params).model_dump(mode="json", include=set(params))
         return preset, clean

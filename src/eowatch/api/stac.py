@@ -13,6 +13,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ..errors import InputError
+from ..ids import check_id
 from ..results import STAC_VERSION, ResultsCatalog, SearchResult
 from .auth import principal, visible_collections
 
@@ -132,14 +133,15 @@ def _limit(value: Any) -> int:
     return min(limit, 10_000)
 
 
-def _csv(value: Any, name: str) -> list[str] | None:
+def _ids(value: Any, kind: str) -> list[str] | None:
+    """``a,b`` (query) or ``["a", "b"]`` (body) as a list of ids (``check_id``)."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        return [v for v in value.split(",") if v]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    raise InputError(f"{name} must be a list of strings")
+        value = [v for v in value.split(",") if v]
+    if not isinstance(value, list):
+        raise InputError(f"a filter by {kind} must be a list of ids")
+    return [check_id(kind, v) for v in value]
 
 
 def _search_args(params: dict[str, Any], from_body: bool) -> dict[str, Any]:
@@ -165,8 +167,8 @@ def _search_args(params: dict[str, Any], from_body: bool) -> dict[str, Any]:
         "bbox": bbox if bbox not in (None, "") else None,
         "intersects": intersects,
         "datetime": when,
-        "ids": _csv(params.get("ids"), "ids"),
-        "collections": _csv(params.get("collections"), "collections"),
+        "ids": _ids(params.get("ids"), "item id"),
+        "collections": _ids(params.get("collections"), "collection id"),
         "limit": _limit(params.get("limit")),
         "token": str(token) if token else None,
     }

@@ -3,9 +3,12 @@ trigger and delete tasks, and list their jobs (``eowatch.monitor.TaskService``).
 
 Who sees what: an admin every task; an analyst the tasks it owns (and it may
 create tasks); a partner reads, and only reads, the tasks whose collection is
-granted to its organisation. A task the caller may not see answers exactly like
-a missing one (404), and is absent from listings and counts. Every change is
-written to the audit log.
+granted to its organisation, and of them only what a partner needs (what is
+watched, how often, the state and the jobs: not the owner, the provider, the
+webhooks, the e-mails or the error messages, which name servers and people). A
+task the caller may not see answers exactly like a missing one (404), and is
+absent from listings and counts; names are unique per owner, so a name taken by a
+task the caller cannot see is free for it. Every change is written to the audit log.
 
 Over HTTP the AOI must be a GeoJSON object (geometry or Feature): the text
 forms of the library (a file path, WKT, a bbox) are for the command line only,
@@ -33,6 +36,12 @@ router = APIRouter(tags=["monitoring"])
 
 _STATES = ("active", "paused")
 _MAX_JOBS = 1000
+#: What a partner sees of a granted task and of its jobs (allow-lists).
+_PARTNER_TASK = ("id", "state", "created", "updated", "next_due_at", "last_polled_at", "jobs")
+_PARTNER_SPEC = ("name", "aoi", "sensors", "presets", "start", "end", "cadence", "max_cloud_cover",
+                 "min_alert_area_m2", "collection")  # fmt: skip
+_PARTNER_JOB = ("id", "task_id", "preset", "status", "attempts", "created", "started", "finished",
+                "duration_s", "before", "after", "item_id", "collection")  # fmt: skip
 
 
 def _service(request: Request) -> TaskService:
@@ -50,14 +59,22 @@ def _base(request: Request) -> str:
     return str(base).rstrip("/")
 
 
+def _partner(request: Request) -> bool:
+    return principal(request).role == "partner"
+
+
 def task_document(request: Request, task: Task) -> dict[str, Any]:
-    """``Task.as_dict()`` (secrets masked) with the owner, the collection and links."""
+    """``Task.as_dict()`` (secrets masked) with the owner, the collection and links; for
+    a partner only the ``_PARTNER_TASK`` and ``_PARTNER_SPEC`` fields (and no owner)."""
     doc = task.as_dict()
+    if _partner(request):
+        doc = {**{k: doc[k] for k in _PARTNER_TASK}, "spec": {k: doc["spec"][k] for k in _PARTNER_SPEC}}
+    else:
+        doc["owner"] = task.spec.owner
     base = _base(request)
     collection = task.spec.collection or ""
     doc.update(
         name=task.name,
-        owner=task.spec.owner,
         collection=collection,
         links=[
             {"rel": "self", "href": f"{base}/tasks/{task.id}", "type": "application/json"},
@@ -70,13 +87,15 @@ def task_document(request: Request, task: Task) -> dict[str, Any]:
     return doc
 
 
-def _may_read(who: Principal, task: Task, access: AccessStore) -> bool:
+def _scope(request: Request) -> dict[str, Any]:
+    """The tasks the caller may read, as ``TaskService`` filters: an admin's all, an
+    analyst's its own, a partner's those writing to a collection granted to it."""
+    who = principal(request)
     if who.role == "admin":
-        return True
+        return {}
     if who.role == "analyst":
-        return task.spec.owner == who.name
-    visible = access.visible_collections(who)
-    return visible is None or (task.spec.collection or "") in visible
+        return {"owner": who.name}
+    return {"collections": _access(request).visible_collections(who)}
 
 
 def _may_change(who: Principal, task: Task) -> bool:
@@ -89,14 +108,12 @@ def _not_found(key: str) -> NotFoundError:
 
 
 def _readable(request: Request, key: str) -> Task:
-    """The task ``key`` when the caller may read it; NotFoundError otherwise."""
+    """The task ``key`` (an id, or a name among those the caller may read) when the
+    caller may read it; NotFoundError otherwise."""
     try:
-        task = _service(request).get(key)
+        return _service(request).get(key, **_scope(request))
     except NotFoundError:
         raise _not_found(key) from None
-    if not _may_read(principal(request), task, _access(request)):
-        raise _not_found(key)
-    return task
 
 
 def _changeable(request: Request, key: str) -> Task:
@@ -157,16 +174,7 @@ def list_tasks(
     """The tasks the caller may read, by name."""
     if state is not None and state not in _STATES:
         raise InputError(f"state {state!r} is not one of {', '.join(_STATES)}")
-    who = principal(request)
-    service = _service(request)
-    if who.role == "admin":
-        tasks = service.list(state=state)
-    elif who.role == "analyst":
-        tasks = service.list(owner=who.name, state=state)
-    else:
-        visible = _access(request).visible_collections(who)
-        tasks = service.list(state=state, collections=visible)
-    docs = [task_document(request, t) for t in tasks]
+    docs = [task_document(request, t) for t in _service(request).list(state=state, **_scope(request))]
     return {"tasks": docs, "numberMatched": len(docs)}
 
 
@@ -225,5 +233,7 @@ def delete_task(request: Request, key: str) -> Response:
 @router.get("/tasks/{key}/jobs")
 def task_jobs(request: Request, key: str, limit: int = Query(100, ge=1, le=_MAX_JOBS)) -> dict[str, Any]:
     """The jobs of a task, newest first."""
-    task = _readable(request, key)
-    return {"jobs": _service(request).jobs(task.id, limit=limit)}
+    jobs = _service(request).jobs(_readable(request, key).id, limit=limit)
+    if _partner(request):
+        jobs = [{k: job[k] for k in _PARTNER_JOB} for job in jobs]
+    return {"jobs": jobs}

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import EowatchError
 from ..services import Services
+from .checks import writable_folder
 from .context import services_of_command
+from .exits import EowatchGroup
 
 if TYPE_CHECKING:
     from ..results import ResultsCatalog
@@ -48,7 +49,7 @@ def _full_datetimes(text: str | None) -> str | None:
     return "/".join(parts)
 
 
-@click.group()
+@click.group(cls=EowatchGroup)
 def catalog() -> None:
     """The results catalogue: product runs as STAC Items."""
 
@@ -62,12 +63,9 @@ def catalog() -> None:
 def ingest(folders: tuple[Path, ...], collection: str, database: str | None) -> None:
     """Register product folders (each with an item.json) in a collection."""
     cat = _open(database)
-    try:
-        for folder in folders:
-            item = cat.ingest_folder(folder, collection)
-            click.echo(f"{collection}/{item['id']}")
-    except EowatchError as exc:
-        raise click.ClickException(str(exc)) from exc
+    for folder in folders:
+        item = cat.ingest_folder(folder, collection)
+        click.echo(f"{collection}/{item['id']}")
 
 
 @catalog.command()
@@ -100,12 +98,9 @@ def search(
     database: str | None,
 ) -> None:
     """Search the Items, newest first."""
-    try:
-        result = _open(database).search(
-            bbox=bbox, datetime=_full_datetimes(when), collections=list(collections_) or None, limit=limit
-        )
-    except EowatchError as exc:
-        raise click.ClickException(str(exc)) from exc
+    result = _open(database).search(
+        bbox=bbox, datetime=_full_datetimes(when), collections=list(collections_) or None, limit=limit
+    )
     if as_json:
         click.echo(json.dumps({"type": "FeatureCollection", "features": result.items}, indent=1))
         return
@@ -123,10 +118,7 @@ def search(
 @_database
 def export(dest: Path, database: str | None) -> None:
     """Write a static STAC catalogue (assets copied) under DEST."""
-    try:
-        root = _open(database).export_static(dest)
-    except EowatchError as exc:
-        raise click.ClickException(str(exc)) from exc
+    root = _open(database).export_static(writable_folder(dest, "DEST"))
     click.echo(str(root))
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import EowatchError
+from ..errors import EowatchError, InputError
 from ..services import Services
-from ..settings import Settings
 from .catalog import catalog as catalog_group
+from .checks import writable_file, writable_folder
+from .context import load_settings
+from .exits import DEBUG_KEY, EowatchGroup
 from .search import search
 from .serve import admin, serve
 from .task import scheduler, task, worker
@@ -66,23 +67,31 @@ class _Progress:
         return result
 
 
-class _Cli(click.Group):
-    """Turns eowatch errors into one clear line and exit status 2."""
+def _check_collection(services: Services, collection: str) -> None:
+    """Before any work: ``collection`` is a valid id and the results catalogue opens and
+    holds it (it is created when missing)."""
+    try:
+        services.results.ensure_collection(collection)
+    except (EowatchError, OSError) as exc:
+        if isinstance(exc, InputError):
+            raise InputError(f"--collection {collection}: {exc}") from exc
+        raise InputError(
+            f"--collection {collection}: cannot use the results catalogue "
+            f"{services.settings.results_database_url()} ({exc}); set EOWATCH_DATABASE_URL to a writable one"
+        ) from exc
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except EowatchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
 
-
-@click.group(cls=_Cli)
+@click.group(cls=EowatchGroup)
 @click.version_option(package_name="eowatch")
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an unexpected error.")
 @click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Watch areas of interest from space: Sentinel-1/2 change detection."""
-    ctx.obj = Services(Settings())
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Watch areas of interest from space: Sentinel-1/2 change detection.
+
+    Exit status: 0 done, 2 usage or bad input (the error line says what to change),
+    1 failure."""
+    ctx.meta[DEBUG_KEY] = debug
+    ctx.obj = Services(load_settings())
 
 
 @cli.command()
@@ -140,6 +149,9 @@ def detect(
 
     if preset and sensor and get_preset(preset).sensor != {"s1": "sentinel-1", "s2": "sentinel-2"}[sensor]:
         raise click.BadParameter(f"preset {preset!r} is not a {sensor} preset", param_hint="--preset")
+    writable_folder(out_dir or settings.output_dir, "--out")
+    if collection:
+        _check_collection(services, collection)
     inputs: tuple[Any, Any] = (before, after)
     provenance: dict[str, Any] = {}
     if before is None or after is None:
@@ -209,6 +221,7 @@ def detect_series_cmd(
     """Detect changes across a time series of acquisitions (omnibus test)."""
     from ..pipeline import SeriesRequest, detect_series
 
+    writable_folder(out_dir or services.settings.output_dir, "--out")
     request = SeriesRequest(list(inputs), preset, _parse_param_values(params), aoi)
     _print_summary(_Progress(quiet).run(detect_series, request, services.settings, out_dir))
 
@@ -227,7 +240,7 @@ def demo_s1(out_dir: Path) -> None:
     with documented injected changes and fresh speckle."""
     from ..demo_s1 import build_s1_demo
 
-    demo = build_s1_demo(out_dir)
+    demo = build_s1_demo(writable_folder(out_dir, "--out"))
     click.echo(
         json.dumps({"before": str(demo.before), "after": str(demo.after), "changes": str(demo.changes)})
     )
@@ -244,6 +257,7 @@ def stac_wrap(source: str, out_dir: Path, item_id: str | None, sensor: str | Non
     from ..io.stac_catalog import wrap_input
 
     names = {"s1": "sentinel-1", "s2": "sentinel-2"}
+    writable_folder(out_dir, "--out")
     click.echo(str(wrap_input(source, out_dir, item_id, names.get(sensor or ""))))
 
 
@@ -308,6 +322,8 @@ def evaluate(
     from ..evaluation.ombria import evaluate_ombria
 
     settings = services.settings
+    if json_path:
+        writable_file(json_path, "--json")
     evaluator, name = {
         "oscd": (evaluate_oscd, preset or settings.default_s2_preset),
         "ombria": (evaluate_ombria, preset or "s1-flood"),

@@ -9,11 +9,12 @@ from typing import Any
 import click
 
 from .context import services_of_command
+from .exits import EowatchCommand
 
 __all__ = ["search"]
 
 
-@click.command()
+@click.command(cls=EowatchCommand)
 @click.option(
     "--aoi", required=True, help="AOI: GeoJSON file/text, WKT, or bbox minlon,minlat,maxlon,maxlat."
 )

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from ..errors import EowatchError
 from ..services import Services
 from .context import services_of_command
+from .exits import EowatchCommand, EowatchGroup
 
 __all__ = ["serve", "admin", "run_server"]
 
@@ -26,7 +26,7 @@ def run_server(services: Services, host: str, port: int, log_level: str = "info"
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
 
 
-@click.command()
+@click.command(cls=EowatchCommand)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option(
@@ -54,14 +54,7 @@ def _access() -> Any:
     return services_of_command().access
 
 
-def _guard(fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except EowatchError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@click.group()
+@click.group(cls=EowatchGroup)
 def admin() -> None:
     """Manage users, API keys and collection grants (in the database of the settings)."""
 
@@ -74,24 +67,24 @@ def admin() -> None:
 def create_user(name: str, role: str, organisation: str, with_key: bool) -> None:
     """Add a user (the first admin bootstraps the service)."""
     access = _access()
-    _guard(access.create_user, name, role, organisation)
+    access.create_user(name, role, organisation)
     click.echo(f"created {role} {name!r}", err=True)
     if with_key:
-        click.echo(_guard(access.create_key, name))
+        click.echo(access.create_key(name))
 
 
 @admin.command("create-key")
 @click.argument("user")
 def create_key(user: str) -> None:
     """Create an API key for USER and print it (it is shown only this once)."""
-    click.echo(_guard(_access().create_key, user))
+    click.echo(_access().create_key(user))
 
 
 @admin.command("revoke-key")
 @click.argument("key_or_prefix")
 def revoke_key(key_or_prefix: str) -> None:
     """Revoke an API key, given whole or by its prefix."""
-    _guard(_access().revoke_key, key_or_prefix)
+    _access().revoke_key(key_or_prefix)
     click.echo("revoked", err=True)
 
 
@@ -100,7 +93,7 @@ def revoke_key(key_or_prefix: str) -> None:
 @click.argument("collection")
 def grant(organisation: str, collection: str) -> None:
     """Let ORGANISATION read COLLECTION."""
-    _guard(_access().grant, organisation, collection, "cli")
+    _access().grant(organisation, collection, "cli")
     click.echo(f"granted {collection!r} to {organisation!r}", err=True)
 
 
@@ -109,5 +102,5 @@ def grant(organisation: str, collection: str) -> None:
 @click.argument("collection")
 def revoke(organisation: str, collection: str) -> None:
     """Withdraw ORGANISATION's read access to COLLECTION."""
-    _guard(_access().revoke, organisation, collection, "cli")
+    _access().revoke(organisation, collection, "cli")
     click.echo(f"revoked {collection!r} from {organisation!r}", err=True)

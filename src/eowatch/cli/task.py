@@ -3,37 +3,21 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import signal
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from ..errors import EowatchError
+from ..errors import EowatchError, InputError
 from ..services import Services
 from .context import services_of_command
+from .exits import EowatchCommand, EowatchGroup
 
 __all__ = ["task", "scheduler", "worker"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _errors(fn: F) -> F:
-    """Show eowatch errors as a one-line message (exit status 1)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except EowatchError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _tasks() -> Any:
@@ -56,7 +40,7 @@ def _line(t: Any) -> str:
     return f"{t.name:<24} {t.state:<7} {','.join(t.spec.sensors):<22} {t.spec.collection:<28} {jobs}"
 
 
-@click.group()
+@click.group(cls=EowatchGroup)
 def task() -> None:
     """Monitoring tasks: watch an AOI and process each new acquisition."""
 
@@ -82,14 +66,18 @@ def task() -> None:
 @click.option("--collection", help="Results collection (default task-<name>).")
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A JSON task spec; command-line options override it.")  # fmt: skip
-@_errors
 def create(name: str, aoi: str, sensors: tuple[str, ...], presets: tuple[str, ...], start: str | None,
            end: str | None, cadence: str, provider: str | None, max_gap_days: float | None,
            max_cloud: float | None, min_alert_area: float, webhooks: tuple[str, ...],
            webhook_secret: str | None, emails: tuple[str, ...], owner: str | None, collection: str | None,
            spec: Path | None) -> None:  # fmt: skip
     """Create task NAME."""
-    data: dict[str, Any] = json.loads(spec.read_text()) if spec else {}
+    try:
+        data: dict[str, Any] = json.loads(spec.read_text()) if spec else {}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--spec {spec}: cannot read it as JSON ({exc}); give a JSON task spec") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--spec {spec}: a task spec is a JSON object, not {type(data).__name__}")
     data.update(name=name, aoi=aoi, sensors=list(sensors), cadence=cadence, min_alert_area_m2=min_alert_area)
     optional = {"presets": list(presets), "start": start, "end": end, "provider": provider,
                 "max_cloud_cover": max_cloud, "owner": owner, "collection": collection,
@@ -105,7 +93,6 @@ def create(name: str, aoi: str, sensors: tuple[str, ...], presets: tuple[str, ..
 @task.command("list")
 @click.option("--owner", help="Only this user's tasks.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_errors
 def list_(owner: str | None, as_json: bool) -> None:
     """List the tasks."""
     tasks = _tasks().list(owner=owner)
@@ -119,7 +106,6 @@ def list_(owner: str | None, as_json: bool) -> None:
 @task.command()
 @click.argument("name")
 @click.option("--jobs", "with_jobs", is_flag=True, help="Also list the task's jobs.")
-@_errors
 def show(name: str, with_jobs: bool) -> None:
     """Show task NAME (JSON)."""
     service = _tasks()
@@ -135,7 +121,6 @@ def show(name: str, with_jobs: bool) -> None:
 def _simple(action: str, help_text: str) -> None:
     @task.command(action, help=help_text)
     @click.argument("name")
-    @_errors
     def command(name: str) -> None:
         result = getattr(_tasks(), action)(name)
         click.echo(f"{action}: {name}" + (f" ({result.state})" if result is not None else ""))
@@ -147,10 +132,9 @@ _simple("trigger", "Make task NAME due now (the next scheduler tick polls it).")
 _simple("delete", "Delete task NAME and its jobs (catalogued products stay).")
 
 
-@click.command()
+@click.command(cls=EowatchCommand)
 @click.option("--once", is_flag=True, help="One tick, then exit.")
 @click.option("--interval", type=float, default=10.0, show_default=True, help="Seconds between ticks.")
-@_errors
 def scheduler(once: bool, interval: float) -> None:
     """Poll the due tasks and queue a job per new pair and preset."""
     from ..monitor import Scheduler
@@ -161,16 +145,17 @@ def scheduler(once: bool, interval: float) -> None:
         report = sched.tick()
         click.echo(json.dumps({"polled": report.polled, "enqueued": len(report.enqueued),
                                "existing": report.existing, "errors": report.errors}))  # fmt: skip
+        if report.errors and set(report.errors) >= set(report.polled):
+            raise EowatchError(f"every poll failed ({len(report.errors)} task(s)); see the errors above")
         return
     sched.run_forever(_stop_on_signals(), poll_s=interval)
 
 
-@click.command()
+@click.command(cls=EowatchCommand)
 @click.option("--once", is_flag=True, help="Run the queued jobs, then exit.")
 @click.option("--max-jobs", type=int, help="Exit after this many jobs.")
 @click.option("--executor", help="inline, local (worker processes) or dask (default: from settings).")
 @click.option("--concurrency", type=int, default=1, show_default=True, help="Jobs at once.")
-@_errors
 def worker(once: bool, max_jobs: int | None, executor: str | None, concurrency: int) -> None:
     """Claim and run queued jobs; SIGINT/SIGTERM stop after the jobs in flight."""
     from ..monitor import Worker

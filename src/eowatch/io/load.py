@@ -26,7 +26,7 @@ from rasterio.warp import transform_bounds, transform_geom
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from ..errors import AOIError, InputReadError, NoOverlapError
+from ..errors import AOIError, InputError, InputReadError, NoOverlapError
 from ..kernels.jit import kernel
 from ..model import Grid, Scene
 from .remote import open_raster, read_failure
@@ -34,6 +34,7 @@ from .sources import Acquisition, BandAsset
 
 __all__ = [
     "crs_from",
+    "user_crs",
     "reproject_bounds",
     "read_plain_band",
     "band_grid",
@@ -58,6 +59,15 @@ _EPS = 1e-6  # fraction of a pixel forgiven when snapping bounds to a grid
 def crs_from(value: str | int) -> CRS:
     """A CRS from a user value ("EPSG:32631", WKT, an EPSG code)."""
     return CRS.from_epsg(value) if isinstance(value, int) else CRS.from_user_input(value)
+
+
+def user_crs(value: str) -> CRS:
+    """The CRS a user named (an EPSG code, WKT, a PROJ string); ``InputError`` otherwise."""
+    try:
+        with rasterio.Env():  # PROJ's complaint comes back in the exception, not on stderr
+            return CRS.from_user_input(value)
+    except rasterio.errors.CRSError as exc:
+        raise InputError(f"unknown CRS {value!r} ({exc}); give an EPSG code, e.g. --crs EPSG:32631") from None
 
 
 def reproject_bounds(

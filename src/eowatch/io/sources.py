@@ -153,6 +153,14 @@ def _from_folder(folder: Path, sensor: str | None) -> Acquisition:
         assets, kind = s1, "sentinel-1"
     else:
         assets, kind = s2, "sentinel-2"
+    if not assets and (s1 or s2):  # bands of the other sensor
+        found, wanted = (
+            ("Sentinel-1", "Sentinel-2 ('*_B04.tif')") if s1 else ("Sentinel-2", "Sentinel-1 ('*_vv.tif')")
+        )
+        raise InputError(
+            f"{folder} holds {found} bands but the preset needs {wanted} bands; choose a {found} preset "
+            "(see `eowatch presets`) or give a folder of the preset's sensor"
+        )
     if not assets:
         raise InputError(
             f"no band rasters found in {folder}; expected files named like '*_B04.tif' (Sentinel-2) "

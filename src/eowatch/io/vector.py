@@ -24,12 +24,11 @@ from pyproj import CRS as ProjCRS
 from pyproj import Geod, Transformer
 from pyproj.exceptions import CRSError
 from rasterio.crs import CRS
-from rasterio.errors import RasterioError
 from rasterio.warp import transform_geom
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.geometry.polygon import orient
 
+from ..aoi import geodesic_area_m2
 from ..errors import ProductWriteError
 from ..kernels.boundaries import Rings, trace_rings
 from ..kernels.regions import class_regions, zonal_statistics
@@ -79,8 +78,8 @@ _SCHEMA: dict[str, str] = {
 def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0.0) -> ChangePolygons:
     """The change polygons (EPSG:4326), one per connected region of a change class.
 
-    Properties: ``class``, ``class_name``, ``area_m2`` (geodesic on geographic
-    grids, planar on projected ones, of the unsimplified region), ``mean_statistic``,
+    Properties: ``class``, ``class_name``, ``area_m2`` (on the ellipsoid, whatever the
+    grid's CRS, of the unsimplified region: ``_areas_of``), ``mean_statistic``,
     ``max_statistic``, ``confidence`` (mean over the region, or None),
     ``pixel_count`` and ``direction`` for classes named increase/decrease.
     Sorted by area, largest first; ``id`` is the 1-based rank.
@@ -96,7 +95,7 @@ def polygonize_changes(result: ChangeResult, *, simplify_tolerance_px: float = 0
     rings = Rings(
         np.empty((0, 2)), rings.ring_offsets, rings.polygon_offsets
     )  # pixel corners no longer needed
-    areas = _areas_of(xy, rings, stats["pixel_count"], result.grid)
+    areas = _areas_of(xy, rings, result.grid)
     if simplify_tolerance_px > 0:
         xy, rings = _simplified(xy, rings, simplify_tolerance_px * max(result.grid.resolution))
     out_geoms = _lonlat_polygons(xy, rings, result.grid.crs)
@@ -249,15 +248,37 @@ def _polygons(xy: NDArray[np.float64], rings: Rings) -> NDArray[np.object_]:
     )
 
 
-def _areas_of(xy: NDArray[np.float64], rings: Rings, pixel_count: NDArray[np.int64], grid: Grid
-              ) -> NDArray[np.float64]:  # fmt: skip
-    """Area of each region in m²: on projected grids its pixels times the pixel's area (the
-    polygon is made of whole pixels), on geographic grids geodesic (``_areas_m2``)."""
+def _areas_of(xy: NDArray[np.float64], rings: Rings, grid: Grid) -> NDArray[np.float64]:
+    """Area of each region in m² on the ellipsoid, whatever the grid's CRS: geodesic on
+    geographic grids (``eowatch.aoi.geodesic_area_m2``), else by the shoelace formula in a
+    Lambert azimuthal equal-area projection centred on the grid. (A projected grid's own
+    pixel area carries its projection's scale: x1.45 in EPSG:3857 at Beirut, 0.9992 to
+    1.002 in UTM.)"""
     if grid.crs.is_geographic:
-        return _areas_m2(_polygons(xy, rings), grid.crs)
-    t = grid.transform
-    pixel = abs(t.a * t.e - t.b * t.d) * _linear_unit_factor(grid.crs) ** 2
-    return pixel_count.astype(np.float64) * pixel
+        geod = _geod(grid.crs)
+        return np.array([geodesic_area_m2(g, geod) for g in _polygons(xy, rings)], dtype=np.float64)
+    crs = ProjCRS.from_wkt(grid.crs.to_wkt())
+    left, bottom, right, top = grid.bounds
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        (left + right) / 2, (bottom + top) / 2
+    )
+    equal_area = ProjCRS.from_proj4(f"+proj=laea +lat_0={lat} +lon_0={lon} +ellps=WGS84 +units=m")
+    x, y = Transformer.from_crs(crs, equal_area, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    ring_areas = np.abs(_ring_areas(np.column_stack([x, y]), rings))
+    exteriors = rings.polygon_offsets[:-1]
+    # a polygon's rings are its exterior and its holes: exterior minus the holes
+    return 2 * ring_areas[exteriors] - np.add.reduceat(ring_areas, exteriors)
+
+
+def _ring_areas(xy: NDArray[np.float64], rings: Rings) -> NDArray[np.float64]:
+    """The signed area of each ring at ``xy`` (shoelace; counter-clockwise positive)."""
+    starts, ends = rings.ring_offsets[:-1], rings.ring_offsets[1:]
+    x, y = xy[:, 0], xy[:, 1]
+    # Each ring is closed, so the last vertex pairs with nothing after it.
+    cross = np.zeros(len(xy))
+    cross[:-1] = x[:-1] * y[1:] - x[1:] * y[:-1]
+    cross[ends - 1] = 0.0
+    return np.add.reduceat(cross, starts) / 2 if len(starts) else np.zeros(0)
 
 
 def _lonlat_polygons(xy: NDArray[np.float64], rings: Rings, crs: CRS) -> NDArray[np.object_]:
@@ -279,12 +300,7 @@ def _oriented(xy: NDArray[np.float64], rings: Rings) -> NDArray[np.float64]:
     """``xy`` (in place) with every ring reversed whose orientation is not RFC 7946's (outer
     rings counter-clockwise, holes clockwise), as ``shapely.orient_polygons`` does."""
     starts, ends = rings.ring_offsets[:-1], rings.ring_offsets[1:]
-    x, y = xy[:, 0], xy[:, 1]
-    # Shoelace per ring; each ring is closed, so the last vertex pairs with nothing after it.
-    cross = np.zeros(len(xy))
-    cross[:-1] = x[:-1] * y[1:] - x[1:] * y[:-1]
-    cross[ends - 1] = 0.0
-    signed = np.add.reduceat(cross, starts) if len(starts) else np.zeros(0)
+    signed = _ring_areas(xy, rings)
     exterior = np.zeros(len(starts), dtype=bool)
     exterior[rings.polygon_offsets[:-1][np.diff(rings.polygon_offsets) > 0]] = True
     flip = np.flatnonzero(np.where(exterior, signed < 0, signed > 0))
@@ -297,14 +313,6 @@ def _oriented(xy: NDArray[np.float64], rings: Rings) -> NDArray[np.float64]:
     return xy
 
 
-def _areas_m2(geoms: NDArray[np.object_], crs: CRS) -> NDArray[np.float64]:
-    """Area of each geometry in m²: geodesic for geographic CRSs, planar times unit factor otherwise."""
-    if crs.is_geographic:
-        geod = _geod(crs)
-        return np.array([_geodesic_area(geod, g) for g in geoms], dtype=np.float64)
-    return shapely.area(np.asarray(geoms, dtype=object)) * _linear_unit_factor(crs) ** 2
-
-
 def _geod(crs: CRS) -> Geod:
     """The CRS's own ellipsoid, WGS84 when it cannot be told."""
     try:
@@ -312,34 +320,6 @@ def _geod(crs: CRS) -> Geod:
     except CRSError:
         geod = None
     return geod if geod is not None else Geod(ellps="WGS84")
-
-
-def _geodesic_area(geod: Geod, geom: BaseGeometry) -> float:
-    """Geodesic area of a lon/lat geometry; edges are densified so they follow parallels/meridians."""
-    polygons = getattr(geom, "geoms", [geom])
-    total = 0.0
-    for polygon in polygons:
-        # Pixel edges run along parallels; a geodesic between distant vertices does not.
-        max_seg = _max_segment(polygon)
-        dense = shapely.segmentize(polygon, max_seg) if max_seg > 0 else polygon
-        area, _ = geod.geometry_area_perimeter(orient(dense, sign=1.0))
-        total += abs(area)
-    return total
-
-
-def _max_segment(polygon: BaseGeometry, parts: int = 64) -> float:
-    """Segment length for densifying: a 64th of the polygon's larger extent."""
-    minx, miny, maxx, maxy = polygon.bounds
-    return max(maxx - minx, maxy - miny) / parts
-
-
-def _linear_unit_factor(crs: CRS) -> float:
-    """Metres per unit of a projected CRS."""
-    try:
-        factor = crs.linear_units_factor[1]
-    except (RasterioError, TypeError, IndexError, ValueError):
-        return 1.0
-    return float(factor) if factor else 1.0
 
 
 def _simplified(xy: NDArray[np.float64], rings: Rings, tolerance: float) -> tuple[NDArray[np.float64], Rings]:

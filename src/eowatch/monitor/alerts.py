@@ -18,8 +18,8 @@ import time
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,15 +48,13 @@ def verify_signature(body: bytes, secret: str, header: str | None) -> bool:
     return bool(header) and hmac.compare_digest(sign(body, secret), str(header))
 
 
-def _links(settings: Settings, collection: str, item: dict[str, Any], folder: str) -> dict[str, str]:
-    base = settings.api_base_url
-    if base:
-        url = f"{base.rstrip('/')}/collections/{collection}/items/{item['id']}"
-        return {"item": url, "quicklook": f"{url}/assets/quicklook"}
-    return {
-        "item": (Path(folder) / "item.json").as_uri(),
-        "quicklook": (Path(folder) / "quicklook.png").as_uri(),
-    }
+def _links(settings: Settings, collection: str, item: dict[str, Any]) -> dict[str, str]:
+    """The API's URLs of the Item and of each of its assets (``quicklook``...): under
+    ``api_base_url``, else paths to resolve against the API; never the server's files."""
+    base = (settings.api_base_url or "").rstrip("/")
+    url = f"{base}/collections/{quote(collection, safe='')}/items/{quote(str(item['id']), safe='')}"
+    assets = {key: f"{url}/assets/{quote(key, safe='')}" for key in item.get("assets") or {}}
+    return {**assets, "item": url}
 
 
 def alert_payload(spec: TaskSpec, task_id: str, job: Job, summary: dict[str, Any], item: dict[str, Any],
@@ -73,7 +71,7 @@ def alert_payload(spec: TaskSpec, task_id: str, job: Job, summary: dict[str, Any
         "polygon_count": summary.get("polygon_count"),
         "min_alert_area_m2": spec.min_alert_area_m2,
         "bbox": item.get("bbox"),
-        "links": _links(settings, str(spec.collection), item, summary["folder"]),
+        "links": _links(settings, str(spec.collection), item),
     }
 
 

@@ -17,13 +17,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..aoi import check_aoi, parse_aoi
-from ..catalog.providers import normalise_sensor, parse_time
+from ..catalog.providers import list_providers, normalise_sensor, parse_time
 from ..errors import CatalogError, InputError, NotFoundError
+from ..ids import check_id
 from ..settings import Settings
 from ..store.monitoring import JobRow, TaskRow
 
@@ -32,9 +33,9 @@ __all__ = [
     "job_view",
 ]  # fmt: skip
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 DEFAULT_CADENCE_S = 3600
 _NEVER = 9.0e15  # the due time of a paused task: far after any real time
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class WebhookTarget(BaseModel):
@@ -85,11 +86,7 @@ class TaskSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(
-                f"task name {value!r}: use letters, digits, '.', '_' or '-' (at most 128, no spaces)"
-            )
-        return value
+        return check_id("task name", value)
 
     @field_validator("aoi", mode="before")
     @classmethod
@@ -129,8 +126,6 @@ class TaskSpec(BaseModel):
             )
         if self.collection is None:
             self.collection = f"task-{self.name}"
-        elif not self.collection or "/" in self.collection:
-            raise ValueError(f"{self.collection!r} is not a usable collection id (no '/')")
         return self
 
     @property
@@ -215,36 +210,50 @@ class TaskService:
                 raise InputError(f"invalid task: {_problems(exc)}") from None
             except ValueError as exc:
                 raise InputError(f"invalid task: {exc}") from None
+        # checked here, not in TaskSpec, so that specs stored under an older rule still load
+        check_id("the task's collection id", spec.collection)
         check_aoi(spec.geometry, self.settings.max_aoi_area_km2)
-        if spec.presets:
-            from ..detect import get_preset
-
-            for preset in spec.presets:
-                get_preset(preset)  # UnknownPresetError names the choices
+        _check_runnable(spec)
         return spec
 
     def create(self, spec: TaskSpec | dict[str, Any]) -> Task:
-        """Validate and store a new task (due at once). ``InputError`` when invalid or the name is taken."""
+        """Validate and store a new task (due at once). Names are unique per owner: ``InputError``
+        when invalid or when the owner has a task of that name. A task left to the default
+        collection (``task-<name>``) that another task already writes to gets ``task-<id>``,
+        so that the products of two owners' same-named tasks never mix."""
+        defaulted = not isinstance(spec, TaskSpec) and spec.get("collection") is None
         spec = self.validate(spec)
-        now = time.time()
-        row = TaskRow(
-            id=uuid.uuid4().hex[:16], name=spec.name, owner=spec.owner, collection=spec.collection or "",
-            state="active", spec=spec.model_dump(mode="json"), created=now, updated=now, next_due_at=0.0,
-        )  # fmt: skip
+        task_id, now = uuid.uuid4().hex[:16], time.time()
         try:
             with self._session() as session, session.begin():
-                session.add(row)
+                if _count(session, TaskRow.name == spec.name, TaskRow.owner == spec.owner):
+                    raise InputError(f"a task named {spec.name!r} already exists; choose another name")
+                if defaulted and _count(session, TaskRow.collection == spec.collection):
+                    spec = spec.model_copy(update={"collection": f"task-{task_id}"})
+                session.add(TaskRow(
+                    id=task_id, name=spec.name, owner=spec.owner, collection=spec.collection or "",
+                    state="active", spec=spec.model_dump(mode="json"), created=now, updated=now,
+                    next_due_at=0.0,
+                ))  # fmt: skip
         except IntegrityError:
             raise InputError(f"a task named {spec.name!r} already exists; choose another name") from None
         except SQLAlchemyError as exc:
             raise CatalogError(f"cannot store task {spec.name!r}: {exc}") from exc
-        return self.get(row.id)
+        return self.get(task_id)
 
-    def _find(self, session: Session, key: str) -> TaskRow:
-        row = session.get(TaskRow, key) or session.scalars(select(TaskRow).where(TaskRow.name == key)).first()
-        if row is None:
+    def _find(
+        self, session: Session, key: str, owner: str | None = None, collections: frozenset[str] | None = None
+    ) -> TaskRow:
+        """The task of id ``key``, else the one named ``key``, among those ``_scoped`` to
+        ``owner`` and ``collections``; ``InputError`` when several of them have that name."""
+        query = select(TaskRow).where(or_(TaskRow.id == key, TaskRow.name == key))
+        rows = session.scalars(_scoped(query, owner, None, collections).limit(3)).all()
+        rows = [r for r in rows if r.id == key] or rows
+        if len(rows) > 1:
+            raise InputError(f"several tasks (of several owners) are named {key!r}; give the task's id")
+        if not rows:
             raise NotFoundError(f"no monitoring task {key!r} (see `eowatch task list`)")
-        return row
+        return rows[0]
 
     def _task(self, session: Session, row: TaskRow, counts: dict[str, int] | None = None) -> Task:
         if counts is None:
@@ -256,22 +265,16 @@ class TaskService:
             last_polled_at=_dt(row.last_polled_at), last_poll_error=row.last_poll_error, jobs=counts,
         )  # fmt: skip
 
-    def get(self, key: str) -> Task:
-        """A task by id or name."""
+    def get(self, key: str, owner: str | None = None, collections: frozenset[str] | None = None) -> Task:
+        """A task by id or name (of ``owner``, writing to one of ``collections``, when given)."""
         with self._session() as session:
-            return self._task(session, self._find(session, key))
+            return self._task(session, self._find(session, key, owner, collections))
 
     def list(
         self, owner: str | None = None, state: str | None = None, collections: frozenset[str] | None = None
     ) -> list[Task]:
         """Every task (of ``owner``, in ``state``, writing to one of ``collections``), by name."""
-        query = select(TaskRow).order_by(TaskRow.name)
-        if owner is not None:
-            query = query.where(TaskRow.owner == owner)
-        if state is not None:
-            query = query.where(TaskRow.state == state)
-        if collections is not None:
-            query = query.where(TaskRow.collection.in_(sorted(collections)))
+        query = _scoped(select(TaskRow).order_by(TaskRow.name), owner, state, collections)
         with self._session() as session:
             rows = session.scalars(query).all()
             counts = self._counts(session, [row.id for row in rows])
@@ -306,9 +309,7 @@ class TaskService:
             merged = merge_patch(dict(row.spec), changes, replace=("aoi",))
             _keep_masked_secrets(merged, row.spec)
             spec = self.validate(merged)
-            if spec.name != row.name and session.scalar(
-                select(func.count()).select_from(TaskRow).where(TaskRow.name == spec.name)
-            ):
+            if _count(session, TaskRow.name == spec.name, TaskRow.owner == row.owner, TaskRow.id != row.id):
                 raise InputError(f"a task named {spec.name!r} already exists; choose another name")
             values: dict[str, Any] = dict(
                 name=spec.name, owner=spec.owner, collection=spec.collection or "",
@@ -359,6 +360,54 @@ class TaskService:
             row = self._find(session, key)
             session.execute(delete(JobRow).where(JobRow.task_id == row.id))
             session.delete(row)
+
+
+def _count(session: Session, *conditions: Any) -> int:
+    """How many tasks meet ``conditions`` (``TaskRow.owner == None`` is ``IS NULL``)."""
+    return int(session.scalar(select(func.count()).select_from(TaskRow).where(*conditions)) or 0)
+
+
+def _scoped(
+    query: Select[TaskRow], owner: str | None, state: str | None, collections: frozenset[str] | None
+) -> Select[TaskRow]:
+    """``query`` narrowed to the tasks of ``owner``, in ``state``, writing to one of
+    ``collections`` (each when given)."""
+    if owner is not None:
+        query = query.where(TaskRow.owner == owner)
+    if state is not None:
+        query = query.where(TaskRow.state == state)
+    if collections is not None:
+        query = query.where(TaskRow.collection.in_(sorted(collections)))
+    return query
+
+
+def _check_runnable(spec: TaskSpec) -> None:
+    """Refuse a task that could never run: an unknown preset, one of a sensor the task does
+    not watch (or a watched sensor none of its presets is for), an unknown discovery
+    provider, an e-mail address that is not one."""
+    from ..detect import get_preset
+
+    sensor_of = {preset: get_preset(preset).sensor for preset in spec.presets}  # names the choices
+    for preset, sensor in sensor_of.items():
+        if sensor not in spec.sensors:
+            raise InputError(
+                f"preset {preset!r} is for {sensor} but the task watches {', '.join(spec.sensors)}; "
+                "choose a preset of a watched sensor (see `eowatch presets`) or watch its sensor"
+            )
+    if idle := [s for s in spec.sensors if sensor_of and s not in sensor_of.values()]:
+        raise InputError(
+            f"the task watches {', '.join(idle)} but none of its presets ({', '.join(sensor_of)}) is for it; "
+            "add a preset for it or stop watching it"
+        )
+    name = (spec.provider or "").strip().lower()
+    if name and not name.startswith(("http://", "https://", "local:")) and name not in list_providers():
+        raise InputError(
+            f"unknown discovery provider {spec.provider!r}; available: {', '.join(list_providers())}, "
+            "local:FOLDER or the URL of a STAC API"
+        )
+    for address in spec.emails:
+        if not _EMAIL.match(address):
+            raise InputError(f"{address!r} is not an e-mail address; give one like name@example.org")
 
 
 def _problems(exc: ValidationError) -> str:

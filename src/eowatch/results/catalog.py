@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import shutil
 from collections.abc import Collection, Iterable, Sequence
@@ -21,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pystac
-from shapely.errors import GEOSException
+from shapely.errors import ShapelyError
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, and_, delete, func, or_, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ..aoi import bbox_boxes
 from ..errors import CatalogError, InputError, NotFoundError
+from ..ids import check_id
 from ..settings import Settings
 from ..store import CollectionRow, ItemRow, make_engine
 from ..store.db import database_error
@@ -55,6 +58,8 @@ class SearchResult:
 # -- parsing of search parameters -------------------------------------------------
 
 
+#: What pystac raises on JSON that is not a STAC Item (on JSON that is not an object: AttributeError).
+_STAC_ERRORS = (pystac.STACError, pystac.STACTypeError)
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
@@ -70,11 +75,11 @@ def _parse_instant(text: str) -> datetime:
         value = value[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     except ValueError as exc:
         raise InputError(f"{text!r} is not an RFC 3339 date-time (e.g. 2017-01-01T00:00:00Z)") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise InputError(f"{text!r} is outside the years 1 to 9999 once converted to UTC") from exc
 
 
 def parse_datetime_range(text: str | None) -> tuple[datetime | None, datetime | None] | None:
@@ -96,40 +101,54 @@ def parse_datetime_range(text: str | None) -> tuple[datetime | None, datetime | 
     return start, end
 
 
+def _coordinate(value: Any, text: bool) -> float:
+    """One finite number of a bbox: text in the ``"a,b,c,d"`` form, a JSON number otherwise."""
+    if isinstance(value, bool) or not isinstance(value, str if text else int | float):
+        raise ValueError(f"{value!r} is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not finite")
+    return number
+
+
 def parse_bbox(values: Sequence[float] | str | None) -> list[float] | None:
-    """A bbox as 4 (or 6, with heights) numbers, given as a list or ``"a,b,c,d"``."""
+    """A bbox as 4 (or 6, with heights) numbers, given as a list or ``"a,b,c,d"``:
+    longitudes in [-180, 180] (minx > maxx crosses the antimeridian), latitudes in
+    [-90, 90] with miny <= maxy."""
     if values is None:
         return None
-    if isinstance(values, str):
-        try:
-            values = [float(v) for v in values.split(",")]
-        except ValueError as exc:
-            raise InputError(f"bbox {values!r} must be 4 comma-separated numbers") from exc
-    numbers = [float(v) for v in values]
+    text = isinstance(values, str)
+    try:
+        numbers = [_coordinate(v, text) for v in (values.split(",") if isinstance(values, str) else values)]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bbox {values!r} must be 4 (or 6) numbers minx,miny,maxx,maxy: {exc}") from None
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     if len(numbers) != 4:
         raise InputError(f"bbox {values!r} must have 4 numbers (minx, miny, maxx, maxy) or 6")
     minx, miny, maxx, maxy = numbers
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180):
+        raise InputError(f"bbox {values!r}: longitudes must be in [-180, 180] (minx > maxx crosses 180°)")
     if miny > maxy or not (-90 <= miny <= 90 and -90 <= maxy <= 90):
         raise InputError(f"bbox {values!r}: latitudes must be in [-90, 90] with miny <= maxy")
     return numbers
 
 
-def _bbox_boxes(bbox: list[float]) -> list[tuple[float, float, float, float]]:
-    """A bbox as one or two boxes (two when it crosses the antimeridian)."""
-    minx, miny, maxx, maxy = bbox
-    if minx > maxx:
-        return [(minx, miny, 180.0, maxy), (-180.0, miny, maxx, maxy)]
-    return [(minx, miny, maxx, maxy)]
+_GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+                   "GeometryCollection")  # fmt: skip
 
 
 def _geometry(value: dict[str, Any] | BaseGeometry) -> BaseGeometry:
     if isinstance(value, BaseGeometry):
         return value
+    if value.get("type") not in _GEOMETRY_TYPES:
+        raise InputError(
+            f"intersects must be a GeoJSON geometry ({', '.join(_GEOMETRY_TYPES)}), "
+            f"not type {value.get('type')!r}: send a Feature's geometry member, not the Feature"
+        )
     try:
         geom = shape(value)
-    except (AttributeError, KeyError, TypeError, ValueError, GEOSException) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, ShapelyError) as exc:
         raise InputError(f"intersects is not a GeoJSON geometry: {exc}") from exc
     if geom.is_empty:
         raise InputError("intersects is an empty geometry")
@@ -147,7 +166,7 @@ def _decode_token(token: str) -> tuple[datetime, str, str]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         when, collection, item = json.loads(raw)
         return _parse_instant(when), str(collection), str(item)
-    except (binascii.Error, ValueError, TypeError, InputError) as exc:
+    except (binascii.Error, ValueError, TypeError, AttributeError, RecursionError, InputError) as exc:
         raise InputError(f"paging token {token!r} is not valid; start again from the first page") from exc
 
 
@@ -194,10 +213,7 @@ class ResultsCatalog:
         self, collection_id: str, title: str | None = None, description: str | None = None
     ) -> dict[str, Any]:
         """Create the collection when missing (title and description update an existing one)."""
-        if not collection_id or "/" in collection_id or collection_id.strip() != collection_id:
-            raise InputError(
-                f"{collection_id!r} is not a usable collection id (no '/', no spaces at the ends)"
-            )
+        check_id("collection id", collection_id)
         try:
             with self._session() as session, session.begin():
                 row = session.get(CollectionRow, collection_id)
@@ -284,8 +300,10 @@ class ResultsCatalog:
         try:
             data = json.loads(item_path.read_text())
             pystac.Item.from_dict(data, preserve_dict=True)
-        except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
-            raise InputError(f"{item_path} is not a readable STAC Item: {exc}") from exc
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, *_STAC_ERRORS) as exc:
+            raise InputError(
+                f"{item_path} is not a readable STAC Item: {exc}; give product folders written by eowatch"
+            ) from exc
         for key, asset in (data.get("assets") or {}).items():
             href = str(asset.get("href", ""))
             if "://" in href:
@@ -309,10 +327,11 @@ class ResultsCatalog:
             start = _parse_instant(props["start_datetime"]) if props.get("start_datetime") else when
             end = _parse_instant(props["end_datetime"]) if props.get("end_datetime") else when
             item_id = str(data["id"])
-        except (KeyError, TypeError, AttributeError, ValueError, GEOSException) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError, ShapelyError) as exc:
             raise InputError(
                 f"STAC Item {data.get('id')!r} lacks a geometry, bbox or datetime: {exc}"
             ) from exc
+        check_id("item id", item_id)
         minx, miny, maxx, maxy = (float(v) for v in (bbox[:2] + bbox[-2:] if len(bbox) == 6 else bbox))
         props["datetime"] = _iso(when)
         links = [link for link in data.get("links", []) if link.get("rel") not in _MANAGED_RELS]
@@ -435,7 +454,7 @@ class ResultsCatalog:
             raise InputError("give bbox or intersects, not both")
         box_values = parse_bbox(bbox)
         geom = _geometry(intersects) if intersects is not None else None
-        boxes = _bbox_boxes(box_values) if box_values else ([geom.bounds] if geom is not None else [])
+        boxes = bbox_boxes(*box_values) if box_values else ([geom.bounds] if geom is not None else [])
         if box_values:
             parts = [box(*b) for b in boxes]
             geom = parts[0] if len(parts) == 1 else parts[0].union(parts[1])

@@ -27,12 +27,14 @@ ALERT_STATES = ("pending", "sending", "sent", "failed")
 
 
 class TaskRow(Base):
-    """A monitoring task: its specification (JSON) and its polling state."""
+    """A monitoring task: its specification (JSON) and its polling state. Names are
+    unique per owner (``TaskService`` also checks tasks without an owner, which SQL's
+    NULLs leave out of the constraint); databases made before keep their unique names."""
 
     __tablename__ = "monitor_tasks"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), unique=True)
+    name: Mapped[str] = mapped_column(String(256), index=True)
     owner: Mapped[str | None] = mapped_column(String(256), index=True)
     collection: Mapped[str] = mapped_column(String(256))
     state: Mapped[str] = mapped_column(String(16), default="active", index=True)
@@ -42,6 +44,8 @@ class TaskRow(Base):
     next_due_at: Mapped[float] = mapped_column(Float, default=0.0, index=True)
     last_polled_at: Mapped[float | None] = mapped_column(Float)
     last_poll_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_monitor_tasks_owner_name"),)
 
 
 class JobRow(Base):
