@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import MetaData, create_engine
 
-from eowatch.store import Base, auth, make_engine, monitoring, processes  # noqa: F401 - registers every table to drop
 from eowatch.store.db import sibling_database
 
 
@@ -27,7 +27,9 @@ def fresh_database(kind: str, tmp: Path, name: str | None = None) -> str:
         pytest.skip(reason)
     if name:
         url = sibling_database(url, name)
-    engine = make_engine(url)
-    Base.metadata.drop_all(engine)
+    engine = create_engine(url)  # not make_engine: it would make (and upgrade) the schema first
+    found = MetaData()
+    found.reflect(engine)  # every table, also those of earlier versions (process_jobs)
+    found.drop_all(engine)
     engine.dispose()
     return url

@@ -149,7 +149,12 @@ class Settings(BaseSettings):
     process_input_roots: list[Path] = Field(
         default_factory=list, description="Local folders process inputs may come from."
     )
-    process_workers: int = Field(2, ge=1, description="Threads running OGC API process jobs.")
+    process_workers: int = Field(
+        2,
+        ge=0,
+        description="OGC API process jobs the service runs at once (each on the executor); 0: the "
+        "service runs none itself, `eowatch worker` processes do.",
+    )
     process_collection: str = Field("processes", description="Collection receiving process results.")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
     web_basemap_url: str | None = Field(

@@ -12,7 +12,6 @@ from eowatch.errors import AuthError, NotFoundError
 from eowatch.store import auth as auth_module
 from eowatch.store import make_engine
 from eowatch.store.auth import AccessStore
-from eowatch.store.processes import JobStore
 
 from ..databases import fresh_database
 
@@ -65,16 +64,3 @@ def test_verified_keys_skip_scrypt(engine: Engine, monkeypatch: pytest.MonkeyPat
     access.revoke_key(key)
     with pytest.raises(AuthError):
         access.authenticate(key)
-
-
-def test_job_store(engine: Engine) -> None:
-    jobs = JobStore(engine)
-    job = jobs.create("s2-cva", "ana", {"before": "a"}, "adhoc")
-    assert jobs.get(job["id"])["status"] == "accepted"
-    with pytest.raises(NotFoundError):
-        jobs.get(job["id"], owner="otto")
-    jobs.update(job["id"], status="running", progress=0.5)
-    assert jobs.get(job["id"], owner="ana")["progress"] == 50
-    assert jobs.counts()["running"] == 1
-    assert jobs.fail_interrupted() == 1
-    assert jobs.get(job["id"])["status"] == "failed" and jobs.list("ana")[0]["id"] == job["id"]

@@ -111,7 +111,7 @@ def test_async_process_to_search_to_tile(
         assert http.get("/search?collections=paris", headers=partner).json()["numberMatched"] == 0
 
         metrics = http.get("/metrics").text
-        assert 'eowatch_jobs{state="successful"} 1.0' in metrics
+        assert 'eowatch_jobs{kind="process",state="succeeded"} 1.0' in metrics
         assert 'eowatch_job_duration_seconds_count{outcome="successful",preset="s2-imad"} 1.0' in metrics
         assert http.get("/readyz").json()["status"] == "ready"
 

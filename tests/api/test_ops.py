@@ -69,8 +69,9 @@ def test_metrics_by_route_template(app: tuple[TestClient, AccessStore]) -> None:
     )
     count = ("eowatch_http_request_duration_seconds_count", (("method", "GET"), ("route", route)))
     assert samples[count] == 3
-    for state in ("accepted", "running", "successful", "failed", "dismissed"):
-        assert ("eowatch_jobs", (("state", state),)) in samples
+    for kind in ("task", "process"):  # one queue: every kind of job, counted once
+        for state in ("queued", "running", "succeeded", "failed", "cancelled"):
+            assert ("eowatch_jobs", (("kind", kind), ("state", state))) in samples
     assert ("eowatch_queue_depth", ()) in samples
     # the job hook feeds the duration histogram and the failure counter
     client.app.state.metrics.job_finished("s2-cva", "failed", 3.0, "NoValidDataError")  # type: ignore[attr-defined]

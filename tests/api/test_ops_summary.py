@@ -1,5 +1,5 @@
-"""``GET /ops/summary`` over real job rows of both kinds (monitoring queue and
-OGC process jobs), on SQLite and PostgreSQL: the SQL bucketing and the bounded
+"""``GET /ops/summary`` over real job rows of both kinds (monitoring tasks' jobs and
+OGC process executions, one queue), on SQLite and PostgreSQL: the SQL bucketing and the bounded
 statistics give the numbers computed here by hand."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from eowatch.errors import InputError
 from eowatch.monitor import JobQueue, TaskService
 from eowatch.store.auth import AccessStore
 from eowatch.store.monitoring import JobRow
-from eowatch.store.processes import JobStore
 
 from ..databases import fresh_database
 from .service import service, user_key
@@ -31,7 +30,7 @@ NOW = time.time()
 @pytest.fixture(params=["sqlite", "postgresql"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestClient, AccessStore]]:
     url = fresh_database(request.param, tmp_path, "api_ops")
-    with service(url, tmp_path / "out") as pair:
+    with service(url, tmp_path / "out", process_workers=0) as pair:
         yield pair
 
 
@@ -68,14 +67,13 @@ def test_summary_counts_buckets_and_failures(site: tuple[TestClient, AccessStore
     old, _ = queue.enqueue(task.id, "s2-imad", "old-b", "old-a", {}, after_time=NOW - 8 * 86400)
     _set(engine, old, status="succeeded", started_at=NOW - 7 * 86400 - 40, finished_at=NOW - 7 * 86400)
 
-    processes = JobStore(app.state.catalog.engine)  # type: ignore[attr-defined]
-    ok = processes.create("s2-imad", "ann", {}, "processes")
-    processes.update(ok["id"], status="successful", started=dt.datetime.fromtimestamp(NOW - 200, dt.UTC),
-                     finished=dt.datetime.fromtimestamp(NOW - 150, dt.UTC))  # fmt: skip
-    bad = processes.create("s1-logratio", "ann", {}, "processes")
-    processes.update(bad["id"], status="failed", error_class="PairingError", message="orbits differ",
-                     finished=dt.datetime.fromtimestamp(NOW - 30, dt.UTC))  # fmt: skip
-    processes.create("s2-imad", "ann", {}, "processes")  # accepted: waiting
+    # process executions are jobs of the same queue (this service runs none: process_workers 0)
+    ok = queue.submit_process("s2-imad", "ann", {}, "processes")
+    _set(engine, ok.id, status="succeeded", started_at=NOW - 200, finished_at=NOW - 150)
+    bad = queue.submit_process("s1-logratio", "ann", {}, "processes")
+    _set(engine, bad.id, status="failed", error_class="PairingError", error_message="orbits differ",
+         finished_at=NOW - 30)  # fmt: skip
+    queue.submit_process("s2-imad", "ann", {}, "processes")  # accepted: waiting
 
     root = user_key(access, "root", "admin")
     ann = user_key(access, "ann", "analyst")
@@ -120,7 +118,7 @@ def test_summary_counts_buckets_and_failures(site: tuple[TestClient, AccessStore
     assert queued["count"] == 4 and queued["median"] == pytest.approx(20.0, abs=1.0)
 
     failures = summary["recent_failures"]
-    assert [f["job_id"] for f in failures] == [bad["id"], ids[3]]  # newest first
+    assert [f["job_id"] for f in failures] == [bad.id, ids[3]]  # newest first
     assert failures[0]["error_class"] == "PairingError" and failures[0]["error"] == "orbits differ"
     assert failures[1]["task"] == "ops-site" and failures[1]["preset"] == "s2-imad"
     assert failures[1]["error_class"] == "eowatch.errors.InputError" and "overlap" in failures[1]["error"]

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from eowatch.detect import list_presets
 from eowatch.store.auth import AccessStore
 
+from ..http_server import serve_silent
 from .service import service, user_key
 
 OGC = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf"
@@ -150,6 +151,7 @@ def test_malformed_bodies(app: tuple[TestClient, AccessStore], analyst: dict[str
 def test_a_running_job_dismissed_publishes_nothing_and_stays_dismissed(
     database: str, paris: Path, tmp_path: Path
 ) -> None:
+    # the job runs in a process of its own (the default executor), which dismissal ends
     with service(database, tmp_path, process_input_roots=[paris]) as (client, access):
         analyst = user_key(access, "dana", "analyst")
         inputs = {"before": str(paris / "imgs_1"), "after": str(paris / "imgs_2")}
@@ -158,17 +160,65 @@ def test_a_running_job_dismissed_publishes_nothing_and_stays_dismissed(
         created = client.post("/processes/s2-cva/execution", json={"inputs": inputs}, headers=headers)
         assert created.status_code == 201, created.text
         job_id = created.json()["jobID"]
-        service_ = client.app.state.processes  # type: ignore[attr-defined]
+        processes = client.app.state.processes  # type: ignore[attr-defined]
+        queue = processes.queue
         deadline = time.monotonic() + 120
-        while service_.jobs.get(job_id)["status"] == "accepted" and time.monotonic() < deadline:
+        while queue.get(job_id).status == "queued" and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert service_.jobs.get(job_id)["status"] == "running"
+        assert queue.get(job_id).status == "running"
         assert client.delete(f"/jobs/{job_id}", headers=analyst).json()["status"] == "dismissed"
-        service_._pool.shutdown(wait=True)  # the run has ended, one way or another
-        job = service_.jobs.get(job_id)
-        assert job["status"] == "dismissed" and job["item"] is None, job
+        while (tmp_path / "jobs" / job_id).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker stops it within a second, and removes what it wrote
+        processes.shutdown()
+        job = queue.get(job_id)
+        assert job.status == "cancelled" and job.item_id is None, job
         assert client.get(f"/jobs/{job_id}", headers=analyst).status_code == 404
         assert client.get("/jobs", headers=analyst).json()["jobs"] == []
-        assert service_.catalog.search(collections=["dismissable"]).items == []
+        assert processes.catalog.search(collections=["dismissable"]).items == []
         assert not (tmp_path / "jobs" / job_id).exists()
         assert not list(tmp_path.rglob(".*partial-*"))
+
+
+def test_an_accepted_job_survives_a_restart(database: str, paris: Path, tmp_path: Path) -> None:
+    """A job accepted by a service that stops before running it runs on the next one."""
+    inputs = {"before": str(paris / "imgs_1"), "after": str(paris / "imgs_2"), "collection": "restart"}
+    with service(database, tmp_path, process_input_roots=[paris], process_workers=0) as (client, access):
+        analyst = user_key(access, "remy", "analyst")
+        created = client.post("/processes/s2-cva/execution", json={"inputs": inputs},
+                              headers={**analyst, "Prefer": "respond-async"})  # fmt: skip
+        job_id = created.json()["jobID"]
+        assert client.get(f"/jobs/{job_id}", headers=analyst).json()["status"] == "accepted"
+    with service(database, tmp_path, process_input_roots=[paris]) as (client, _):
+        deadline = time.monotonic() + 120
+        while (status := client.get(f"/jobs/{job_id}", headers=analyst).json()["status"]) in (
+            "accepted", "running"
+        ) and time.monotonic() < deadline:  # fmt: skip
+            time.sleep(0.2)
+        assert status == "successful"
+        results = client.get(f"/jobs/{job_id}/results", headers=analyst).json()
+        assert client.get(results["item"]["href"], headers=analyst).status_code == 200
+
+
+def test_readyz_reports_a_pool_with_no_free_worker(database: str, tmp_path: Path) -> None:
+    """A remote input that never answers holds the one process worker: the next execution
+    waits, /readyz says so (503), and dismissing the hung job frees the worker."""
+    with serve_silent() as url, service(database, tmp_path, process_workers=1, http_timeout_s=600) as (
+        client, access,
+    ):  # fmt: skip
+        analyst = {**user_key(access, "hana", "analyst"), "Prefer": "respond-async"}
+        body = {"inputs": {"before": f"{url}/T31UDQ_B04.tif", "after": f"{url}/T31UDQ_B08.tif"}}
+        hung = client.post("/processes/s2-cva/execution", json=body, headers=analyst).json()["jobID"]
+        queue = client.app.state.processes.queue  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60
+        while queue.get(hung).status != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        waiting = client.post("/processes/s2-cva/execution", json=body, headers=analyst).json()["jobID"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["checks"]["executor"] == "no free worker: 1 of 1 busy, 1 waiting"
+        for job_id in (waiting, hung):
+            assert client.delete(f"/jobs/{job_id}", headers=analyst).status_code == 200
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get("/readyz").json()["checks"]["executor"] == "ok"
+        assert queue.get(hung).status == queue.get(waiting).status == "cancelled"

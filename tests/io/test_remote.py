@@ -42,21 +42,18 @@ def _band(folder: Path, name: str = "T31UDQ_20200101T000000_B04.tif") -> Path:
     return path
 
 
-def test_gdal_reads_of_a_silent_server_fail_in_bounded_time():
+@pytest.mark.parametrize(
+    ("read", "name", "message"),
+    [(open_raster, "T31UDQ_20200101T000000_B04.tif", "did not answer in time"),
+     (resolve_input, "item.json", "cannot read STAC Item")],
+    ids=["gdal", "stac"],
+)  # fmt: skip
+def test_reads_of_a_silent_server_fail_in_bounded_time(read, name, message):
     apply_limits(FAST)
     with serve_silent() as url:
         start = time.monotonic()
-        with pytest.raises(RemoteReadError, match="did not answer in time"):
-            open_raster(f"{url}/T31UDQ_20200101T000000_B04.tif")
-        assert time.monotonic() - start < BOUND_S
-
-
-def test_stac_item_of_a_silent_server_fails_in_bounded_time():
-    apply_limits(FAST)
-    with serve_silent() as url:
-        start = time.monotonic()
-        with pytest.raises(RemoteReadError, match="cannot read STAC Item"):
-            resolve_input(f"{url}/item.json")
+        with pytest.raises(RemoteReadError, match=message):
+            read(f"{url}/{name}")
         assert time.monotonic() - start < BOUND_S
 
 

@@ -191,3 +191,103 @@ def test_error_classification() -> None:
     assert not is_transient(InputError("x")) and not is_transient(ValueError("x"))
     assert [backoff_delay(a, 30) for a in (1, 2, 3)] == [30, 60, 120]
     assert backoff_delay(30, 30, max_s=3600) == 3600
+
+
+def test_process_executions_are_jobs_of_the_same_queue(engine: Engine, task_id: str) -> None:
+    queue = JobQueue(engine)
+    (task_job,) = _enqueue(queue, task_id, 1)
+    mine = queue.submit_process("s2-cva", "ana", {"before": "a", "after": "b"}, "adhoc")
+    theirs = queue.submit_process("s2-cva", "otto", {"before": "c", "after": "d"}, "adhoc")
+    assert (mine.kind, mine.task_id, mine.owner, mine.ogc_status) == ("process", None, "ana", "accepted")
+    assert [j.id for j in queue.list(kind="process", owner="ana")] == [mine.id]
+    assert [j.id for j in queue.list(kind="process", newest_first=True)] == [theirs.id, mine.id]
+    assert queue.counts(kind="process") == {"queued": 2} and queue.counts(kind="task") == {"queued": 1}
+    # a worker of process jobs only never takes a task's job
+    claimed = queue.claim("w", kinds=("process",))
+    assert claimed is not None and claimed.kind == "process"
+    assert queue.set_stage(claimed.id, "w", "detect", 0.6) and not queue.set_stage(
+        claimed.id, "x", "detect", 0.6
+    )
+    assert queue.get(claimed.id).progress == 0.6 and queue.get(claimed.id).ogc_status == "running"
+    assert queue.claim("w", job_id=task_job) is not None  # a named job, when it is claimable
+
+
+def test_a_synchronous_execution_is_claimed_when_it_is_made(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    job = queue.submit_process("s2-cva", "ana", {}, "adhoc", claimed_by="request-1", lease_s=60)
+    assert (job.status, job.lease_owner, job.attempts) == ("running", "request-1", 1)
+    assert queue.claim("background") is None  # nobody else takes it
+
+
+def test_dismissal_is_final_even_while_running(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    job = queue.submit_process("s2-cva", "ana", {}, "adhoc")
+    claimed = queue.claim("w")
+    assert claimed is not None and queue.held([job.id], "w") == {job.id}
+    assert queue.dismiss(job.id) and not queue.dismiss(job.id)
+    assert queue.held([job.id], "w") == set()  # its worker sees it is no longer its job, and stops it
+    assert not queue.complete(job.id, "w", item_id="x")  # and cannot record a result
+    assert queue.fail(job.id, "w", TimeoutError()) is None  # nor a failure
+    assert queue.get(job.id).ogc_status == "dismissed"
+
+
+def test_a_database_of_an_earlier_version_is_upgraded_and_keeps_its_jobs(tmp_path) -> None:
+    """monitor_jobs with task_id NOT NULL and without kind/owner/progress/stage, and the
+    process jobs in their own table, as eowatch made them before the one job queue."""
+    import sqlite3
+
+    from eowatch.store import make_engine
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE monitor_tasks (id VARCHAR(64) PRIMARY KEY, name VARCHAR(256), owner VARCHAR(256),
+            collection VARCHAR(256), state VARCHAR(16), spec JSON, created FLOAT, updated FLOAT,
+            next_due_at FLOAT, last_polled_at FLOAT, last_poll_error TEXT);
+        CREATE TABLE monitor_jobs (id VARCHAR(64) PRIMARY KEY,
+            task_id VARCHAR(64) NOT NULL REFERENCES monitor_tasks(id) ON DELETE CASCADE,
+            preset VARCHAR(128) NOT NULL, before_id VARCHAR(512) NOT NULL, after_id VARCHAR(512) NOT NULL,
+            after_time FLOAT NOT NULL, payload JSON NOT NULL, status VARCHAR(16) NOT NULL,
+            attempts INTEGER NOT NULL, max_attempts INTEGER NOT NULL, created FLOAT NOT NULL,
+            available_at FLOAT NOT NULL, started_at FLOAT, finished_at FLOAT, lease_owner VARCHAR(128),
+            lease_expires_at FLOAT, error_class VARCHAR(256), error_message TEXT, product_folder TEXT,
+            item_id VARCHAR(256), collection VARCHAR(256), summary JSON);
+        CREATE INDEX ix_monitor_jobs_claim ON monitor_jobs (status, available_at, after_time);
+        CREATE TABLE process_jobs (id VARCHAR(64) PRIMARY KEY, process_id VARCHAR(64), owner VARCHAR(256),
+            status VARCHAR(16), progress FLOAT, message TEXT, inputs JSON, collection_id VARCHAR(256),
+            item_id VARCHAR(256), error_class VARCHAR(128), created DATETIME, started DATETIME,
+            finished DATETIME);
+        INSERT INTO monitor_tasks VALUES ('t1', 'site', 'ana', 'task-site', 'active', '{}', 0, 0, 0, NULL,
+            NULL);
+        INSERT INTO monitor_jobs VALUES ('j1', 't1', 's2-imad', 'b', 'a', 5, '{}', 'succeeded', 1, 5, 1, 1,
+            2, 3, NULL, NULL, NULL, NULL, '/p', 'item-1', 'task-site', NULL);
+        INSERT INTO process_jobs VALUES ('p1', 's2-cva', 'ana', 'successful', 1.0, 'done',
+            '{"before": "/x", "after": "/y", "collection": "adhoc"}', 'adhoc', 'item-2', NULL,
+            '2026-01-01 10:00:00', '2026-01-01 10:00:01', '2026-01-01 10:00:30');
+        INSERT INTO process_jobs VALUES ('p2', 's2-cva', 'ana', 'running', 0.5, 'detect', '{}', 'adhoc', NULL,
+            NULL, '2026-01-01 11:00:00', '2026-01-01 11:00:01', NULL);
+        """
+    )
+    old.commit()
+    old.close()
+    engine = make_engine(f"sqlite:///{path}")  # upgrades on open
+    queue = JobQueue(engine)
+    kept = queue.get("j1")
+    assert (kept.kind, kept.task_id, kept.item_id, kept.status) == ("task", "t1", "item-1", "succeeded")
+    done, cut = queue.get("p1"), queue.get("p2")
+    assert (done.kind, done.owner, done.ogc_status, done.item_id) == (
+        "process",
+        "ana",
+        "successful",
+        "item-2",
+    )
+    assert done.duration_s == 29.0
+    assert cut.ogc_status == "failed" and "upgrade" in str(cut.error_message)
+    assert queue.submit_process("s2-cva", "ana", {}, "adhoc").task_id is None  # task_id is optional now
+    make_engine(f"sqlite:///{path}").dispose()  # a second open adopts nothing twice
+    assert len(queue.list(kind="process")) == 3
+    with sqlite3.connect(path) as check:  # the tasks' foreign keys survived the rebuild
+        assert check.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert check.execute("SELECT count(*) FROM process_jobs").fetchone() == (2,)  # left as it was
+    engine.dispose()

@@ -100,9 +100,8 @@ def _check_path_ids(request: Request) -> None:
 def create_app(services: Services) -> FastAPI:
     """The eowatch web service over ``services`` (built once from ``Settings``): the
     results catalogue as a STAC API, OGC API - Processes, map tiles and operations
-    endpoints, behind API-key / OpenID Connect authentication. Users, grants and
-    process jobs live in the catalogue's database, tasks in the monitoring one."""
-    from ..store.processes import JobStore
+    endpoints, behind API-key / OpenID Connect authentication. Users and grants live in
+    the catalogue's database, tasks and jobs (process executions too) in the monitoring one."""
     from . import audit, auth, ops, processes, tasks, tiles
     from .background import EmbeddedMonitor
 
@@ -113,11 +112,12 @@ def create_app(services: Services) -> FastAPI:
         embedded = EmbeddedMonitor.from_settings(services)
         app.state.embedded = embedded
         embedded.start()
+        app.state.processes.start()
         try:
             yield
         finally:
-            embedded.stop()
             app.state.processes.shutdown()
+            embedded.stop()
             services.close()
 
     app = FastAPI(
@@ -133,16 +133,15 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.settings = settings
-    app.state.catalog = catalog = services.results
+    app.state.catalog = services.results
     app.state.base_url = settings.api_base_url
     app.state.access = services.access
     app.state.login_audit = audit.LoginAudit(app.state.access)
     app.state.monitor_engine = services.monitor_engine
     app.state.tasks = services.tasks
     app.state.jwt_verifier = auth.make_verifier(settings)
-    jobs = JobStore(catalog.engine)
-    app.state.metrics = metrics = ops.Metrics(jobs)
-    app.state.processes = processes.ProcessService(settings, catalog, jobs, on_finish=metrics.job_finished)
+    app.state.metrics = metrics = ops.Metrics(services.queue)
+    app.state.processes = processes.ProcessService(services, on_finish=metrics.job_finished)
     app.state.extra_conformance = processes.CONFORMANCE
     app.state.extra_landing_links = [
         (processes.REL_PROCESSES, "/processes", "Processes: one per detection preset"),

@@ -28,8 +28,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..monitor.jobs import JobQueue
 from ..settings import default
-from ..store.processes import JobStore
+from ..store.monitoring import JOB_KINDS, JOB_STATES
 from .auth import require_role
 from .ops_summary import ops_summary
 
@@ -49,26 +50,29 @@ router = APIRouter()
 
 
 class _JobCollector(Collector):
-    """Jobs by state and the queue depth, read from the job table at scrape time."""
+    """Jobs by kind and state and the queue depth, read from the one job queue at scrape time."""
 
-    def __init__(self, jobs: JobStore) -> None:
-        self.jobs = jobs
+    def __init__(self, queue: JobQueue) -> None:
+        self.queue = queue
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts = self.jobs.counts()
-        by_state = GaugeMetricFamily("eowatch_jobs", "Process jobs by state.", labels=["state"])
-        for state, count in sorted(counts.items()):
-            by_state.add_metric([state], count)
-        yield by_state
-        yield GaugeMetricFamily(
-            "eowatch_queue_depth", "Jobs accepted and waiting for a worker.", value=counts.get("accepted", 0)
+        by_state = GaugeMetricFamily(
+            "eowatch_jobs", "Jobs by kind (task, process) and queue state.", labels=["kind", "state"]
         )
+        waiting = 0
+        for kind in JOB_KINDS:
+            counts = dict.fromkeys(JOB_STATES, 0) | self.queue.counts(kind=kind)
+            waiting += counts["queued"]
+            for state, count in counts.items():
+                by_state.add_metric([kind, state], count)
+        yield by_state
+        yield GaugeMetricFamily("eowatch_queue_depth", "Jobs queued and waiting for a worker.", value=waiting)
 
 
 class Metrics:
     """The Prometheus metrics of one app."""
 
-    def __init__(self, jobs: JobStore) -> None:
+    def __init__(self, queue: JobQueue) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "eowatch_http_requests",
@@ -84,7 +88,7 @@ class Metrics:
         )
         self.job_duration = Histogram(
             "eowatch_job_duration_seconds",
-            "Duration of process jobs by preset and outcome.",
+            "Duration of the process jobs this service ran, by preset and outcome.",
             ["preset", "outcome"],
             registry=self.registry,
             buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
@@ -95,7 +99,7 @@ class Metrics:
             ["preset", "error_class"],
             registry=self.registry,
         )
-        self.registry.register(_JobCollector(jobs))
+        self.registry.register(_JobCollector(queue))
 
     def job_finished(self, preset: str, outcome: str, seconds: float, error_class: str | None) -> None:
         """Hook of ``ProcessService.on_finish``."""
@@ -271,8 +275,10 @@ def readyz(request: Request) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready; say which
         checks["database"] = f"unreachable: {type(exc).__name__}"
-    pool = request.app.state.processes._pool
-    checks["executor"] = "stopped" if getattr(pool, "_shutdown", False) else "ok"
+    try:
+        checks["executor"] = request.app.state.processes.readiness()
+    except Exception as exc:  # the queue's database is away: not ready
+        checks["executor"] = f"unknown: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
@@ -284,4 +290,4 @@ def summary(request: Request) -> dict[str, Any]:
     """Dashboard numbers: jobs by state, queue depth, throughput, durations,
     latencies and recent failures (admins and analysts)."""
     require_role(request, "admin", "analyst")
-    return ops_summary(request.app.state.monitor_engine, request.app.state.catalog.engine)
+    return ops_summary(request.app.state.monitor_engine)

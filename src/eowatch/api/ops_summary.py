@@ -1,6 +1,6 @@
 """The numbers behind the operations dashboard (``GET /ops/summary``), read from
-the monitoring job queue (``monitor_jobs``) and the OGC process jobs
-(``process_jobs``) with SQL aggregates (counts, 10-minute buckets) and
+the one job queue (``monitor_jobs``: monitoring tasks' jobs and OGC process
+executions, each counted once) with SQL aggregates (counts, 10-minute buckets) and
 bounded queries (the latest ``SAMPLE`` finished jobs for durations and
 latencies, the latest 20 failures), so the cost does not grow with history.
 """
@@ -17,11 +17,10 @@ from typing import Any
 from sqlalchemy import Engine, Integer, cast, func, select
 from sqlalchemy.orm import Session
 
+from ..monitor.jobs import OGC_STATUS
 from ..store.monitoring import JOB_STATES as MONITOR_STATES
 from ..store.monitoring import JobRow as MonitorJob
 from ..store.monitoring import TaskRow
-from ..store.processes import JOB_STATES as PROCESS_STATES
-from ..store.processes import JobRow as ProcessJob
 
 __all__ = ["ops_summary", "WINDOW_S", "BUCKET_S", "SAMPLE"]
 
@@ -42,12 +41,6 @@ def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _epoch(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -72,35 +65,31 @@ def _bucket_of_float(column: Any, dialect: str) -> Any:
     return cast(column / BUCKET_S, Integer)  # SQLite truncates: the same for positive times
 
 
-def _bucket_of_datetime(column: Any, dialect: str) -> Any:
-    if dialect == "postgresql":
-        return cast(func.floor(func.extract("epoch", column) / BUCKET_S), Integer)
-    return cast(cast(func.strftime("%s", column), Integer) / BUCKET_S, Integer)
-
-
-def _monitor_part(engine: Engine, now: float) -> dict[str, Any]:
+def _part(engine: Engine, now: float, kind: str) -> dict[str, Any]:
+    """The figures of one kind of job (``task``: monitoring, ``process``: OGC executions)."""
     dialect = engine.dialect.name
     since = now - WINDOW_S
+    of_kind = MonitorJob.kind == kind
     with Session(engine) as session:
         states = dict.fromkeys(MONITOR_STATES, 0) | {s: int(n) for s, n in session.execute(
-            select(MonitorJob.status, func.count()).group_by(MonitorJob.status))}  # fmt: skip
+            select(MonitorJob.status, func.count()).where(of_kind).group_by(MonitorJob.status))}  # fmt: skip
         bucket = _bucket_of_float(MonitorJob.finished_at, dialect)
         buckets = session.execute(
             select(bucket, MonitorJob.status, func.count())
-            .where(MonitorJob.finished_at >= since, MonitorJob.status.in_(("succeeded", "failed")))
+            .where(of_kind, MonitorJob.finished_at >= since, MonitorJob.status.in_(("succeeded", "failed")))
             .group_by(bucket, MonitorJob.status)
         ).all()
         done = session.execute(
             select(MonitorJob.preset, MonitorJob.started_at, MonitorJob.finished_at, MonitorJob.after_time,
                    MonitorJob.created)
-            .where(MonitorJob.status == "succeeded", MonitorJob.finished_at.is_not(None))
+            .where(of_kind, MonitorJob.status == "succeeded", MonitorJob.finished_at.is_not(None))
             .order_by(MonitorJob.finished_at.desc()).limit(SAMPLE)
         ).all()  # fmt: skip
         failures = session.execute(
             select(MonitorJob.id, TaskRow.name, MonitorJob.task_id, MonitorJob.preset, MonitorJob.error_class,
                    MonitorJob.error_message, MonitorJob.finished_at, MonitorJob.attempts)
             .outerjoin(TaskRow, TaskRow.id == MonitorJob.task_id)
-            .where(MonitorJob.status == "failed")
+            .where(of_kind, MonitorJob.status == "failed")
             .order_by(MonitorJob.finished_at.desc()).limit(RECENT_FAILURES)
         ).all()  # fmt: skip
     durations: list[tuple[str, float]] = []
@@ -110,18 +99,18 @@ def _monitor_part(engine: Engine, now: float) -> dict[str, Any]:
         finished = float(finished_at or 0.0)  # the query keeps finished jobs only
         if started is not None:
             durations.append((preset, finished - started))
-        if after_time and after_time > 0:  # 0: a job queued without its acquisition time
+        if after_time and after_time > 0:  # 0: no acquisition time (a process execution)
             acquisition.append(finished - after_time)
         enqueued.append(finished - created)
     return {
         "states": states,
-        "buckets": [(int(b), "succeeded" if s == "succeeded" else "failed", int(n)) for b, s, n in buckets],
+        "buckets": [(int(b), str(s), int(n)) for b, s, n in buckets],
         "durations": durations,
         "acquisition": acquisition,
         "enqueued": enqueued,
         "failures": [
             {
-                "source": "monitoring",
+                "source": "monitoring" if kind == "task" else "processes",
                 "job_id": i,
                 "task": name or task_id,
                 "preset": preset,
@@ -132,55 +121,6 @@ def _monitor_part(engine: Engine, now: float) -> dict[str, Any]:
                 "_t": when or 0.0,
             }
             for i, name, task_id, preset, cls, msg, when, attempts in failures
-        ],  # fmt: skip
-    }
-
-
-def _process_part(engine: Engine, now: float) -> dict[str, Any]:
-    dialect = engine.dialect.name
-    since = datetime.fromtimestamp(now - WINDOW_S, UTC)
-    with Session(engine) as session:
-        states = dict.fromkeys(PROCESS_STATES, 0) | {s: int(n) for s, n in session.execute(
-            select(ProcessJob.status, func.count()).group_by(ProcessJob.status))}  # fmt: skip
-        bucket = _bucket_of_datetime(ProcessJob.finished, dialect)
-        buckets = session.execute(
-            select(bucket, ProcessJob.status, func.count())
-            .where(ProcessJob.finished >= since, ProcessJob.status.in_(("successful", "failed")))
-            .group_by(bucket, ProcessJob.status)
-        ).all()
-        done = session.execute(
-            select(ProcessJob.process_id, ProcessJob.started, ProcessJob.finished)
-            .where(ProcessJob.status == "successful", ProcessJob.finished.is_not(None))
-            .order_by(ProcessJob.finished.desc()).limit(SAMPLE)
-        ).all()  # fmt: skip
-        failures = session.execute(
-            select(ProcessJob.id, ProcessJob.process_id, ProcessJob.error_class, ProcessJob.message,
-                   ProcessJob.finished)
-            .where(ProcessJob.status == "failed")
-            .order_by(ProcessJob.finished.desc()).limit(RECENT_FAILURES)
-        ).all()  # fmt: skip
-    durations = []
-    for preset, started, finished in done:
-        start, end = _epoch(started), _epoch(finished)
-        if start is not None and end is not None:
-            durations.append((preset, end - start))
-    return {
-        "states": states,
-        "buckets": [(int(b), "succeeded" if s == "successful" else "failed", int(n)) for b, s, n in buckets],
-        "durations": durations,
-        "failures": [
-            {
-                "source": "processes",
-                "job_id": i,
-                "task": None,
-                "preset": preset,
-                "error_class": cls,
-                "error": msg,
-                "attempts": 1,
-                "time": _iso(_epoch(when)),
-                "_t": _epoch(when) or 0.0,
-            }
-            for i, preset, cls, msg, when in failures
         ],  # fmt: skip
     }
 
@@ -197,10 +137,12 @@ def _throughput(buckets: Iterable[tuple[int, str, int]], now: float) -> list[dic
             for b in range(first, last + 1)]  # fmt: skip
 
 
-def ops_summary(monitor_engine: Engine, process_engine: Engine, now: float | None = None) -> dict[str, Any]:
-    """Jobs by state, queue depth, throughput, durations, latencies and recent failures."""
+def ops_summary(engine: Engine, now: float | None = None) -> dict[str, Any]:
+    """Jobs by state, queue depth, throughput, durations, latencies and recent failures,
+    from the one job queue in ``engine`` (process jobs' states as OGC names them)."""
     now = time.time() if now is None else now
-    mon, proc = _monitor_part(monitor_engine, now), _process_part(process_engine, now)
+    mon, proc = _part(engine, now, "task"), _part(engine, now, "process")
+    proc["states"] = {OGC_STATUS[s]: n for s, n in proc["states"].items()}
     by_preset: dict[str, list[float]] = defaultdict(list)
     for preset, seconds in [*mon["durations"], *proc["durations"]]:
         by_preset[preset].append(seconds)

@@ -1,9 +1,13 @@
 """OGC API - Processes: one process per detection preset, executed
-synchronously or as a job (``Prefer: respond-async``) on the service's own
-thread pool, its product registered in the results catalogue.
+synchronously or as a job (``Prefer: respond-async``), its product registered in
+the results catalogue.
 
-The job machinery is deliberately small (``ProcessService`` over
-``eowatch.store.processes.JobStore``); the monitoring job queue is separate.
+Executions are jobs of the one job queue (``eowatch.monitor.jobs``, kind
+``process``): a synchronous one runs in the request's thread, an asynchronous
+one on this service's process worker (``process_workers`` at once) or on any
+``eowatch worker``. So they survive a restart, keep to the same leases, limits
+and retries as monitoring jobs, and a dismissed job is stopped where it runs.
+OGC states are those of ``OGC_STATUS``.
 
 Settings read: ``process_input_roots`` (local folders inputs may come from;
 default none: only http(s) inputs), ``process_workers``, ``process_collection``.
@@ -13,26 +17,29 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import time
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from shapely.geometry import mapping
 
 from ..aoi import check_aoi, parse_aoi
 from ..detect import Preset, get_preset, list_presets, parse_params
 from ..errors import AOIError, InputError, NotFoundError, UnknownPresetError
 from ..ids import ID_PATTERN, check_id
+from ..monitor.jobs import OGC_STATUS, Job, JobQueue
+from ..monitor.payload import JobPayload
+from ..monitor.worker import JobOutcome
 from ..products import assets_for
 from ..results import ResultsCatalog
+from ..services import Services
 from ..settings import Settings
-from ..store.processes import JobStore, _now
 from .auth import principal, require_role
 
 __all__ = ["router", "CONFORMANCE", "ProcessService", "JobNotReady", "process_outputs"]
@@ -54,7 +61,6 @@ REL_RESULTS = "http://www.opengis.net/def/rel/ogc/1.0/results"
 REL_EXECUTE = "http://www.opengis.net/def/rel/ogc/1.0/execute"
 JSON = "application/json"
 GEOJSON = "application/geo+json"
-_STAGES = {"resolve": 0.05, "read": 0.2, "mask": 0.45, "detect": 0.6, "write": 0.8, "registering": 0.95}
 _RESERVED = ("before", "after", "aoi", "collection")
 
 router = APIRouter()
@@ -62,10 +68,6 @@ router = APIRouter()
 
 class JobNotReady(NotFoundError):
     """The job has no results (yet, or because it failed)."""
-
-
-class JobDismissed(Exception):
-    """Raised inside a running job that was dismissed: it stops there."""
 
 
 OnFinish = Callable[[str, str, float, str | None], None]
@@ -142,22 +144,67 @@ def process_outputs(preset: Preset[Any, Any]) -> dict[str, Any]:
 
 @dataclass
 class ProcessService:
-    """Describes presets as processes and runs them as jobs."""
+    """Describes presets as processes and runs them as jobs of the queue."""
 
-    settings: Settings
-    catalog: ResultsCatalog
-    jobs: JobStore
+    services: Services
     on_finish: OnFinish | None = None
-    _pool: ThreadPoolExecutor = field(init=False)
-    _futures: dict[str, Future[Any]] = field(init=False, default_factory=dict)
+    _stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _thread: threading.Thread | None = field(init=False, default=None)
 
-    def __post_init__(self) -> None:
-        workers = self.settings.process_workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eowatch-job")
-        self.jobs.fail_interrupted()
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    @property
+    def catalog(self) -> ResultsCatalog:
+        return self.services.results
+
+    @property
+    def queue(self) -> JobQueue:
+        return self.services.queue
+
+    def start(self) -> None:
+        """Start the worker of asynchronous executions (a thread; each job runs on the
+        settings' executor: by default a process of its own)."""
+        if self._thread is None and self.settings.process_workers > 0:
+            self._thread = threading.Thread(target=self._work, name="eowatch-process-worker", daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        from ..monitor import Worker
+
+        worker = Worker(self.services, kinds=("process",), concurrency=self.settings.process_workers,
+                        on_outcome=self._finished)  # fmt: skip
+        try:
+            worker.run(self._stop)
+        except Exception:  # logged; /readyz then says the worker stopped
+            log.exception("the process worker stopped on an error")
+        finally:
+            worker.close()
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Stop taking jobs; a job in flight is given ``timeout_s``, then left to its lease."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def readiness(self) -> str:
+        """ "ok", or why asynchronous executions would not start now."""
+        if self.settings.process_workers == 0:
+            return "ok"  # executions wait for `eowatch worker` processes
+        if self._thread is None or not self._thread.is_alive():
+            return "stopped: the process worker is not running"
+        running = len(self.queue.list(status="running", kind="process", limit=1000))
+        waiting = self.queue.counts(kind="process").get("queued", 0)
+        if waiting and running >= self.settings.process_workers:
+            return f"no free worker: {running} of {self.settings.process_workers} busy, {waiting} waiting"
+        return "ok"
+
+    def _finished(self, job: Job, outcome: JobOutcome) -> None:
+        if self.on_finish is not None:
+            error = outcome.exception
+            self.on_finish(job.preset, OGC_STATUS.get(outcome.status, outcome.status), outcome.seconds or 0.0,
+                           type(error).__name__ if error else None)  # fmt: skip
 
     # -- descriptions -----------------------------------------------------------------
 
@@ -224,92 +271,54 @@ class ProcessService:
                 raise AOIError(f"input 'aoi': {exc}") from exc
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise AOIError(f"input 'aoi' is not a usable geometry: {exc}") from exc
-            clean["aoi"] = geom.wkt
+            clean["aoi"] = mapping(geom)
         collection = inputs.get("collection") or self.settings.process_collection
         clean["collection"] = check_id("input 'collection'", collection)
         params = {k: v for k, v in inputs.items() if k not in _RESERVED}
         clean["params"] = parse_params(preset, params).model_dump(mode="json", include=set(params))
         return preset, clean
 
-    def submit(self, process_id: str, inputs: Any, owner: str, wait: bool) -> dict[str, Any]:
-        """Create a job; run it now (``wait``) or on the pool. Returns the job."""
+    def submit(self, process_id: str, inputs: Any, owner: str, wait: bool) -> Job:
+        """Queue an execution; with ``wait``, run it here and now (its error raised as is)."""
+        from ..monitor import InlineExecutor, Worker
+
         preset, clean = self.validate(process_id, inputs)
-        job = self.jobs.create(preset.name, owner, clean, clean["collection"])
-        if wait:
-            self.run(job["id"], raise_errors=True)
-        else:
-            self._futures[job["id"]] = self._pool.submit(self.run, job["id"])
-        return self.jobs.get(job["id"])
+        payload = JobPayload(
+            preset=preset.name, collection=clean["collection"], before=clean["before"], after=clean["after"],
+            params=clean["params"], aoi=clean.get("aoi"),
+        ).to_json()  # fmt: skip
+        if not wait:
+            return self.queue.submit_process(preset.name, owner, payload, clean["collection"])
+        worker = Worker(self.services, executor=InlineExecutor(), kinds=("process",))
+        job = self.queue.submit_process(preset.name, owner, payload, clean["collection"],
+                                        claimed_by=worker.worker_id, lease_s=worker.lease_s)  # fmt: skip
+        outcome = worker.run_claimed(job)
+        self._finished(job, outcome)
+        if outcome.exception is not None:
+            raise outcome.exception
+        return self.queue.get(job.id)
 
-    def run(self, job_id: str, raise_errors: bool = False) -> None:
-        """Run one job to the end, recording progress and outcome."""
-        from ..pipeline import DetectRequest, detect_pair
-
-        job = self.jobs.get(job_id)
-        if job["status"] != "accepted":
-            return
-        if not self.jobs.update(job_id, status="running", started=_now(), message="running", progress=0.01):
-            return  # dismissed before it started
-        start = time.perf_counter()
-        inputs = job["inputs"]
-
-        def progress(stage: str) -> None:  # a dismissed job stops at its next stage
-            if not self.jobs.update(job_id, progress=_STAGES.get(stage, 0.5), message=stage):
-                raise JobDismissed(f"job {job_id} was dismissed")
-
-        outcome, error_class = "successful", None
-        try:
-            out_dir = Path(self.settings.output_dir) / "jobs" / job_id
-            request = DetectRequest(
-                inputs["before"],
-                inputs["after"],
-                preset=job["process_id"],
-                params=inputs["params"],
-                aoi=inputs.get("aoi"),
-            )
-            run = detect_pair(request, self.settings, out_dir, progress)
-            progress("registering")
-            item = self.catalog.ingest_folder(run.folder, inputs["collection"])
-            done = dict(status="successful", progress=1.0, message="done", finished=_now())
-            if not self.jobs.update(job_id, item_id=item["id"], **done):  # dismissed meanwhile: unpublish
-                self.catalog.delete_item(inputs["collection"], item["id"])
-                raise JobDismissed(f"job {job_id} was dismissed")
-        except JobDismissed:
-            outcome = "dismissed"
-            shutil.rmtree(Path(self.settings.output_dir) / "jobs" / job_id, ignore_errors=True)
-        except Exception as exc:
-            outcome, error_class = "failed", type(exc).__name__
-            log.warning("job failed", extra={"job_id": job_id, "error": f"{error_class}: {exc}"})
-            self.jobs.update(
-                job_id,
-                status="failed",
-                message=f"{error_class}: {exc}",
-                error_class=error_class,
-                finished=_now(),
-            )
-            if raise_errors:
-                raise
-        finally:
-            self._futures.pop(job_id, None)
-            if self.on_finish:
-                self.on_finish(job["process_id"], outcome, time.perf_counter() - start, error_class)
-
-    def visible_job(self, job_id: str, who: Any) -> dict[str, Any]:
-        """A job the caller may see (their own; admins: any); dismissed jobs are gone."""
-        job = self.jobs.get(job_id, None if who.role == "admin" else who.name)
-        if job["status"] == "dismissed":
+    def visible_job(self, job_id: str, who: Any) -> Job:
+        """A process job the caller may see (their own; admins: any); dismissed jobs are gone,
+        and other kinds of job, or other owners', answer exactly like a missing one."""
+        job = self.queue.get(job_id)
+        mine = who.role == "admin" or job.owner == who.name
+        if job.kind != "process" or not mine or job.status == "cancelled":
             raise NotFoundError(f"no job {job_id!r}")
         return job
 
-    def dismiss(self, job_id: str, who: Any) -> dict[str, Any]:
-        """Dismiss a job: a queued one never starts, a running one stops at its next stage
-        and publishes nothing; its status stays "dismissed" (never "failed" afterwards)."""
-        job = self.visible_job(job_id, who)
-        future = self._futures.pop(job_id, None)
-        if future is not None:
-            future.cancel()
-        self.jobs.dismiss(job_id)
-        return {**job, "status": "dismissed", "message": "dismissed"}
+    def jobs_of(self, who: Any) -> list[Job]:
+        """The caller's process jobs (an admin's: everyone's), newest first."""
+        owner = None if who.role == "admin" else who.name
+        jobs = self.queue.list(kind="process", owner=owner, newest_first=True, limit=100)
+        return [j for j in jobs if j.status != "cancelled"]
+
+    def dismiss(self, job_id: str, who: Any) -> Job:
+        """Dismiss a job: a queued one never starts, a running one is stopped where it runs
+        and publishes nothing; it stays dismissed (never "failed" afterwards)."""
+        self.visible_job(job_id, who)
+        self.queue.dismiss(job_id)
+        return self.queue.get(job_id)
 
 
 # -- documents ------------------------------------------------------------------------------
@@ -328,31 +337,37 @@ def _link(rel: str, href: str, media_type: str = JSON, **extra: Any) -> dict[str
     return {"rel": rel, "type": media_type, "href": href, **extra}
 
 
-def _status_doc(base: str, job: dict[str, Any]) -> dict[str, Any]:
-    url = f"{base}/jobs/{job['id']}"
+def _iso(epoch: datetime | None) -> str | None:
+    return None if epoch is None else epoch.isoformat().replace("+00:00", "Z")
+
+
+def _status_doc(base: str, job: Job) -> dict[str, Any]:
+    url = f"{base}/jobs/{job.id}"
     links = [_link("self", url), _link("up", f"{base}/jobs")]
-    if job["status"] == "successful":
+    status = job.ogc_status
+    if status == "successful":
         links.append(_link(REL_RESULTS, f"{url}/results"))
+    failed = f"{(job.error_class or '').rsplit('.', 1)[-1]}: {job.error_message}"
     doc = {
         "type": "process",
-        "processID": job["process_id"],
-        "jobID": job["id"],
-        "status": job["status"],
-        "message": job["message"],
-        "progress": job["progress"],
-        "created": job["created"],
-        "started": job["started"],
-        "finished": job["finished"],
+        "processID": job.preset,
+        "jobID": job.id,
+        "status": status,
+        "message": failed if status == "failed" else (job.stage or status),
+        "progress": int(round(job.progress * 100)),
+        "created": _iso(job.created),
+        "started": _iso(job.started_at),
+        "finished": _iso(job.finished_at),
         "links": links,
     }
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def _results_doc(request: Request, job: dict[str, Any]) -> dict[str, Any]:
-    if job["status"] != "successful":
-        state = "failed: " + job["message"] if job["status"] == "failed" else job["status"]
-        raise JobNotReady(f"job {job['id']!r} has no results ({state})")
-    base, coll, item_id = _base(request), job["collection"], job["item"]
+def _results_doc(request: Request, job: Job) -> dict[str, Any]:
+    if job.ogc_status != "successful" or not job.item_id or not job.collection:
+        state = f"failed: {job.error_message}" if job.status == "failed" else job.ogc_status
+        raise JobNotReady(f"job {job.id!r} has no results ({state})")
+    base, coll, item_id = _base(request), job.collection, job.item_id
     item_url = f"{base}/collections/{quote(coll, safe='')}/items/{quote(item_id, safe='')}"
     item = _service(request).catalog.get_item(coll, item_id)
     results: dict[str, Any] = {"item": {"href": item_url, "type": GEOJSON}}
@@ -395,10 +410,10 @@ def execute(request: Request, process_id: str, body: dict[str, Any]) -> Response
     who = require_role(request, "admin", "analyst")
     wait = "respond-async" not in request.headers.get("prefer", "")
     job = _service(request).submit(process_id, body.get("inputs"), who.name, wait)
-    request.app.state.access.audit(who.name, "execute", process_id, {"job": job["id"]})
+    request.app.state.access.audit(who.name, "execute", process_id, {"job": job.id})
     if wait:
         return _results_doc(request, job)
-    url = f"{_base(request)}/jobs/{job['id']}"
+    url = f"{_base(request)}/jobs/{job.id}"
     return JSONResponse(
         _status_doc(_base(request), job),
         status_code=201,
@@ -410,9 +425,8 @@ def execute(request: Request, process_id: str, body: dict[str, Any]) -> Response
 def jobs(request: Request) -> dict[str, Any]:
     """The caller's jobs (an admin's: everyone's), newest first."""
     who, base = principal(request), _base(request)
-    rows = _service(request).jobs.list(None if who.role == "admin" else who.name)
     return {
-        "jobs": [_status_doc(base, j) for j in rows if j["status"] != "dismissed"],
+        "jobs": [_status_doc(base, j) for j in _service(request).jobs_of(who)],
         "links": [_link("self", f"{base}/jobs")],
     }
 

@@ -80,6 +80,8 @@ def queue_alerts(
 ) -> int:
     """Record the alerts of a finished job (when its changed area reaches the task's
     minimum and is not zero). Returns how many new alert rows were added."""
+    if job.task_id is None:  # a process execution: nobody subscribed to it
+        return 0
     with Session(engine) as session:
         row = session.get(TaskRow, job.task_id)
         if row is None:

@@ -1,8 +1,11 @@
-"""A durable job queue on SQL tables (SQLite by default, PostgreSQL to scale out).
+"""A durable job queue on SQL tables (SQLite by default, PostgreSQL to scale out):
+the one job store of eowatch, for monitoring tasks' jobs (kind ``task``) and OGC
+API - Processes executions (kind ``process``), run by the same workers.
 
-* Identity: a job's id is the hash of its task, preset and input ids, and it
-  is the primary key, so enqueueing the same work twice, from one scheduler
-  or two at once, inserts it once (``INSERT ... ON CONFLICT DO NOTHING``).
+* Identity: a task job's id is the hash of its task, preset and input ids, and
+  it is the primary key, so enqueueing the same work twice, from one scheduler
+  or two at once, inserts it once (``INSERT ... ON CONFLICT DO NOTHING``). Each
+  process execution is a job of its own (a random id), owned by its submitter.
 * Claiming: a worker takes the oldest available job with a lease. PostgreSQL
   picks it with ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent workers
   never wait on or take the same row; SQLite (one writer at a time) uses an
@@ -10,6 +13,8 @@
   another worker won.
 * Leases: a running worker renews its lease; when a worker dies the lease
   expires and the job becomes claimable again (each claim counts as an attempt).
+* Dismissal (``dismiss``) is final: the job is ``cancelled``, a running one loses
+  its lease at once, so its worker stops it and records nothing.
 * Failures: errors marked ``retryable`` in eowatch's error tree (a remote
   server down or slow, a locked database), and foreign timeouts, connection
   and database errors, are retried with exponential back-off up to
@@ -39,9 +44,18 @@ from ..settings import Settings, default
 from ..store.db import database_error
 from ..store.monitoring import JobRow
 
-__all__ = ["Job", "JobQueue", "job_id_for", "is_transient", "backoff_delay", "new_worker_id"]
+__all__ = [
+    "Job", "JobQueue", "job_id_for", "is_transient", "backoff_delay", "new_worker_id", "OGC_STATUS",
+    "FINAL_STATES",
+]  # fmt: skip
 
 MAX_BACKOFF_S = 3600.0
+#: OGC API - Processes status of each queue state (the one place they are mapped).
+OGC_STATUS = {
+    "queued": "accepted", "running": "running", "succeeded": "successful", "failed": "failed",
+    "cancelled": "dismissed",
+}  # fmt: skip
+FINAL_STATES = ("succeeded", "failed", "cancelled")
 
 
 def job_id_for(task_id: str, preset: str, input_ids: Iterable[str]) -> str:
@@ -78,7 +92,11 @@ class Job:
     """A snapshot of one job row."""
 
     id: str
-    task_id: str
+    kind: str
+    task_id: str | None
+    owner: str | None
+    progress: float
+    stage: str | None
     preset: str
     before_id: str
     after_id: str
@@ -102,7 +120,8 @@ class Job:
     @classmethod
     def from_row(cls, row: JobRow) -> Job:
         return cls(
-            id=row.id, task_id=row.task_id, preset=row.preset, before_id=row.before_id,
+            id=row.id, kind=row.kind or "task", task_id=row.task_id, owner=row.owner,
+            progress=float(row.progress or 0.0), stage=row.stage, preset=row.preset, before_id=row.before_id,
             after_id=row.after_id, payload=row.payload, status=row.status, attempts=row.attempts,
             max_attempts=row.max_attempts, created=_dt(row.created),  # type: ignore[arg-type]
             available_at=_dt(row.available_at),  # type: ignore[arg-type]
@@ -117,6 +136,10 @@ class Job:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    @property
+    def ogc_status(self) -> str:
+        return OGC_STATUS[self.status]
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "payload"}
@@ -190,6 +213,31 @@ class JobQueue:
             raise database_error(f"cannot enqueue job {job_id}", exc) from exc
         return job_id, created
 
+    def submit_process(
+        self, process_id: str, owner: str, payload: dict[str, Any], collection: str, *,
+        claimed_by: str | None = None, lease_s: float | None = None,
+    ) -> Job:  # fmt: skip
+        """Queue one execution of an OGC API process, tried once (its client waits for one
+        answer). ``claimed_by``: the worker that runs it at once (a synchronous
+        execution), so that no other worker takes it."""
+        now = time.time()
+        claim = dict(
+            status="running", lease_owner=claimed_by, lease_expires_at=now + float(lease_s or self.lease_s),
+            attempts=1, started_at=now,
+        ) if claimed_by else dict(status="queued", attempts=0)  # fmt: skip
+        row = JobRow(
+            id=uuid.uuid4().hex, kind="process", task_id=None, owner=owner, progress=0.0, stage="queued",
+            preset=process_id, before_id=str(payload.get("before"))[:512],
+            after_id=str(payload.get("after"))[:512], after_time=0.0, payload=payload, max_attempts=1,
+            created=now, available_at=now, collection=collection, **claim,
+        )  # fmt: skip
+        try:
+            with self._session() as session, session.begin():
+                session.add(row)
+        except SQLAlchemyError as exc:
+            raise database_error(f"cannot queue an execution of {process_id!r}", exc) from exc
+        return Job.from_row(row)
+
     # -- claim ------------------------------------------------------------------
 
     def _claimable(self, now: float) -> Any:
@@ -199,9 +247,17 @@ class JobQueue:
                  JobRow.attempts < JobRow.max_attempts),
         )  # fmt: skip
 
-    def claim(self, worker_id: str, *, lease_s: float | None = None) -> Job | None:
+    def claim(
+        self,
+        worker_id: str,
+        *,
+        lease_s: float | None = None,
+        kinds: tuple[str, ...] | None = None,
+        job_id: str | None = None,
+    ) -> Job | None:
         """Take the oldest available job (queued and due, or running with an
-        expired lease) for ``worker_id``; None when there is none."""
+        expired lease) for ``worker_id``, of ``kinds`` (default: any), or the job
+        ``job_id`` when it is available; None when there is none."""
         lease = float(lease_s or self.lease_s)
         if time.monotonic() - self._swept > min(5.0, self.lease_s / 2):
             self.fail_exhausted()
@@ -215,6 +271,10 @@ class JobQueue:
             order = (JobRow.after_time, JobRow.created, JobRow.id)
             with self._session() as session, session.begin():
                 query = select(JobRow.id).where(self._claimable(now)).order_by(*order).limit(1)
+                if kinds is not None:
+                    query = query.where(JobRow.kind.in_(kinds))
+                if job_id is not None:
+                    query = query.where(JobRow.id == job_id)
                 if self.backend == "postgresql":
                     query = query.with_for_update(skip_locked=True)
                 job_id = session.scalars(query).first()
@@ -242,6 +302,28 @@ class JobQueue:
                         error_message="the worker running this job stopped (lease expired) on every attempt")
             )  # fmt: skip
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def held(self, job_ids: Iterable[str], worker_id: str) -> set[str]:
+        """Those of ``job_ids`` that ``worker_id`` still holds (running, its lease): a job
+        dismissed or taken over is missing, and its worker stops it."""
+        ids = list(job_ids)
+        if not ids:
+            return set()
+        with self._session() as session:
+            query = select(JobRow.id).where(
+                JobRow.id.in_(ids), JobRow.status == "running", JobRow.lease_owner == worker_id
+            )
+            return set(session.scalars(query).all())
+
+    def set_stage(self, job_id: str, worker_id: str, stage: str, progress: float) -> bool:
+        """Record how far a job this worker holds has come; False when it lost it."""
+        with self._session() as session, session.begin():
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == "running", JobRow.lease_owner == worker_id)
+                .values(stage=stage, progress=progress)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def heartbeat(self, job_id: str, worker_id: str, *, lease_s: float | None = None) -> bool:
         """Extend the lease of a job this worker holds; False when it lost it."""
@@ -273,7 +355,7 @@ class JobQueue:
                 .where(JobRow.id == job_id, JobRow.status == "running", JobRow.lease_owner == worker_id)
                 .values(status="succeeded", finished_at=time.time(), lease_owner=None, lease_expires_at=None,
                         error_class=None, error_message=None, product_folder=product_folder, item_id=item_id,
-                        collection=collection, summary=summary)
+                        collection=collection, summary=summary, progress=1.0, stage="done")
             )  # fmt: skip
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -296,6 +378,18 @@ class JobQueue:
             else:
                 row.status, row.finished_at = "failed", now
             return row.status
+
+    def dismiss(self, job_id: str) -> bool:
+        """Cancel a job for good, whatever its state: a queued one never runs, a running
+        one loses its lease (its worker stops it and records nothing). False when the
+        job was already cancelled."""
+        with self._session() as session, session.begin():
+            result = session.execute(
+                update(JobRow).where(JobRow.id == job_id, JobRow.status != "cancelled")
+                .values(status="cancelled", stage="dismissed", finished_at=time.time(), lease_owner=None,
+                        lease_expires_at=None)
+            )  # fmt: skip
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued job (a running one finishes; its result is then kept)."""
@@ -326,20 +420,34 @@ class JobQueue:
                 raise NotFoundError(f"no job {job_id!r}")
             return Job.from_row(row)
 
-    def list(self, task_id: str | None = None, status: str | None = None, limit: int = 1000) -> list[Job]:
-        """Jobs (of a task, in a state), oldest acquisition first."""
-        query = select(JobRow).order_by(JobRow.after_time, JobRow.created, JobRow.id).limit(limit)
-        if task_id is not None:
-            query = query.where(JobRow.task_id == task_id)
-        if status is not None:
-            query = query.where(JobRow.status == status)
+    def list(
+        self,
+        task_id: str | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+        *,
+        kind: str | None = None,
+        owner: str | None = None,
+        newest_first: bool = False,
+    ) -> list[Job]:
+        """Jobs (of a task, in a state, of a kind, of an owner), oldest acquisition first
+        (``newest_first``: most recently created first)."""
+        oldest = (JobRow.after_time, JobRow.created, JobRow.id)
+        query = select(JobRow).order_by(*((JobRow.created.desc(), JobRow.id) if newest_first else oldest))
+        query = query.limit(limit)
+        for column, value in ((JobRow.task_id, task_id), (JobRow.status, status), (JobRow.kind, kind),
+                              (JobRow.owner, owner)):  # fmt: skip
+            if value is not None:
+                query = query.where(column == value)
         with self._session() as session:
             return [Job.from_row(r) for r in session.scalars(query).all()]
 
-    def counts(self, task_id: str | None = None) -> dict[str, int]:
-        """How many jobs are in each state."""
+    def counts(self, task_id: str | None = None, kind: str | None = None) -> dict[str, int]:
+        """How many jobs (of a task, of a kind) are in each state."""
         query = select(JobRow.status, func.count()).group_by(JobRow.status)
         if task_id is not None:
             query = query.where(JobRow.task_id == task_id)
+        if kind is not None:
+            query = query.where(JobRow.kind == kind)
         with self._session() as session:
             return {status: int(n) for status, n in session.execute(query)}

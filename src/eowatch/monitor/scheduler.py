@@ -25,8 +25,8 @@ from ..catalog.pairing import Pair
 from ..errors import EowatchError
 from ..services import Services
 from ..store.monitoring import TaskRow
+from .payload import JobPayload, TaskRef
 from .tasks import TaskSpec, next_due
-from .worker import acquisition_to_dict
 
 __all__ = ["Scheduler", "TickReport"]
 
@@ -143,15 +143,11 @@ class Scheduler:
 
     @staticmethod
     def _payload(row: TaskRow, spec: TaskSpec, pair: Pair, preset: str) -> dict[str, Any]:
-        return {
-            "task": {"id": row.id, "name": spec.name, "collection": spec.collection},
-            "preset": preset,
-            "params": spec.params.get(preset, {}),
-            "aoi": spec.aoi,
-            "before": acquisition_to_dict(pair.before.acquisition),
-            "after": acquisition_to_dict(pair.after.acquisition),
-            "pair": pair.as_dict(),
-        }
+        return JobPayload(
+            preset=preset, collection=row.collection, before=pair.before.acquisition,
+            after=pair.after.acquisition, params=spec.params.get(preset, {}), aoi=spec.aoi,
+            task=TaskRef(row.id, spec.name, row.collection), pair=pair.as_dict(),
+        ).to_json()  # fmt: skip
 
     def run_forever(self, stop_event: threading.Event, poll_s: float | None = None) -> None:
         """Tick every ``poll_s`` seconds (``scheduler_poll_s``, default 10) until ``stop_event`` is set."""

@@ -292,7 +292,7 @@ class TaskService:
             .group_by(JobRow.task_id, JobRow.status)
         )
         for task_id, status, n in session.execute(query):
-            counts.setdefault(task_id, {})[status] = int(n)
+            counts.setdefault(str(task_id), {})[status] = int(n)
         return counts
 
     def update(self, key: str, changes: dict[str, Any]) -> Task:

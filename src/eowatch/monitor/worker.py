@@ -14,69 +14,52 @@ again replaces its catalogue record.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shapely.geometry import shape
 from sqlalchemy import Engine
 
 from .. import pipeline
 from ..errors import JobTimeoutError
-from ..io.sources import Acquisition, BandAsset
+from ..io.sources import Acquisition
 from ..services import Services
 from ..settings import Settings
 from .executors import Executor, FutureLike
 from .jobs import Job, new_worker_id
+from .payload import JobPayload
 
-__all__ = ["Worker", "JobOutcome", "run_job", "acquisition_to_dict", "acquisition_from_dict"]
+__all__ = ["Worker", "JobOutcome", "run_job"]
 
 log = logging.getLogger(__name__)
-
-
-def acquisition_to_dict(acq: Acquisition) -> dict[str, Any]:
-    """A JSON-ready copy of an ``Acquisition`` (kept in the job payload)."""
-    data = asdict(acq)
-    data["datetime"] = acq.datetime.isoformat() if acq.datetime else None
-    return data
-
-
-def acquisition_from_dict(data: dict[str, Any]) -> Acquisition:
-    """The ``Acquisition`` written by ``acquisition_to_dict``."""
-    return Acquisition(
-        id=data["id"], sensor=data["sensor"],
-        assets={k: BandAsset(**v) for k, v in data["assets"].items()},
-        datetime=datetime.fromisoformat(data["datetime"]) if data.get("datetime") else None,
-        href=data.get("href", ""), properties=dict(data.get("properties") or {}),
-    )  # fmt: skip
 
 
 def run_job(payload: dict[str, Any], settings: Settings, out_dir: str) -> dict[str, Any]:
     """Run one job's detection pass (in whichever process the executor chose) and
     return a JSON-ready summary of its products."""
-    before, after = acquisition_from_dict(payload["before"]), acquisition_from_dict(payload["after"])
-    request = pipeline.DetectRequest(
-        before=before,
-        after=after,
-        preset=payload["preset"],
-        params=dict(payload.get("params") or {}),
-        aoi=shape(payload["aoi"]) if payload.get("aoi") else None,
-        provenance={"eowatch:pairing": payload.get("pair", {}), "eowatch:task": payload["task"]["name"]},
-    )
-    output = pipeline.detect_pair(request, settings, Path(out_dir))
+    job = JobPayload.from_json(payload)
+    output = pipeline.detect_pair(job.request(), settings, Path(out_dir))
     props = output.item.properties
+
+    def side(value: Acquisition | str) -> dict[str, Any]:
+        if isinstance(value, str):
+            return {"id": value, "datetime": None}
+        return {"id": value.id, "datetime": value.datetime.isoformat() if value.datetime else None}
+
     return {
         "folder": str(output.folder),
         "item_id": output.item.id,
         "status": output.status,
         "changed_area_m2": float(props.get("eowatch:changed_area_m2") or 0.0),
         "polygon_count": int(props.get("eowatch:polygon_count") or 0),
-        "before": {"id": before.id, "datetime": payload["before"].get("datetime")},
-        "after": {"id": after.id, "datetime": payload["after"].get("datetime")},
+        "before": side(job.before),
+        "after": side(job.after),
     }
 
 
@@ -85,9 +68,11 @@ class JobOutcome:
     """How one job ended in this worker."""
 
     job_id: str
-    status: str  # succeeded | queued (retry) | failed | lost (lease taken over)
+    status: str  # succeeded | queued (retry) | failed | lost (lease taken over) | cancelled (dismissed)
     summary: dict[str, Any] | None = None
     error: str | None = None
+    exception: BaseException | None = None  # why it failed (a synchronous caller raises it)
+    seconds: float | None = None  # how long it ran in this worker
 
 
 class Worker:
@@ -106,8 +91,12 @@ class Worker:
         lease_s: float | None = None,
         heartbeat_s: float | None = None,
         poll_s: float | None = None,
+        kinds: tuple[str, ...] | None = None,
+        on_outcome: Callable[[Job, JobOutcome], None] | None = None,
     ) -> None:
         settings = services.settings
+        self.kinds = kinds  # the kinds of job it takes (default: every kind)
+        self.on_outcome = on_outcome  # called as each job ends (metrics)
         self.services, self.settings = services, settings
         self.engine: Engine = services.monitor_engine
         self.queue = services.queue
@@ -125,7 +114,8 @@ class Worker:
         self._in_flight: dict[str, tuple[Job, FutureLike]] = {}
         self._deadlines: dict[str, float] = {}  # monotonic time each job in flight must end by
         self._leased: set[str] = set()
-        self._lost: set[str] = set()  # leases another worker took over: stop those jobs
+        self._lost: set[str] = set()  # dismissed, or taken over by another worker: stop those jobs
+        self._checked = 0.0  # when the jobs in flight were last checked for that
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -152,9 +142,10 @@ class Worker:
                 except Exception:  # the next beat tries again
                     log.exception("job %s: lease renewal failed", job_id)
 
-    def run_once(self) -> JobOutcome | None:
-        """Claim one job, run it to its end and record it; None when the queue is empty."""
-        outcomes = self.run(max_jobs=1, until_empty=True)
+    def run_once(self, job_id: str | None = None) -> JobOutcome | None:
+        """Claim one job (``job_id``: that one), run it to its end and record it; None
+        when there is none to claim."""
+        outcomes = self.run(max_jobs=1, until_empty=True, job_id=job_id)
         return outcomes[0] if outcomes else None
 
     def run(
@@ -163,20 +154,20 @@ class Worker:
         *,
         max_jobs: int | None = None,
         until_empty: bool = False,
+        job_id: str | None = None,
     ) -> list[JobOutcome]:
         """Claim and run jobs until ``stop_event`` (or ``stop()``), ``max_jobs`` claimed,
         or (``until_empty``) nothing is left to claim; jobs in flight are finished first."""
         stop = stop_event or self._stop
         outcomes: list[JobOutcome] = []
         claimed = 0
-        beat_done = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(beat_done,), daemon=True, name="eowatch-lease")
-        beat.start()
-        try:
+        with self._beating():
             while True:
                 empty = False
                 while self._room(stop, max_jobs, claimed):
-                    job = self.queue.claim(self.worker_id, lease_s=self.lease_s)
+                    job = self.queue.claim(
+                        self.worker_id, lease_s=self.lease_s, kinds=self.kinds, job_id=job_id
+                    )
                     if job is None:
                         empty = True
                         break
@@ -190,10 +181,27 @@ class Worker:
                     stop.wait(self.poll_s)
                     continue
                 outcomes.extend(self._collect())
-        finally:
-            beat_done.set()
-            beat.join()
         return outcomes
+
+    def run_claimed(self, job: Job) -> JobOutcome:
+        """Run a job this worker already holds (a synchronous process execution) to its end."""
+        with self._beating():
+            self._start(job)
+            while not (outcomes := self._collect()):
+                pass
+        return outcomes[0]
+
+    @contextmanager
+    def _beating(self) -> Iterator[None]:
+        """The lease of every job in flight is renewed meanwhile."""
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(done,), daemon=True, name="eowatch-lease")
+        beat.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beat.join()
 
     def _room(self, stop: threading.Event, max_jobs: int | None, claimed: int) -> bool:
         """Whether to claim another job now."""
@@ -203,8 +211,16 @@ class Worker:
 
     # -- one job ----------------------------------------------------------------
 
+    def _out_dir(self, job: Job) -> Path:
+        """Task jobs write under their task (a re-run replaces its product), process jobs
+        each in a folder of their own."""
+        if job.task_id is None:
+            return Path(self.settings.output_dir) / "jobs" / job.id
+        return self.out_root / job.task_id
+
     def _start(self, job: Job) -> None:
-        out_dir = str(self.out_root / job.task_id)
+        out_dir = str(self._out_dir(job))
+        self.queue.set_stage(job.id, self.worker_id, "running", 0.1)
         log.info("job %s: attempt %d (%s, %s -> %s)", job.id, job.attempts, job.preset, job.before_id,
                  job.after_id)  # fmt: skip
         with self._lock:
@@ -224,12 +240,12 @@ class Worker:
         outcomes: list[JobOutcome] = []
         deadline = time.monotonic() + min(self.heartbeat_s, 0.5)
         while not outcomes:
+            self._check_held()
             outcomes.extend(self._stop_overdue_and_lost())
             with self._lock:
                 ready = [(j, f) for j, f in self._in_flight.values() if f.done()]
             for job, future in ready:
-                outcomes.append(self._finish(job, future))
-                self._forget(job.id)
+                outcomes.append(self._ended(job, self._finish(job, future)))
             if outcomes or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
@@ -241,6 +257,21 @@ class Worker:
             self._deadlines.pop(job_id, None)
             self._leased.discard(job_id)
             self._lost.discard(job_id)
+
+    def _check_held(self, every_s: float = 0.5) -> None:
+        """Find the jobs in flight this worker no longer holds (dismissed, or taken over)."""
+        if time.monotonic() - self._checked < every_s:
+            return
+        self._checked = time.monotonic()
+        with self._lock:
+            ids = list(self._in_flight)
+        try:
+            missing = set(ids) - self.queue.held(ids, self.worker_id)
+        except Exception:  # the database is away for now: the next check asks again
+            log.exception("cannot check the jobs in flight")
+            return
+        with self._lock:
+            self._lost |= missing
 
     def _stop_overdue_and_lost(self) -> list[JobOutcome]:
         now = time.monotonic()
@@ -257,30 +288,56 @@ class Worker:
             )
             status = self.queue.fail(job_id, self.worker_id, error)  # releases the lease
             log.warning("job %s: %s -> %s", job_id, error, status)
-            outcomes.append(JobOutcome(job_id, status or "lost", error=f"JobTimeoutError: {error}"))
-            self._forget(job_id)
+            outcome = JobOutcome(job_id, status or "lost", error=f"JobTimeoutError: {error}", exception=error)
+            outcomes.append(self._ended(job, outcome))
         for job_id in lost:
             if job_id in late:
                 continue
-            self._in_flight[job_id][1].cancel()
-            outcomes.append(
-                JobOutcome(job_id, "lost", error="the job's lease was taken over; it was stopped")
-            )
-            self._forget(job_id)
+            job, future = self._in_flight[job_id]
+            future.cancel()
+            outcomes.append(self._ended(job, self._not_held(job)))
         return outcomes
+
+    def _ended(self, job: Job, outcome: JobOutcome) -> JobOutcome:
+        """Forget a job that ended here, with how long it ran."""
+        with self._lock:
+            deadline = self._deadlines.get(job.id)
+        if deadline is not None:
+            outcome.seconds = round(time.monotonic() - (deadline - self.timeout_s), 3)
+        self._forget(job.id)
+        if self.on_outcome is not None:
+            try:
+                self.on_outcome(job, outcome)
+            except Exception:  # a broken hook must not lose the job's outcome
+                log.exception("job %s: outcome hook failed", job.id)
+        return outcome
+
+    def _not_held(self, job: Job) -> JobOutcome:
+        """The outcome of a job this worker lost: a dismissed job leaves no product; one
+        taken over by another worker keeps its folder (that worker replaces it)."""
+        if self.queue.get(job.id).status != "cancelled":
+            return JobOutcome(job.id, "lost", error="the job's lease was taken over; it was stopped")
+        if job.task_id is None:
+            shutil.rmtree(self._out_dir(job), ignore_errors=True)
+        log.info("job %s: dismissed while it ran; stopped, nothing published", job.id)
+        return JobOutcome(job.id, "cancelled", error="dismissed")
 
     def _finish(self, job: Job, future: FutureLike) -> JobOutcome:
         from .alerts import queue_alerts
 
+        collection = JobPayload.from_json(job.payload).collection
         try:
             summary = future.result()
-            collection = str(job.payload["task"]["collection"])
+            if not self.queue.set_stage(job.id, self.worker_id, "registering", 0.95):
+                return self._not_held(job)  # dismissed or taken over meanwhile: publish nothing
             item = self.services.results.ingest_folder(summary["folder"], collection)
             summary["collection"] = collection
         except Exception as exc:  # recorded on the job: retried or failed by its class
             status = self.queue.fail(job.id, self.worker_id, exc)
             log.warning("job %s: %s: %s -> %s", job.id, type(exc).__name__, exc, status)
-            return JobOutcome(job.id, status or "lost", error=f"{type(exc).__name__}: {exc}")
+            if status is None:
+                return self._not_held(job)
+            return JobOutcome(job.id, status, error=f"{type(exc).__name__}: {exc}", exception=exc)
         folder, item_id = summary["folder"], summary["item_id"]
         recorded = self.queue.complete(
             job.id,
@@ -291,6 +348,9 @@ class Worker:
             summary=summary,
         )
         if not recorded:
+            if self.queue.get(job.id).status == "cancelled":  # dismissed while it was registered
+                self.services.results.delete_item(collection, item_id)
+                return self._not_held(job)
             log.warning("job %s: finished after its lease was taken over; the products are the same", job.id)
             return JobOutcome(job.id, "lost", summary)
         try:

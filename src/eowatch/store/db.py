@@ -11,12 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from ..errors import CatalogBusyError, CatalogError
 from .models import Base
+from .monitoring import adopt_process_jobs
 
 __all__ = ["make_engine", "create_schema", "sqlite_url", "sibling_database", "database_error"]
 
@@ -97,10 +98,63 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the catalogue tables that do not exist yet."""
+    """Create the tables that do not exist yet, and bring tables made by an earlier
+    version up to date (``upgrade_schema``)."""
     try:
         Base.metadata.create_all(engine)
+        upgrade_schema(engine)
+        adopt_process_jobs(engine)
     except SQLAlchemyError as exc:
         raise CatalogError(
             f"cannot reach or initialise the database {engine.url!r}: {exc.__class__.__name__}: {exc}"
         ) from exc
+
+
+def upgrade_schema(engine: Engine) -> list[str]:
+    """Add the columns a table of an earlier version lacks, and drop NOT NULL where a
+    column became optional (SQLite: the table is rebuilt, rows kept). Only additive
+    changes: nothing stored is removed. Returns what was changed."""
+    changes: list[str] = []
+    for table in Base.metadata.sorted_tables:
+        existing = {c["name"]: c for c in inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in existing:
+                ddl = f"{column.type.compile(engine.dialect)}"
+                if column.server_default is not None:
+                    ddl += f" DEFAULT '{column.server_default.arg}'"  # type: ignore[attr-defined]
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}'))
+                changes.append(f"{table.name}.{column.name} added")
+        relaxed = [c.name for c in table.columns
+                   if c.name in existing and c.nullable and not existing[c.name]["nullable"]]  # fmt: skip
+        if relaxed:
+            _drop_not_null(engine, table, relaxed)
+            changes += [f"{table.name}.{name} made optional" for name in relaxed]
+    return changes
+
+
+def _drop_not_null(engine: Engine, table: Any, columns: list[str]) -> None:
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            for name in columns:
+                conn.execute(text(f'ALTER TABLE {table.name} ALTER COLUMN "{name}" DROP NOT NULL'))
+        return
+    # SQLite cannot alter a column: copy the rows into the table as it is now defined.
+    old = f"{table.name}__before_upgrade"
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction, or it is ignored
+        conn.commit()
+        try:
+            with conn.begin():
+                conn.exec_driver_sql("PRAGMA legacy_alter_table=ON")  # other tables keep their references
+                conn.exec_driver_sql(f'ALTER TABLE "{table.name}" RENAME TO "{old}"')
+                for index in inspect(conn).get_indexes(old):
+                    conn.exec_driver_sql(f'DROP INDEX "{index["name"]}"')
+                table.create(conn)
+                names = ", ".join(f'"{c["name"]}"' for c in inspect(conn).get_columns(old))
+                conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{old}"')
+                conn.exec_driver_sql(f'DROP TABLE "{old}"')
+        finally:
+            conn.exec_driver_sql("PRAGMA legacy_alter_table=OFF")
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()

@@ -12,17 +12,43 @@ whichever scheduler tries to add it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .models import Base
 
-__all__ = ["TaskRow", "JobRow", "AlertRow", "JOB_STATES", "TASK_STATES", "ALERT_STATES"]
+__all__ = [
+    "TaskRow",
+    "JobRow",
+    "AlertRow",
+    "JOB_STATES",
+    "JOB_KINDS",
+    "TASK_STATES",
+    "ALERT_STATES",
+    "adopt_process_jobs",
+]
 
 TASK_STATES = ("active", "paused")
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_KINDS = ("task", "process")
 ALERT_STATES = ("pending", "sending", "sent", "failed")
 
 
@@ -49,12 +75,19 @@ class TaskRow(Base):
 
 
 class JobRow(Base):
-    """One detection pass of a task on one pair with one preset."""
+    """One detection pass: of a task on one pair with one preset (kind ``task``), or one
+    execution of an OGC API process (kind ``process``: no task, an owner)."""
 
     __tablename__ = "monitor_jobs"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # hash(task, preset, inputs)
-    task_id: Mapped[str] = mapped_column(String(64), ForeignKey("monitor_tasks.id", ondelete="CASCADE"))
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # task: hash(task, preset, inputs)
+    kind: Mapped[str] = mapped_column(String(16), default="task", server_default="task")
+    task_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("monitor_tasks.id", ondelete="CASCADE"), nullable=True
+    )
+    owner: Mapped[str | None] = mapped_column(String(256))  # who submitted a process job
+    progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    stage: Mapped[str | None] = mapped_column(String(64))
     preset: Mapped[str] = mapped_column(String(128))
     before_id: Mapped[str] = mapped_column(String(512))
     after_id: Mapped[str] = mapped_column(String(512))
@@ -80,6 +113,7 @@ class JobRow(Base):
         Index("ix_monitor_jobs_claim", "status", "available_at", "after_time"),
         Index("ix_monitor_jobs_lease", "status", "lease_expires_at"),
         Index("ix_monitor_jobs_task", "task_id", "status"),
+        Index("ix_monitor_jobs_owner", "kind", "owner", "created"),
     )
 
 
@@ -108,3 +142,43 @@ class AlertRow(Base):
         UniqueConstraint("job_id", "channel", "target", name="uq_monitor_alerts_target"),
         Index("ix_monitor_alerts_due", "status", "next_attempt_at"),
     )
+
+
+#: OGC status of a process job of eowatch <= 0.x (table ``process_jobs``) -> queue state.
+_ADOPTED_STATES = {"successful": "succeeded", "failed": "failed", "dismissed": "cancelled"}
+
+
+def adopt_process_jobs(engine: Engine) -> int:
+    """Copy the process jobs an earlier version kept in a table of their own
+    (``process_jobs``) into the job queue, once: the jobs of before an upgrade stay
+    listed. A job that was accepted or running then was interrupted by the upgrade
+    (failed). The old table is left as it was. Returns how many jobs were copied."""
+    if "process_jobs" not in inspect(engine).get_table_names():
+        return 0
+    old = Table("process_jobs", MetaData(), autoload_with=engine)
+    known = select(JobRow.id).where(JobRow.id == old.c.id).exists()
+    with Session(engine) as session, session.begin():
+        rows = session.execute(select(old).where(~known)).mappings().all()
+        for row in rows:
+            inputs, created = dict(row["inputs"] or {}), _epoch(row["created"]) or 0.0
+            interrupted = row["status"] not in _ADOPTED_STATES
+            session.add(JobRow(
+                id=row["id"], kind="process", task_id=None, owner=row["owner"], preset=row["process_id"],
+                progress=row["progress"] or 0.0, stage=row["message"], after_time=0.0,
+                before_id=str(inputs.get("before"))[:512], after_id=str(inputs.get("after"))[:512],
+                payload={**inputs, "preset": row["process_id"]}, attempts=1, max_attempts=1,
+                status=_ADOPTED_STATES.get(row["status"], "failed"), created=created, available_at=created,
+                started_at=_epoch(row["started"]), finished_at=_epoch(row["finished"]),
+                error_class="Interrupted" if interrupted else row["error_class"],
+                error_message="interrupted by an upgrade of eowatch" if interrupted else row["message"],
+                item_id=row["item_id"], collection=row["collection_id"],
+            ))  # fmt: skip
+    return len(rows)
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return float((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
