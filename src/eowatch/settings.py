@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     )
     process_collection: str = Field("processes", description="Collection receiving process results.")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
+    outbound_allow: tuple[str, ...] = Field(
+        (),
+        description="Hosts and networks (CIDR) that user-given URLs (process inputs, a task's STAC API or "
+        "webhooks) may reach although they are private, loopback or link-local (JSON list).",
+    )
     web_basemap_url: str | None = Field(
         None, description="XYZ template of the web map's online base map; default: offline country outlines."
     )

@@ -202,9 +202,8 @@ def test_an_accepted_job_survives_a_restart(database: str, paris: Path, tmp_path
 def test_readyz_reports_a_pool_with_no_free_worker(database: str, tmp_path: Path) -> None:
     """A remote input that never answers holds the one process worker: the next execution
     waits, /readyz says so (503), and dismissing the hung job frees the worker."""
-    with serve_silent() as url, service(database, tmp_path, process_workers=1, http_timeout_s=600) as (
-        client, access,
-    ):  # fmt: skip
+    limits = dict(process_workers=1, http_timeout_s=600, outbound_allow=["127.0.0.1"])  # a loopback input
+    with serve_silent() as url, service(database, tmp_path, **limits) as (client, access):
         analyst = {**user_key(access, "hana", "analyst"), "Prefer": "respond-async"}
         body = {"inputs": {"before": f"{url}/T31UDQ_B04.tif", "after": f"{url}/T31UDQ_B08.tif"}}
         hung = client.post("/processes/s2-cva/execution", json=body, headers=analyst).json()["jobID"]
@@ -222,3 +221,16 @@ def test_readyz_reports_a_pool_with_no_free_worker(database: str, tmp_path: Path
             time.sleep(0.1)
         assert client.get("/readyz").json()["checks"]["executor"] == "ok"
         assert queue.get(hung).status == queue.get(waiting).status == "cancelled"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/B04.tif", "http://169.254.169.254/latest/meta-data/", "http://[::1]/x.tif"]
+)
+def test_inputs_on_private_addresses_are_refused(
+    app: tuple[TestClient, AccessStore], analyst: dict[str, str], paris: Path, url: str
+) -> None:
+    inputs = {"before": url, "after": str(paris / "imgs_2")}
+    resp = app[0].post("/processes/s2-cva/execution", json={"inputs": inputs}, headers=analyst)
+    assert resp.status_code == 400, resp.text
+    assert "private, loopback or link-local" in resp.json()["description"]
+    assert "Connection refused" not in resp.text  # nothing of what answers there (nothing was asked)

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -390,3 +391,22 @@ def test_tasks_live_in_the_monitoring_database_when_it_is_separate(tmp_path: Pat
         assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 1
     monitor.dispose()
     catalog.dispose()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("webhooks", [{"url": "http://169.254.169.254/latest/meta-data/", "secret": "k"}]),
+        ("webhooks", [{"url": "http://127.0.0.1:6379/", "secret": "k"}]),
+        ("provider", "http://10.0.0.7/stac/v1"),
+    ],
+)
+def test_tasks_may_not_reach_private_addresses(api: Api, field: str, value: Any) -> None:
+    name = f"ssrf-{uuid.uuid4().hex[:8]}"
+    resp = api.client.post("/tasks", json=spec(name, **{field: value}), headers=api.ann)
+    assert resp.status_code == 400, resp.text
+    assert "private, loopback or link-local" in resp.json()["description"]
+    patched = api.client.post("/tasks", json=spec(name), headers=api.ann)
+    assert patched.status_code == 201
+    resp = api.client.patch(f"/tasks/{patched.json()['id']}", json={field: value}, headers=api.ann)
+    assert resp.status_code == 400 and "private" in resp.json()["description"]

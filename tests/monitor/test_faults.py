@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from eowatch.monitor import Scheduler, TaskService, Worker
+from eowatch.monitor.alerts import post_webhook
 from eowatch.monitor.executors import LocalProcessExecutor
+from eowatch.outbound import OutboundRefused
 from eowatch.results import ResultsCatalog
 from eowatch.services import Services
 from eowatch.settings import Settings
@@ -86,3 +89,11 @@ def test_a_job_past_its_time_limit_is_stopped_and_its_process_ended(
     assert worker.run_once() is None  # not retried: the same job would hit the same limit
     assert not list((tmp_path / "out").rglob(".*partial-*"))
     executor.close()
+
+
+def test_a_webhook_on_loopback_is_called_only_when_allowed(receiver: Any) -> None:
+    with pytest.raises(OutboundRefused, match="loopback"):
+        post_webhook(receiver.url, {"event": "change"}, None, 5.0, "1")
+    assert receiver.requests() == []  # refused before any connection
+    assert post_webhook(receiver.url, {"event": "change"}, None, 5.0, "2", ("127.0.0.1",)) == 204
+    assert len(receiver.wait(1)) == 1

@@ -36,6 +36,7 @@ from ..ids import ID_PATTERN, check_id
 from ..monitor.jobs import OGC_STATUS, Job, JobQueue
 from ..monitor.payload import JobPayload
 from ..monitor.worker import JobOutcome
+from ..outbound import check_outbound
 from ..products import assets_for
 from ..results import ResultsCatalog
 from ..services import Services
@@ -238,7 +239,7 @@ class ProcessService:
         if not isinstance(value, str) or not value.strip():
             raise InputError(f"input {name!r} must be a non-empty string (a path or an http(s) URL)")
         if value.startswith(("http://", "https://")):
-            return value
+            return check_outbound(value, f"input {name!r}", self.settings.outbound_allow)
         if "://" in value:
             raise InputError(f"input {name!r}: only http(s) URLs or server paths are accepted, not {value!r}")
         roots = [Path(r).resolve() for r in self.settings.process_input_roots]

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from ..errors import AOIError, ForbiddenError, InputError, NotFoundError
 from ..monitor.tasks import Task, TaskService
+from ..outbound import check_outbound
 from ..settings import Settings
 from ..store.auth import AccessStore, Principal
 from .auth import principal
@@ -134,16 +135,22 @@ def _audit(request: Request, action: str, task: Task, detail: dict[str, Any] | N
 
 
 def _check_http_fields(request: Request, body: dict[str, Any]) -> None:
-    """What a request may not ask of the server's file system: the AOI must be GeoJSON
-    (not a path), and a local catalogue must sit under ``process_input_roots``."""
+    """What a request may not ask of the server: to read its files (the AOI must be GeoJSON,
+    not a path; a local catalogue must sit under ``process_input_roots``), or to reach its
+    network (a STAC API or webhook URL must be public, ``eowatch.outbound``)."""
     if "aoi" in body and not isinstance(body["aoi"], dict):
         raise AOIError(
             'aoi must be a GeoJSON object (a geometry such as {"type": "Polygon", "coordinates": ...} '
             "or a Feature); file paths, WKT and bbox text are accepted on the command line only"
         )
+    settings: Settings = request.app.state.settings
     provider = body.get("provider")
+    if isinstance(provider, str) and provider.lower().startswith(("http://", "https://")):
+        check_outbound(provider, "provider", settings.outbound_allow)
+    for hook in body.get("webhooks") or []:
+        if isinstance(hook, dict) and isinstance(hook.get("url"), str):
+            check_outbound(hook["url"], "webhook", settings.outbound_allow)
     if isinstance(provider, str) and provider.lower().startswith("local:"):
-        settings: Settings = request.app.state.settings
         roots = [Path(r).resolve() for r in settings.process_input_roots]
         folder = Path(provider[len("local:") :]).resolve()
         if not any(folder.is_relative_to(root) for root in roots):

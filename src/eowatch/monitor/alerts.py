@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..errors import InputError
+from ..outbound import check_outbound
 from ..settings import Settings
 from ..store.monitoring import AlertRow, TaskRow
 from .jobs import Job, backoff_delay
@@ -107,15 +108,29 @@ def queue_alerts(
     return added
 
 
-def post_webhook(url: str, payload: dict[str, Any], secret: str | None, timeout: float, delivery: str) -> int:
-    """POST ``payload`` as JSON; returns the HTTP status. Raises ``OSError`` on failure."""
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects fails: a redirect could lead to an address never checked."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
+def post_webhook(url: str, payload: dict[str, Any], secret: str | None, timeout: float, delivery: str,
+                 allow: tuple[str, ...] = ()) -> int:  # fmt: skip
+    """POST ``payload`` as JSON to ``url`` when it is still a public address (or allowed:
+    ``eowatch.outbound``); returns the HTTP status. Raises ``OSError`` on failure,
+    ``InputError`` for a URL that may not be called."""
+    check_outbound(url, "webhook", allow)
     body = json.dumps(payload, sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "eowatch-alerts",
                "X-Eowatch-Event": str(payload.get("event")), "X-Eowatch-Delivery": delivery}  # fmt: skip
     if secret:
         headers[SIGNATURE_HEADER] = sign(body, secret)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked at creation
+    with _OPENER.open(request, timeout=timeout) as response:  # http(s), checked just above
         return int(response.status)
 
 
@@ -178,7 +193,7 @@ def deliver_due(engine: Engine, settings: Settings, *, backoff_s: float | None =
         try:
             if alert.channel == "webhook":
                 code = post_webhook(alert.target, alert.payload, secrets.get((alert.task_id, alert.target)),
-                                    timeout, str(alert.id))  # fmt: skip
+                                    timeout, str(alert.id), settings.outbound_allow)  # fmt: skip
             else:
                 send_email(settings, alert.target, alert.payload)
             status = "sent"

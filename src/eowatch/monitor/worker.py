@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from .. import pipeline
 from ..errors import JobTimeoutError
 from ..io.sources import Acquisition
+from ..outbound import check_outbound
 from ..services import Services
 from ..settings import Settings
 from .executors import Executor, FutureLike
@@ -44,6 +45,9 @@ def run_job(payload: dict[str, Any], settings: Settings, out_dir: str) -> dict[s
     """Run one job's detection pass (in whichever process the executor chose) and
     return a JSON-ready summary of its products."""
     job = JobPayload.from_json(payload)
+    if job.task is None:  # a process execution: URLs a user gave, checked again where they are read
+        for url in (v for v in (job.before, job.after) if isinstance(v, str) and "://" in v):
+            check_outbound(url, "input", settings.outbound_allow)
     output = pipeline.detect_pair(job.request(), settings, Path(out_dir))
     props = output.item.properties
 
