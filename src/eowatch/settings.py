@@ -166,6 +166,18 @@ class Settings(BaseSettings):
         None, description="XYZ template of the web map's online base map; default: offline country outlines."
     )
     web_basemap_attribution: str = Field("", description="Attribution shown with that base map.")
+    login_max_failures: int = Field(
+        20,
+        ge=1,
+        description="Failed authentications one client address may make per login_failure_window_s; "
+        "its later requests with credentials get 429 (credentials not checked) until the window ends.",
+    )
+    login_failure_window_s: float = Field(
+        300.0,
+        gt=0,
+        description="Window of login_max_failures, in seconds; repeated failures of one credential from "
+        "one address in a window are also one audit row with a count.",
+    )
 
     def results_database_url(self) -> str:
         """``database_url``, else a SQLite file ``eowatch.db`` in the output folder."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from eowatch.errors import AuthError, NotFoundError
+from eowatch.errors import AuthError, InputError, NotFoundError
 from eowatch.store import auth as auth_module
 from eowatch.store import make_engine
 from eowatch.store.auth import AccessStore
@@ -64,3 +64,31 @@ def test_verified_keys_skip_scrypt(engine: Engine, monkeypatch: pytest.MonkeyPat
     access.revoke_key(key)
     with pytest.raises(AuthError):
         access.authenticate(key)
+
+
+def test_oidc_names_are_reserved_and_odd_keys_are_not_looked_up(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    access = AccessStore(engine)
+    with pytest.raises(InputError, match="reserved for OpenID Connect"):
+        access.create_user("oidc:idp.example.org/alice", "analyst")
+    with pytest.raises(InputError, match="at most 256"):
+        access.create_user("x" * 257, "analyst")
+    access.create_user("ana", "analyst")
+    key = access.create_key("ana")
+    calls: list[str] = []
+    original = auth_module._hash
+    monkeypatch.setattr(auth_module, "_hash", lambda k, salt: calls.append(k) or original(k, salt))
+    for odd in (key + "x" * 300, key.replace("eow_", "eow_" + "ab" * 20, 1), "eow_NOTHEX_x"):
+        with pytest.raises(AuthError):
+            access.authenticate(odd)
+    assert calls == []  # refused without a lookup or a hash
+
+
+def test_audit_events_can_be_updated(engine: Engine) -> None:
+    access = AccessStore(engine)
+    event = access.audit("-", "login_failed", "/x", {"count": 1})
+    access.audit("-", "other")
+    access.update_audit(event, {"count": 7})
+    access.update_audit(event + 1000, {"count": 9})  # none such: nothing happens
+    assert [e["detail"] for e in access.audit_log(2)] == [{}, {"count": 7}]

@@ -4,6 +4,7 @@ admins' ``/audit`` listing. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -49,10 +50,12 @@ def test_whoami_names_the_caller_and_logs_the_sign_in(site: Site) -> None:
     assert c.get("/whoami", headers=pia).json() == {
         "name": "pia", "role": "partner", "organisation": "acme", "collections": ["floods", "urban"],
         "via": "api-key"}  # fmt: skip
-    token = site.idp.token(sub="olga", eowatch_role="analyst", organisation="esa")
+    token = site.idp.token(
+        sub="olga", iss="https://Login.example.org/realms/eo", eowatch_role="analyst", organisation="esa"
+    )
     who = c.get("/whoami", headers={"Authorization": f"Bearer {token}"}).json()
     assert who == {
-        "name": "olga",
+        "name": "oidc:login.example.org/olga",  # namespaced by issuer host: never a local user's name
         "role": "analyst",
         "organisation": "esa",
         "collections": None,
@@ -60,7 +63,7 @@ def test_whoami_names_the_caller_and_logs_the_sign_in(site: Site) -> None:
     }
 
     logins = site.events("login")
-    assert [e["user"] for e in logins] == ["olga", "pia", "root"]  # newest first, one each
+    assert [e["user"] for e in logins] == ["oidc:login.example.org/olga", "pia", "root"]  # newest first
     assert logins[0]["detail"]["via"] == "oidc" and logins[0]["target"] == "/whoami"
     # a second sign-in is logged again (the web app calls /whoami once per sign-in)...
     c.get("/whoami", headers=root)
@@ -105,10 +108,14 @@ def test_failed_authentications_are_logged_without_the_key(site: Site) -> None:
     assert len(failed) == 5
     revoked, token, basic, unknown, mistyped = failed  # newest first
     assert mistyped["detail"]["key_prefix"] == prefix and "not valid" in mistyped["detail"]["reason"]
+    assert mistyped["detail"]["sha256"] == hashlib.sha256(wrong.encode()).hexdigest()[:16]
+    assert mistyped["detail"]["length"] == "<=64" and mistyped["detail"]["count"] == 1
     assert unknown["detail"]["key_prefix"] == "000000000000"
     assert basic["detail"]["via"] == "unknown credential" and "Bearer" in basic["detail"]["reason"]
+    assert "sha256" not in basic["detail"]  # maybe a password: not even a digest of it
     assert token["detail"]["via"] == "oidc" and "expired" in token["detail"]["reason"]
     assert revoked["detail"]["key_prefix"] == prefix
+    assert revoked["detail"]["sha256"] == hashlib.sha256(good.encode()).hexdigest()[:16]
     everything = json.dumps(access.audit_log(1000))
     for secret in (good, wrong, good.split("_", 2)[2], expired):
         assert secret not in everything

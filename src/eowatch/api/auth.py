@@ -10,26 +10,51 @@ Settings read (all optional): ``auth_required`` (default False: anonymous
 callers read everything, as before access control existed), ``oidc_jwks_url``
 (an http(s) URL or a local JSON file), ``oidc_audience``, ``oidc_issuer``,
 ``oidc_role_claim`` (default ``eowatch_role``), ``oidc_org_claim`` (default
-``organisation``).
+``organisation``), ``login_max_failures`` and ``login_failure_window_s``.
+
+An OpenID Connect caller is named ``oidc:<issuer host>/<sub>`` (``oidc_name``),
+never by its bare ``sub``: ownership of tasks and jobs is checked by name, and a
+token whose subject is ``alice`` must not be the local user ``alice`` (local
+names may not start with ``oidc:``).
+
+A client address (an IPv6 one by its /64) that fails to authenticate
+``login_max_failures`` times in a window of ``login_failure_window_s`` gets a
+429 with ``Retry-After`` for the rest of the window on every request that
+carries credentials, which are then not even checked (``FailedLogins``: in
+memory, per process, bounded). Requests without credentials are not attempts.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
+import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
+from starlette.datastructures import State
+from starlette.exceptions import HTTPException
 
 from ..errors import AuthError, ForbiddenError
 from ..settings import Settings
-from ..store.auth import ROLES, AccessStore, Principal
+from ..store.auth import MAX_NAME_CHARS, OIDC_NAME_PREFIX, ROLES, AccessStore, Principal
 
 __all__ = [
     "ANONYMOUS",
     "PUBLIC_PATHS",
+    "FailedLogins",
+    "IdentityProviderUnreachable",
     "JWTVerifier",
+    "TooManyFailedLogins",
     "authenticate",
+    "client_address",
+    "failed_logins",
+    "oidc_name",
     "principal",
     "require_role",
     "visible_collections",
@@ -43,6 +68,99 @@ PUBLIC_PATHS = frozenset(
 )
 #: Path prefixes anyone may read: the web application's pages and scripts (its data calls send a key).
 PUBLIC_PREFIXES = ("/app/",)
+#: Client addresses whose failed authentications are remembered (the least recent forgotten first).
+MAX_CLIENTS = 10_000
+
+
+def oidc_name(sub: str, issuer: str | None) -> str:
+    """The principal name of OpenID Connect subject ``sub`` of ``issuer``:
+    ``oidc:<issuer host>/<sub>`` (``oidc:/<sub>`` for tokens without an issuer). The
+    host ends at the first ``/``, so no two (issuer host, subject) pairs share a name,
+    and no local user name starts with ``oidc:``."""
+    issuer = issuer or ""
+    host = urlsplit(issuer).netloc if "://" in issuer else issuer
+    return f"{OIDC_NAME_PREFIX}{host.lower().replace('/', '')}/{sub}"
+
+
+class IdentityProviderUnreachable(AuthError):
+    """The identity provider's keys cannot be fetched: not the caller's fault, so not
+    counted against its address."""
+
+
+class TooManyFailedLogins(HTTPException):
+    """429 for a client address that failed to authenticate too often in the window."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        seconds = max(1, math.ceil(retry_after_s))
+        super().__init__(
+            429,
+            f"too many failed authentications from this address: try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+class FailedLogins:
+    """Failed authentications per client address in fixed windows (from an address's
+    first failure), in memory and bounded to ``max_clients`` addresses."""
+
+    def __init__(self, max_failures: int, window_s: float, max_clients: int = MAX_CLIENTS) -> None:
+        self.max_failures, self.window_s = int(max_failures), float(window_s)
+        self.max_clients = int(max_clients)
+        self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()  # client: (window start, failures)
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str, now: float | None = None) -> float | None:
+        """Seconds until ``client`` may try again; None when it may now."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            seen = self._seen.get(client)
+        if seen is None or seen[1] < self.max_failures:
+            return None
+        left = seen[0] + self.window_s - now
+        return left if left > 0 else None
+
+    def failed(self, client: str, now: float | None = None) -> int:
+        """Count a failure of ``client``: its failures in the current window, this one included."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            start, count = self._seen.pop(client, (now, 0))
+            if now - start >= self.window_s:
+                start, count = now, 0
+            self._seen[client] = (start, count + 1)  # the most recent last
+            while len(self._seen) > self.max_clients:
+                self._seen.popitem(last=False)
+            return count + 1
+
+
+_LIMITER_LOCK = threading.Lock()
+
+
+def failed_logins(state: State) -> FailedLogins:
+    """The app's ``FailedLogins``, made from its settings on first use."""
+    limiter: FailedLogins | None = getattr(state, "failed_logins", None)
+    if limiter is None:
+        with _LIMITER_LOCK:
+            limiter = getattr(state, "failed_logins", None)
+            if limiter is None:
+                settings: Settings = state.settings
+                limiter = FailedLogins(settings.login_max_failures, settings.login_failure_window_s)
+                state.failed_logins = limiter
+    return limiter
+
+
+def client_address(request: Request) -> str:
+    """The address failures are counted by: the client's IP, an IPv6 one by its /64
+    (one host commonly holds a whole /64)."""
+    host = request.client.host if request.client else ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64] or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class JWTVerifier:
@@ -96,14 +214,22 @@ class JWTVerifier:
             raise AuthError(
                 f"the bearer token is not meant for this service (audience {self.audience!r})"
             ) from exc
+        except jwt.PyJWKClientConnectionError as exc:
+            raise IdentityProviderUnreachable(f"the bearer token cannot be checked: {exc}") from exc
         except jwt.PyJWKClientError as exc:
             raise AuthError(f"the bearer token cannot be checked: {exc}") from exc
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the bearer token is not valid: {exc}") from exc
         role = str(claims.get(self.role_claim) or "partner")
         if role not in ROLES:
-            raise AuthError(f"the bearer token names an unknown role {role!r}")
-        return Principal(str(claims["sub"]), role, str(claims.get(self.org_claim) or ""), via="oidc")
+            raise AuthError(f"the bearer token names an unknown role {role!r:.64}")
+        sub = str(claims["sub"])
+        name = oidc_name(sub, str(claims.get("iss") or self.issuer or ""))
+        if not sub or len(name) > MAX_NAME_CHARS:
+            raise AuthError(
+                f"the bearer token's subject must be 1 to {MAX_NAME_CHARS} characters with the issuer's host"
+            )
+        return Principal(name, role, str(claims.get(self.org_claim) or ""), via="oidc")
 
 
 def _credentials(request: Request) -> str | None:
@@ -120,10 +246,14 @@ def _credentials(request: Request) -> str | None:
 def authenticate(request: Request) -> None:
     """Dependency of every route: resolve the caller into ``request.state.principal``."""
     state = request.app.state
+    if "authorization" in request.headers or "x-api-key" in request.headers:
+        retry_after = failed_logins(state).retry_after(client_address(request))
+        if retry_after is not None:
+            raise TooManyFailedLogins(retry_after)  # the credentials are not even looked at
     try:
         token = _credentials(request)
     except AuthError as exc:
-        _log_failure(request, "", exc)
+        _log_failure(request, request.headers.get("authorization", ""), exc)
         raise
     if token is None:
         path = request.url.path
@@ -151,9 +281,17 @@ def authenticate(request: Request) -> None:
 
 
 def _log_failure(request: Request, token: str, exc: AuthError) -> None:
-    login_audit = getattr(request.app.state, "login_audit", None)
+    """Count the failure against the client address, and audit it (``LoginAudit``)."""
+    limiter = failed_logins(request.app.state)
+    if isinstance(exc, IdentityProviderUnreachable):
+        failures = 0  # the service's trouble, not the caller's
+    else:
+        failures = limiter.failed(client_address(request))
+    login_audit = getattr(request.app.state, "login_audit", None)  # eowatch.api.audit.LoginAudit
     if login_audit is not None:
-        login_audit.failed(request, token, exc)
+        login_audit.failed(request, token, exc, window_s=limiter.window_s)
+        if failures == limiter.max_failures:
+            login_audit.blocked(request, failures, limiter.window_s)
 
 
 def principal(request: Request) -> Principal:

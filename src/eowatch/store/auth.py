@@ -4,6 +4,10 @@ API keys are shown once, when created, as ``eow_<prefix>_<secret>``; only the
 prefix (for lookup) and a salted ``hashlib.scrypt`` hash of the whole key are
 stored. Admins and analysts read every collection; a partner reads only the
 collections granted to its organisation.
+
+Users signed in with OpenID Connect are not rows here: their names are
+``oidc:<issuer host>/<sub>`` (``OIDC_NAME_PREFIX``), a namespace no local user
+may take, so a token's subject can never be mistaken for a local user's name.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +36,19 @@ __all__ = [
     "ApiKeyRow",
     "GrantRow",
     "AuditRow",
+    "MAX_NAME_CHARS",
+    "OIDC_NAME_PREFIX",
 ]
 
 ROLES = ("admin", "analyst", "partner")
 KEY_PREFIX = "eow_"
+#: The start of every OpenID Connect principal's name; local user names may not start with it.
+OIDC_NAME_PREFIX = "oidc:"
+#: The longest user name (the ``users``, ``audit_log`` and job/task ``owner`` columns).
+MAX_NAME_CHARS = 256
+#: The longest API key looked up: real ones are 49 characters; longer ones are refused unread.
+_MAX_KEY_CHARS = 256
+_KEY_PREFIX_RE = re.compile(r"[0-9a-f]{1,32}")
 
 
 def _now() -> dt.datetime:
@@ -135,6 +149,12 @@ class AccessStore:
             raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
         if not name or not name.strip():
             raise InputError("a user needs a name")
+        if name.startswith(OIDC_NAME_PREFIX):
+            raise InputError(
+                f"user names starting with {OIDC_NAME_PREFIX!r} are reserved for OpenID Connect users"
+            )
+        if len(name) > MAX_NAME_CHARS:
+            raise InputError(f"a user name has at most {MAX_NAME_CHARS} characters")
         if role == "partner" and not organisation:
             raise InputError("a partner user needs an organisation (--organisation)")
         try:
@@ -179,7 +199,7 @@ class AccessStore:
 
     def authenticate(self, key: str) -> Principal:
         """The user of a valid, unrevoked key; AuthError otherwise (one message for all cases)."""
-        prefix = _prefix_of(key)
+        prefix = _prefix_of(key) if len(key) <= _MAX_KEY_CHARS else None
         with self._session() as session:
             found = (
                 session.execute(
@@ -240,10 +260,20 @@ class AccessStore:
 
     # -- audit ---------------------------------------------------------------------------------
 
-    def audit(self, user: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
-        """Append one event to the audit log."""
+    def audit(self, user: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> int:
+        """Append one event to the audit log; its id (for ``update_audit``)."""
+        row = AuditRow(user=user, action=action, target=target, detail=detail or {})
         with self._session() as session, session.begin():
-            session.add(AuditRow(user=user, action=action, target=target, detail=detail or {}))
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def update_audit(self, event_id: int, detail: dict[str, Any]) -> None:
+        """Replace the detail of event ``event_id`` (a count of repeated events kept in one row)."""
+        with self._session() as session, session.begin():
+            row = session.get(AuditRow, event_id)
+            if row is not None:
+                row.detail = detail
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest events, newest first."""
@@ -262,7 +292,8 @@ class AccessStore:
 
 
 def _prefix_of(key: str) -> str | None:
+    """The lookup prefix of an API key, when ``key`` has the shape of one (``eow_<hex>_...``)."""
     if not key.startswith(KEY_PREFIX):
         return None
     prefix, sep, _secret = key[len(KEY_PREFIX) :].partition("_")
-    return prefix if sep and prefix else None
+    return prefix if sep and _KEY_PREFIX_RE.fullmatch(prefix) else None
