@@ -120,27 +120,23 @@ def test_async_process_to_search_to_tile(
     not shutil.which("schemathesis", path=str(Path(sys.executable).parent)),
     reason="schemathesis is not installed",
 )
-def test_schemathesis_finds_no_server_errors(server: str, admin_key: str) -> None:
+@pytest.mark.parametrize("role", ["admin", "analyst", "partner"])
+def test_schemathesis_finds_no_server_errors(
+    server: str, env: dict[str, str], admin_key: str, role: str
+) -> None:
+    """Every operation of the OpenAPI document, as each role: valid and invalid data
+    (mode all), the coverage, fuzzing and stateful phases; no answer may be a 5xx."""
+    new_user = ("create-user", f"fuzz-{role}", "--role", role, "--organisation", "acme", "--with-key")
+    key = admin_key if role == "admin" else _admin(env, *new_user)
     done = subprocess.run(
         [
-            str(Path(sys.executable).parent / "schemathesis"),
-            "run",
-            f"{server}/openapi.json",
-            "--header",
-            f"Authorization: Bearer {admin_key}",
-            "--checks",
-            "not_a_server_error,response_schema_conformance",
-            "--max-examples",
-            "20",
-            "--seed",
-            "1",
-            "--request-timeout",
-            "30",
+            str(Path(sys.executable).parent / "schemathesis"), "run", f"{server}/openapi.json",
+            "--header", f"Authorization: Bearer {key}",
+            "--checks", "not_a_server_error,response_schema_conformance",
+            "--mode", "all", "--phases", "examples,coverage,fuzzing,stateful",
+            "--max-examples", "20", "--seed", "1", "--request-timeout", "30",
         ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=REPO,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+        capture_output=True, text=True, timeout=300, cwd=REPO, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "Stateful" in done.stdout
