@@ -97,3 +97,51 @@ def test_a_webhook_on_loopback_is_called_only_when_allowed(receiver: Any) -> Non
     assert receiver.requests() == []  # refused before any connection
     assert post_webhook(receiver.url, {"event": "change"}, None, 5.0, "2", ("127.0.0.1",)) == 204
     assert len(receiver.wait(1)) == 1
+
+
+def test_two_schedulers_and_two_workers_racing_end_every_job_once(
+    settings: Settings, engine: Engine, local_catalog: Path, paris: Path
+) -> None:
+    add_date(local_catalog, paris, 2)
+    tasks = TaskService(settings, engine)
+    task = tasks.create(_task(local_catalog, paris, None, presets=["s2-imad", "s2-cva"]))
+    schedulers = [Scheduler(services_for(settings, engine)) for _ in range(2)]
+    for _ in range(3):  # both tick at once, three times over
+        tasks.trigger(task.id)
+        _together(*(s.tick for s in schedulers))
+    workers = [Worker(services_for(settings, engine), executor="inline", poll_s=0.05) for _ in range(2)]
+    outcomes: list[Any] = []
+    _together(*(lambda w=w: outcomes.extend(w.run(until_empty=True)) for w in workers))
+    jobs = services_for(settings, engine).queue.list(task_id=task.id)
+    assert sorted(j.preset for j in jobs) == ["s2-cva", "s2-imad"]  # two jobs, not six
+    assert [(j.status, j.attempts) for j in jobs] == [("succeeded", 1)] * 2
+    assert sorted(o.status for o in outcomes) == ["succeeded", "succeeded"]  # each ran once, by one worker
+    items = ResultsCatalog(engine).search(collections=[task.spec.collection or ""]).items
+    assert sorted(i["id"] for i in items) == sorted(str(j.item_id) for j in jobs)
+    folders = Path(str(jobs[0].product_folder)).parent
+    assert sorted(p.name for p in folders.iterdir()) == sorted(Path(str(j.product_folder)).name for j in jobs)
+    for worker in workers:
+        worker.close()
+
+
+def _together(*calls: Any) -> None:
+    """Run ``calls`` in threads started together; re-raise the first error."""
+    import threading
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(calls))
+
+    def run(call: Any) -> None:
+        start.wait()
+        try:
+            call()
+        except BaseException as exc:  # handed to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
