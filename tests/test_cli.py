@@ -344,3 +344,24 @@ def test_readme_detect_example_runs_as_pasted(paris, tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, [*args, "--quiet"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["status"] == "ok"
+
+
+def test_worker_once_fails_when_a_job_failed(tmp_path, monkeypatch):
+    from eowatch.monitor import JobQueue
+    from eowatch.store import make_engine
+
+    monkeypatch.setenv("EOWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'tasks.db'}")
+    monkeypatch.setenv("EOWATCH_OUTPUT_DIR", str(tmp_path / "out"))
+    created = CliRunner().invoke(cli, ["task", "create", "site", "--aoi", _AOI])
+    assert created.exit_code == 0, created.output
+    task = json.loads(CliRunner().invoke(cli, ["task", "show", "site"]).output)
+    gone = str(tmp_path / "gone")  # inputs that are not there: bad input, failed at once
+    payload = {"preset": "s2-cva", "before": gone, "after": gone,
+               "task": {"id": task["id"], "name": "site", "collection": "task-site"}}  # fmt: skip
+    JobQueue(make_engine(f"sqlite:///{tmp_path / 'tasks.db'}")).enqueue(
+        task["id"], "s2-cva", "b", "a", payload
+    )
+    res = CliRunner().invoke(cli, ["worker", "--once", "--executor", "inline"])
+    assert res.exit_code == 1, res.output
+    assert " failed " in res.stdout and "does not exist" in res.stdout
+    assert res.stderr.strip().splitlines()[-1] == "error: 1 of 1 job(s) failed; see the lines above"

@@ -152,8 +152,8 @@ def scheduler(once: bool, interval: float) -> None:
 
 
 @click.command(cls=EowatchCommand)
-@click.option("--once", is_flag=True, help="Run the queued jobs, then exit.")
-@click.option("--max-jobs", type=int, help="Exit after this many jobs.")
+@click.option("--once", is_flag=True, help="Run the queued jobs, then exit (1 when one failed).")
+@click.option("--max-jobs", type=int, help="Exit after this many jobs (1 when one failed).")
 @click.option("--executor", help="inline, local (worker processes) or dask (default: from settings).")
 @click.option("--concurrency", type=int, default=1, show_default=True, help="Jobs at once.")
 def worker(once: bool, max_jobs: int | None, executor: str | None, concurrency: int) -> None:
@@ -168,3 +168,6 @@ def worker(once: bool, max_jobs: int | None, executor: str | None, concurrency: 
         runner.close()
     for outcome in outcomes:
         click.echo(f"{outcome.job_id} {outcome.status}" + (f" {outcome.error}" if outcome.error else ""))
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed and (once or max_jobs is not None):  # a batch run reports its failures (a service runs on)
+        raise EowatchError(f"{len(failed)} of {len(outcomes)} job(s) failed; see the lines above")
