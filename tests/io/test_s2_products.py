@@ -132,13 +132,22 @@ def test_one_product_read_four_ways_gives_identical_radiometry_and_values(safe):
     assert reference.properties["eowatch:radiometry"]["source"] == "MTD_MSIL2A.xml"
     assert "view:sun_azimuth" in reference.properties
     assert set(reference.assets) == {f"B{i:02d}" for i in range(1, 13) if i != 10} | {"B8A", "SCL"}
+    # a saturated pixel (65535) is no valid data in every band, except in the SCL's classes
+    assert {b: a.saturated for b, a in reference.assets.items()} == {
+        b: (None if b == "SCL" else 65535) for b in reference.assets
+    }
     grid = reference_grid(reference)
     expected = None
     for name, acq in acqs.items():
         assert set(acq.assets) == set(reference.assets), name
         for band, asset in acq.assets.items():
             ref = reference.assets[band]
-            assert (asset.scale, asset.offset, asset.nodata) == (ref.scale, ref.offset, ref.nodata), (
+            assert (asset.scale, asset.offset, asset.nodata, asset.saturated) == (
+                ref.scale,
+                ref.offset,
+                ref.nodata,
+                ref.saturated,
+            ), (
                 name,
                 band,
             )

@@ -161,3 +161,32 @@ def test_block_grid_is_the_sub_grid(size):
     sub = b.grid_of(grid)
     assert sub.transform.c == 600000 + 10 * b.col and sub.transform.f == 5400000 - 10 * b.row
     assert sub.shape == (b.height, b.width)
+
+
+def test_saturated_pixels_are_no_valid_data_at_10_and_20_m(tmp_path):
+    """Sentinel-2 marks a saturated pixel 65535 (L1C has no other flag): it is no valid data
+    where it lies, and lends no value to its 10 m neighbours when a 20 m band is upsampled.
+    Made-up pixels on the 10 m / 20 m lattice of a UTM tile."""
+    from eowatch.io.s2_metadata import SATURATED_DN, saturation_marked
+
+    fine_band = np.full((40, 40), 1500, dtype=np.uint16)
+    fine_band[5, 7] = SATURATED_DN
+    coarse_band = np.full((20, 20), 2000, dtype=np.uint16)
+    coarse_band[10, 10] = SATURATED_DN
+    b04 = write_raster(
+        tmp_path / "b04.tif", fine_band, transform=Affine(10, 0, 600000, 0, -10, 5400000), nodata=0
+    )
+    b11 = write_raster(tmp_path / "b11.tif", coarse_band, transform=Affine(20, 0, 600000, 0, -20, 5400000),
+                       nodata=0)  # fmt: skip
+    assets = saturation_marked(
+        {"B04": BandAsset(str(b04), scale=1e-4), "B11": BandAsset(str(b11), scale=1e-4)}
+    )
+    fine = Grid(rasterio.crs.CRS.from_epsg(32631), Affine(10, 0, 600000, 0, -10, 5400000), 40, 40)
+    spec = SceneSpec(Acquisition("t", "sentinel-2", assets), fine, ("B04", "B11"))
+    data, valid, _ = _stitch(spec, 16)
+    expected = np.ones((40, 40), dtype=bool)
+    expected[5, 7] = False  # the saturated 10 m pixel
+    expected[20:22, 20:22] = False  # the four 10 m pixels centred in the saturated 20 m one
+    assert np.array_equal(valid, expected)
+    # its neighbours keep the value of their unsaturated sources: nothing of 6.5535 leaks in
+    assert np.allclose(data[1][valid], 0.2) and np.allclose(data[0][valid], 0.15)

@@ -229,6 +229,8 @@ def to_values(
         valid = ~np.isnan(raw)
     else:
         valid = raw != src_nodata
+    if asset.saturated is not None and not categorical:
+        valid &= raw != asset.saturated
     data = raw.astype(np.float32)  # a copy: scaled in place below
     if categorical:
         return data, valid
@@ -259,6 +261,8 @@ def to_values_into(
             np.float32(asset.offset),
             0.0 if src_nodata is None else float(src_nodata),
             src_nodata is not None,
+            0.0 if asset.saturated is None else float(asset.saturated),
+            asset.saturated is not None,
             out,
             valid,
         )
@@ -275,16 +279,19 @@ def _scaled_into(
     offset: np.float32,
     nodata: float,
     has_nodata: bool,
+    saturated: float,
+    has_saturated: bool,
     out: NDArray[np.float32],
     valid: NDArray[np.bool_],
 ) -> None:
-    """``out = float32(raw) * scale + offset`` (as ``to_values``); ``valid &= raw != nodata``."""
+    """``out = float32(raw) * scale + offset`` (as ``to_values``); ``valid &= raw != nodata``
+    and ``raw != saturated``."""
     rows, cols = raw.shape
     for r in range(rows):
         for c in range(cols):
             v = raw[r, c]
             out[r, c] = np.float32(v) * scale + offset
-            if has_nodata and float(v) == nodata:
+            if (has_nodata and float(v) == nodata) or (has_saturated and float(v) == saturated):
                 valid[r, c] = False
 
 

@@ -35,6 +35,8 @@ from ..errors import InputError
 from .sources import BandAsset
 
 __all__ = [
+    "SATURATED_DN",
+    "saturation_marked",
     "BAND_IDS",
     "Radiometry",
     "ProductMetadata",
@@ -82,11 +84,24 @@ class Radiometry:
         return {"scale": self.scale, "offsets": dict(self.offsets), "source": self.source}
 
     def apply(self, assets: Mapping[str, BandAsset]) -> dict[str, BandAsset]:
-        """``assets`` scaled by this radiometry (the SCL classes are not reflectance)."""
-        return {
+        """``assets`` scaled by this radiometry (the SCL classes are not reflectance), their
+        saturated pixels marked (``saturation_marked``)."""
+        scaled = {
             band: asset if band == "SCL" else replace(asset, scale=self.scale, offset=self.offset(band))
             for band, asset in assets.items()
         }
+        return saturation_marked(scaled)
+
+
+#: The number of a saturated pixel in every Sentinel-2 band file, L1C and L2A, all baselines
+#: (the products' ``Special_Values``: NODATA 0, SATURATED 65535).
+SATURATED_DN = 65535
+
+
+def saturation_marked(assets: Mapping[str, BandAsset]) -> dict[str, BandAsset]:
+    """``assets`` with ``SATURATED_DN`` read as no valid data (in L2A the SCL also flags
+    saturated pixels, class 1; in L1C only the number does)."""
+    return {band: a if band == "SCL" else replace(a, saturated=SATURATED_DN) for band, a in assets.items()}
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ class BandAsset:
     #: What the (scaled) values are: "reflectance" (optical), "linear" power,
     #: "db", or "dn" (uncalibrated GRD amplitude). Read as linear power for SAR.
     units: str = "reflectance"
+    #: The raw number of a saturated pixel (Sentinel-2: 65535), read as no valid data.
+    saturated: float | None = None
 
 
 @dataclass
@@ -185,7 +187,7 @@ def _folder_radiometry(
 ) -> tuple[dict[str, BandAsset], dict[str, Any]]:
     """Band files of a SAFE's ``IMG_DATA`` take the product's radiometry; others are read as
     DN / 10000 (what OSCD and pre-2022 products hold), and the product says so."""
-    from .s2_metadata import Radiometry, parse_product_metadata
+    from .s2_metadata import Radiometry, parse_product_metadata, saturation_marked
     from .s2_safe import find_product_xml
 
     level = "L2A" if "SCL" in assets else "L1C"
@@ -193,7 +195,7 @@ def _folder_radiometry(
     if xml is None:
         # Without metadata the level is a guess (an SCL file beside the bands): recorded as such.
         guess = {"processing:level": level, "eowatch:level_guessed": True}
-        return assets, {**guess, "eowatch:radiometry": Radiometry().as_dict()}
+        return saturation_marked(assets), {**guess, "eowatch:radiometry": Radiometry().as_dict()}
     meta = parse_product_metadata(xml.read_bytes(), str(xml))
     return meta.radiometry.apply(assets), meta.properties()
 

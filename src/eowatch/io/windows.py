@@ -184,6 +184,9 @@ class _BandWindows:
         c0, c1 = int(cols[0].min()), int(cols[1].max()) + 1
         src = self.source.read(self.asset.band_index, window=Window(c0, r0, c1 - c0, r1 - r0))
         good = None if self.nodata is None else src != self.nodata
+        if self.asset.saturated is not None:  # saturated pixels lend no value and have none
+            unsaturated = src != self.asset.saturated
+            good = unsaturated if good is None else good & unsaturated
         if good is not None and good.all():
             good = None
         if good is None and src.dtype.kind in "iu" and src.dtype.itemsize <= 2 and _quarters(r_lo, c_lo):
@@ -209,8 +212,9 @@ class _BandWindows:
             has &= good[np.ix_(centre_r, centre_c)]
         rounded = np.floor(total[has] / weight[has] + 0.5)
         out[has] = rounded.astype(src.dtype) if src.dtype.kind in "iu" else total[has] / weight[has]
-        if self.nodata is not None:
-            out[~has] = self.nodata
+        invalid = self.nodata if self.nodata is not None else self.asset.saturated
+        if invalid is not None:
+            out[~has] = invalid  # read as no valid data by to_values
         return out
 
 
