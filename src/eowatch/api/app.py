@@ -137,6 +137,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.base_url = settings.api_base_url
     app.state.access = services.access
     app.state.login_audit = audit.LoginAudit(app.state.access)
+    app.state.failed_logins = auth.FailedLogins(settings.login_max_failures, settings.login_failure_window_s)
     app.state.monitor_engine = services.monitor_engine
     app.state.tasks = services.tasks
     app.state.jwt_verifier = auth.make_verifier(settings)

@@ -20,8 +20,8 @@ names may not start with ``oidc:``).
 A client address (an IPv6 one by its /64) that fails to authenticate
 ``login_max_failures`` times in a window of ``login_failure_window_s`` gets a
 429 with ``Retry-After`` for the rest of the window on every request that
-carries credentials, which are then not even checked (``FailedLogins``: in
-memory, per process, bounded). Requests without credentials are not attempts.
+carries credentials, which are then not even checked (``FailedLogins``, made
+with the app: in memory, per process, bounded). Requests without credentials are not attempts.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request
-from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 
 from ..errors import AuthError, ForbiddenError
@@ -53,7 +52,6 @@ __all__ = [
     "TooManyFailedLogins",
     "authenticate",
     "client_address",
-    "failed_logins",
     "oidc_name",
     "principal",
     "require_role",
@@ -130,22 +128,6 @@ class FailedLogins:
             while len(self._seen) > self.max_clients:
                 self._seen.popitem(last=False)
             return count + 1
-
-
-_LIMITER_LOCK = threading.Lock()
-
-
-def failed_logins(state: State) -> FailedLogins:
-    """The app's ``FailedLogins``, made from its settings on first use."""
-    limiter: FailedLogins | None = getattr(state, "failed_logins", None)
-    if limiter is None:
-        with _LIMITER_LOCK:
-            limiter = getattr(state, "failed_logins", None)
-            if limiter is None:
-                settings: Settings = state.settings
-                limiter = FailedLogins(settings.login_max_failures, settings.login_failure_window_s)
-                state.failed_logins = limiter
-    return limiter
 
 
 def client_address(request: Request) -> str:
@@ -247,7 +229,8 @@ def authenticate(request: Request) -> None:
     """Dependency of every route: resolve the caller into ``request.state.principal``."""
     state = request.app.state
     if "authorization" in request.headers or "x-api-key" in request.headers:
-        retry_after = failed_logins(state).retry_after(client_address(request))
+        limiter: FailedLogins = state.failed_logins
+        retry_after = limiter.retry_after(client_address(request))
         if retry_after is not None:
             raise TooManyFailedLogins(retry_after)  # the credentials are not even looked at
     try:
@@ -282,7 +265,7 @@ def authenticate(request: Request) -> None:
 
 def _log_failure(request: Request, token: str, exc: AuthError) -> None:
     """Count the failure against the client address, and audit it (``LoginAudit``)."""
-    limiter = failed_logins(request.app.state)
+    limiter: FailedLogins = request.app.state.failed_logins
     if isinstance(exc, IdentityProviderUnreachable):
         failures = 0  # the service's trouble, not the caller's
     else:

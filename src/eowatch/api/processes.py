@@ -195,8 +195,8 @@ class ProcessService:
             return "ok"  # executions wait for `eowatch worker` processes
         if self._thread is None or not self._thread.is_alive():
             return "stopped: the process worker is not running"
-        running = len(self.queue.list(status="running", kind="process", limit=1000))
-        waiting = self.queue.counts(kind="process").get("queued", 0)
+        counts = self.queue.counts(kind="process")
+        running, waiting = counts.get("running", 0), counts.get("queued", 0)
         if waiting and running >= self.settings.process_workers:
             return f"no free worker: {running} of {self.settings.process_workers} busy, {waiting} waiting"
         return "ok"

@@ -44,10 +44,7 @@ from ..settings import Settings, default
 from ..store.db import database_error
 from ..store.monitoring import JobRow
 
-__all__ = [
-    "Job", "JobQueue", "job_id_for", "is_transient", "backoff_delay", "new_worker_id", "OGC_STATUS",
-    "FINAL_STATES",
-]  # fmt: skip
+__all__ = ["Job", "JobQueue", "job_id_for", "is_transient", "backoff_delay", "new_worker_id", "OGC_STATUS"]
 
 MAX_BACKOFF_S = 3600.0
 #: OGC API - Processes status of each queue state (the one place they are mapped).
@@ -55,7 +52,6 @@ OGC_STATUS = {
     "queued": "accepted", "running": "running", "succeeded": "successful", "failed": "failed",
     "cancelled": "dismissed",
 }  # fmt: skip
-FINAL_STATES = ("succeeded", "failed", "cancelled")
 
 
 def job_id_for(task_id: str, preset: str, input_ids: Iterable[str]) -> str:
@@ -81,6 +77,12 @@ def is_transient(exc: BaseException) -> bool:
 def backoff_delay(attempt: int, base_s: float, max_s: float = MAX_BACKOFF_S) -> float:
     """Delay before attempt ``attempt + 1``: ``base_s * 2 ** (attempt - 1)``, capped."""
     return float(min(max_s, base_s * 2 ** max(attempt - 1, 0)))
+
+
+def _held_by(worker_id: str) -> Any:
+    """The condition of a job ``worker_id`` holds: running on its lease (not dismissed, not
+    taken over by another worker)."""
+    return and_(JobRow.status == "running", JobRow.lease_owner == worker_id)
 
 
 def _dt(value: float | None) -> datetime | None:
@@ -310,9 +312,7 @@ class JobQueue:
         if not ids:
             return set()
         with self._session() as session:
-            query = select(JobRow.id).where(
-                JobRow.id.in_(ids), JobRow.status == "running", JobRow.lease_owner == worker_id
-            )
+            query = select(JobRow.id).where(JobRow.id.in_(ids), _held_by(worker_id))
             return set(session.scalars(query).all())
 
     def set_stage(self, job_id: str, worker_id: str, stage: str, progress: float) -> bool:
@@ -320,7 +320,7 @@ class JobQueue:
         with self._session() as session, session.begin():
             result = session.execute(
                 update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == "running", JobRow.lease_owner == worker_id)
+                .where(JobRow.id == job_id, _held_by(worker_id))
                 .values(stage=stage, progress=progress)
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -331,7 +331,7 @@ class JobQueue:
         with self._session() as session, session.begin():
             result = session.execute(
                 update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == "running", JobRow.lease_owner == worker_id)
+                .where(JobRow.id == job_id, _held_by(worker_id))
                 .values(lease_expires_at=time.time() + lease)
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -352,7 +352,7 @@ class JobQueue:
         with self._session() as session, session.begin():
             result = session.execute(
                 update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == "running", JobRow.lease_owner == worker_id)
+                .where(JobRow.id == job_id, _held_by(worker_id))
                 .values(status="succeeded", finished_at=time.time(), lease_owner=None, lease_expires_at=None,
                         error_class=None, error_message=None, product_folder=product_folder, item_id=item_id,
                         collection=collection, summary=summary, progress=1.0, stage="done")

@@ -116,7 +116,7 @@ class Worker:
         self.out_root = Path(settings.monitor_output_dir or Path(settings.output_dir) / "tasks")
         self.timeout_s = float(settings.job_timeout_s)
         self._in_flight: dict[str, tuple[Job, FutureLike]] = {}
-        self._deadlines: dict[str, float] = {}  # monotonic time each job in flight must end by
+        self._started: dict[str, float] = {}  # monotonic time each job in flight started here
         self._leased: set[str] = set()
         self._lost: set[str] = set()  # dismissed, or taken over by another worker: stop those jobs
         self._checked = 0.0  # when the jobs in flight were last checked for that
@@ -236,7 +236,7 @@ class Worker:
             future.set_exception(exc)
         with self._lock:
             self._in_flight[job.id] = (job, future)
-            self._deadlines[job.id] = time.monotonic() + self.timeout_s
+            self._started[job.id] = time.monotonic()
 
     def _collect(self) -> list[JobOutcome]:
         """Wait a little for jobs in flight; record those that ended, and stop those
@@ -258,7 +258,7 @@ class Worker:
     def _forget(self, job_id: str) -> None:
         with self._lock:
             self._in_flight.pop(job_id, None)
-            self._deadlines.pop(job_id, None)
+            self._started.pop(job_id, None)
             self._leased.discard(job_id)
             self._lost.discard(job_id)
 
@@ -280,7 +280,8 @@ class Worker:
     def _stop_overdue_and_lost(self) -> list[JobOutcome]:
         now = time.monotonic()
         with self._lock:
-            late = [j for j, (_, f) in self._in_flight.items() if now > self._deadlines[j] and not f.done()]
+            late = [j for j, (_, f) in self._in_flight.items()
+                    if now - self._started[j] > self.timeout_s and not f.done()]  # fmt: skip
             lost = [j for j in self._lost if j in self._in_flight]
         outcomes = []
         for job_id in late:
@@ -305,9 +306,9 @@ class Worker:
     def _ended(self, job: Job, outcome: JobOutcome) -> JobOutcome:
         """Forget a job that ended here, with how long it ran."""
         with self._lock:
-            deadline = self._deadlines.get(job.id)
-        if deadline is not None:
-            outcome.seconds = round(time.monotonic() - (deadline - self.timeout_s), 3)
+            started = self._started.get(job.id)
+        if started is not None:
+            outcome.seconds = round(time.monotonic() - started, 3)
         self._forget(job.id)
         if self.on_outcome is not None:
             try:

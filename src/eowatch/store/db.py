@@ -115,8 +115,9 @@ def upgrade_schema(engine: Engine) -> list[str]:
     column became optional (SQLite: the table is rebuilt, rows kept). Only additive
     changes: nothing stored is removed. Returns what was changed."""
     changes: list[str] = []
+    inspector = inspect(engine)  # each table read once, before this pass changes it
     for table in Base.metadata.sorted_tables:
-        existing = {c["name"]: c for c in inspect(engine).get_columns(table.name)}
+        existing = {c["name"]: c for c in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name not in existing:
                 ddl = f"{column.type.compile(engine.dialect)}"
