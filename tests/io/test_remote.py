@@ -57,6 +57,18 @@ def test_reads_of_a_silent_server_fail_in_bounded_time(read, name, message):
         assert time.monotonic() - start < BOUND_S
 
 
+def test_a_server_that_refuses_connections_is_a_retryable_failure():
+    import socket
+
+    apply_limits(FAST)
+    with socket.socket() as probe:  # a loopback port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(RemoteReadError, match="unreachable") as caught:
+        open_raster(f"http://127.0.0.1:{port}/T31UDQ_20200101T000000_B04.tif")
+    assert caught.value.retryable
+
+
 def test_a_run_on_a_silent_input_fails_with_a_retryable_error(tmp_path):
     settings = Settings(
         output_dir=tmp_path / "out", http_timeout_s=1, http_connect_timeout_s=1, http_retries=0

@@ -55,6 +55,7 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 # What GDAL and requests say when a server is slow, unreachable or failing for now.
 _TRANSIENT = re.compile(
     r"timed? ?out|timeout|connection (refused|reset|aborted)|could not resolve|couldn't connect|"
+    r"could not connect|failed to connect|"
     r"empty reply|recv failure|send failure|ssl|response code: (429|5\d\d)|temporarily",
     re.IGNORECASE,
 )
