@@ -79,7 +79,7 @@ def test_small_windows_equal_one_window_over_the_scene(masked_pair, paris, tmp_p
         windowed.item.properties["eowatch:metadata"]["masking"]
         == whole.item.properties["eowatch:metadata"]["masking"]
     )
-    assert windowed.item.properties["eowatch:metadata"]["masking"]["after"]["method"] == "scl"
+    assert windowed.item.properties["eowatch:metadata"]["masking"]["after"]["method"] == "scl+shadows"
     assert a.metadata["chi2_scale"] == b.metadata["chi2_scale"]
     with rasterio.open(windowed.folder / "change_map.tif") as ds:
         assert np.array_equal(ds.read(1), a.classes)

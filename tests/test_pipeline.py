@@ -158,7 +158,9 @@ def test_scl_clouds_and_shadows_are_no_valid_data_never_change(paris, settings, 
     rows = run.result.grid.height
     assert (run.result.classes[: rows // 2 - 2] == NO_DATA_CLASS).all()
     assert (run.result.classes[rows // 2 + 2 :] != NO_DATA_CLASS).all()
-    assert run.item.properties["eowatch:metadata"]["masking"]["before"]["method"] == "scl"
+    before_masking = run.item.properties["eowatch:metadata"]["masking"]["before"]
+    # SCL holds no cloud here: the shadow projection ran and added nothing.
+    assert before_masking["method"] == "scl+shadows" and before_masking["cloud_fraction"] == 0.0
 
 
 def test_bad_requests_name_the_problem(paris, settings):

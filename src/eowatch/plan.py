@@ -166,6 +166,7 @@ def _plan(
                 settings.mask_snow,
                 footprint,
                 settings.scene_gdal_cache_mb,
+                masked.extra,
             )
         )
         masking.append(masked)

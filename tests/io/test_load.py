@@ -139,3 +139,32 @@ def test_values_written_in_place_equal_to_values(dtype, scale, offset, nodata):
     to_values_into(raw, asset, nodata, out, into_valid)
     np.testing.assert_array_equal(out, data)  # bit for bit
     np.testing.assert_array_equal(into_valid, valid & (np.arange(raw.size).reshape(raw.shape) != 0))
+
+
+def test_coarse_read_matches_the_warper_on_the_band_lattice(tmp_path):
+    """The 60 m mask reads: decimated by GDAL where the grid lies on the band's pixel
+    lattice (made-up reflectances on a real tile's UTM lattice), else the warper."""
+    from eowatch.io.load import read_band, read_band_coarse
+    from eowatch.io.sources import BandAsset
+    from eowatch.model import Grid
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(1, 10000, (120, 90)).astype("uint16")
+    data[6:12, 6:12] = 0  # one coarse pixel of nodata
+    crs = rasterio.crs.CRS.from_epsg(32631)
+    path = tmp_path / "b04.tif"
+    profile = dict(driver="GTiff", width=90, height=120, count=1, dtype="uint16", nodata=0)
+    with rasterio.open(path, "w", crs=crs, transform=Affine(10, 0, 600000, 0, -10, 5400000), **profile) as ds:
+        ds.write(data, 1)
+    asset = BandAsset(str(path), scale=1e-4)
+    on_lattice = Grid(crs, Affine(60, 0, 600060, 0, -60, 5399940), 14, 19)
+    fast, fast_valid = read_band_coarse(asset, on_lattice)
+    slow, slow_valid = read_band(asset, on_lattice)
+    assert (fast_valid == slow_valid).all() and not fast_valid.all()
+    # Both average in the band's integers: a rounding tie may fall 1 DN apart.
+    assert np.abs(fast - slow)[fast_valid].max() <= 1.01e-4
+    manual = data[6:120, 6:90].reshape(19, 6, 14, 6).mean(axis=(1, 3)) * 1e-4
+    assert np.abs(fast - manual)[fast_valid].max() <= 1.01e-4
+    off_lattice = Grid(crs, Affine(60, 0, 600005, 0, -60, 5399940), 14, 19)
+    shifted, _ = read_band_coarse(asset, off_lattice)
+    assert np.array_equal(shifted, read_band(asset, off_lattice)[0])

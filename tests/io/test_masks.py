@@ -200,3 +200,66 @@ def test_shadow_needs_a_dark_match():
     # The buffer grows the match, never onto the cloud.
     shadow = cloud_shadows(cloud, dark, 60.0, 135.0, 45.0, buffer_px=2)
     assert shadow.sum() > 81 and not (shadow & cloud).any()
+
+
+# --- L2A: the SCL plus the shadows of its clouds that it missed ----------------------------------
+
+
+def _with_scl(tmp_path, acq, grid, scl_of_grid):
+    """``acq`` (real L1C bands) with an SCL band written on ``grid`` from ``scl_of_grid``.
+    The SCL is made up here (no real L2A pixels are in the shared data); the bands,
+    clouds and shadow are the real ones of the Paris after date."""
+    import rasterio
+
+    from eowatch.io.sources import Acquisition, BandAsset
+
+    path = tmp_path / "SCL.tif"
+    profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="uint8")
+    with rasterio.open(path, "w", crs=grid.crs, transform=grid.transform, **profile) as ds:
+        ds.write(scl_of_grid.astype("uint8"), 1)
+    return Acquisition(acq.id, acq.sensor, {**acq.assets, "SCL": BandAsset(str(path))}, acq.datetime)
+
+
+def test_l2a_shadow_that_scl_missed_is_masked(paris, tmp_path):
+    """An SCL that found the two cumulus of the Paris after date as cloud (class 9) but
+    left their shadow as vegetation (class 4), as Sen2Cor often does: the shadow is
+    projected from SCL's clouds and masked in every window read."""
+    from eowatch.io.windows import SceneSpec
+
+    acq = resolve_input(paris / "imgs_2")
+    grid = reference_grid(acq)
+    full = Block(0, 0, grid.height, grid.width)
+    l1c = cloud_masking(acq, grid, "s2cloudless")
+    assert isinstance(l1c.mask, CoarseMask)
+    shadow_box = (slice(186, 222), slice(138, 186))
+    clouds = l1c.mask.window(full).copy()
+    clouds[shadow_box] = False  # the shadow is not in this SCL
+    l2a = _with_scl(tmp_path, acq, grid, np.where(clouds, 9, 4))
+    masking = cloud_masking(l2a, grid)
+    assert masking.mask == "scl" and masking.method == "scl+shadows"
+    assert masking.extra is not None and masking.extra.window(full)[shadow_box].mean() > 0.95
+    assert 0.01 < masking.shadow_fraction < 0.05
+    assert masking.sun_source == SUN_FROM_DATE
+    with SceneSpec(l2a, grid, ("B04",), cloud=masking.mask, extra_cloud=masking.extra).open() as reader:
+        scene, masked = reader.read(full)
+    assert masked[shadow_box].mean() > 0.95 and not scene.valid[shadow_box].any()
+    assert masked[345:366, 185:206].all(), "SCL's own cloud"
+    assert (cloud_mask(l2a, grid)[0] == masked).all()
+
+
+def test_l2a_clear_scl_adds_nothing(paris, tmp_path):
+    """Without clouds in the SCL nothing is projected: a clear bright scene keeps every pixel."""
+    acq = resolve_input(paris / "imgs_1")
+    grid = reference_grid(acq)
+    masking = cloud_masking(_with_scl(tmp_path, acq, grid, np.full(grid.shape, 5)), grid)
+    assert masking.method == "scl+shadows" and masking.extra is None
+    assert masking.cloud_fraction == 0.0 and masking.shadow_fraction == 0.0
+
+
+def test_l2a_without_sun_angles_is_scl_alone(paris, tmp_path):
+    acq = resolve_input(paris / "imgs_2")
+    acq.datetime = None
+    grid = reference_grid(acq)
+    masking = cloud_masking(_with_scl(tmp_path, acq, grid, np.full(grid.shape, 9)), grid)
+    assert (masking.mask, masking.method, masking.extra) == ("scl", "scl", None)
+    assert masking.sun_source == SUN_UNAVAILABLE

@@ -12,7 +12,7 @@ from affine import Affine
 from eowatch.aoi import parse_aoi
 from eowatch.engine.blocks import plan_blocks, sample_blocks, sample_cells
 from eowatch.io.load import pair_grid, read_band, read_scene
-from eowatch.io.masks import cloud_mask, window_cloud_mask
+from eowatch.io.masks import cloud_mask, cloud_masking
 from eowatch.io.sources import Acquisition, BandAsset, resolve_input
 from eowatch.io.windows import SceneSpec
 from eowatch.model import Block, Grid
@@ -135,9 +135,10 @@ def test_windowed_scl_mask_matches_the_whole_mask(paris, tmp_path):
     acq = resolve_input(folder)
     grid = pair_grid(acq, acq)
     full, method = cloud_mask(acq, grid)
-    cloud, method_w = window_cloud_mask(acq, grid)
-    assert (method, method_w, cloud) == ("scl", "scl", "scl")
-    _, valid, clouds = _stitch(SceneSpec(acq, grid, ("B04",), cloud=cloud), 41)
+    masking = cloud_masking(acq, grid)
+    assert (method, masking.method, masking.mask) == ("scl+shadows", "scl+shadows", "scl")
+    spec = SceneSpec(acq, grid, ("B04",), cloud=masking.mask, extra_cloud=masking.extra)
+    _, valid, clouds = _stitch(spec, 41)
     assert np.array_equal(clouds, full)
     assert full.sum() > 10_000 and not valid[full].any()
 

@@ -64,9 +64,10 @@ class CoarseMask:
 @dataclass
 class SceneSpec:
     """What to read of one acquisition: bands on a grid, inside an AOI, with clouds
-    masked (``cloud``: "none", "scl" or a precomputed ``CoarseMask``), and, for the
-    dates of a series that may cover less than the grid, only inside the acquisition's
-    own raster bounds (``footprint``). Reads run with a ``gdal_cache_mb`` block cache."""
+    masked (``cloud``: "none", "scl" or a precomputed ``CoarseMask``; ``extra_cloud``
+    masked besides, e.g. the shadows the SCL missed), and, for the dates of a series
+    that may cover less than the grid, only inside the acquisition's own raster bounds
+    (``footprint``). Reads run with a ``gdal_cache_mb`` block cache."""
 
     acq: Acquisition
     grid: Grid
@@ -76,6 +77,7 @@ class SceneSpec:
     mask_snow: bool = True
     footprint: bool = False
     gdal_cache_mb: int = 256
+    extra_cloud: CoarseMask | None = None
     _aoi_geom: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _aoi_shape: BaseGeometry | None = field(default=None, init=False, repr=False)
     _bounds: tuple[float, float, float, float] | None = field(default=None, init=False, repr=False)
@@ -365,10 +367,12 @@ class WindowReader:
             )
 
     def _clouds(self, block: Block) -> NDArray[np.bool_]:
-        cloud = self.spec.cloud
+        cloud, extra = self.spec.cloud, self.spec.extra_cloud
         if isinstance(cloud, CoarseMask):
-            return cloud.window(block)
-        if self._scl is not None:
+            clouds = cloud.window(block)
+        elif self._scl is not None:
             scl, scl_valid = self._scl.read(block)
-            return np.asarray(scl_invalid(scl, self.spec.mask_snow) | ~scl_valid)
-        return np.zeros((block.height, block.width), dtype=bool)
+            clouds = np.asarray(scl_invalid(scl, self.spec.mask_snow) | ~scl_valid)
+        else:
+            clouds = np.zeros((block.height, block.width), dtype=bool)
+        return clouds | extra.window(block) if extra is not None else clouds
