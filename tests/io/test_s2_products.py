@@ -159,6 +159,50 @@ def test_one_product_read_four_ways_gives_identical_radiometry_and_values(safe):
     assert 0.019 < float(expected.min()) and float(expected.max()) < 0.501
 
 
+def _stac11_item(safe: Path, radiometry_on_assets: bool) -> pystac.Item:
+    """An Item in the layout of the Copernicus Data Space STAC (STAC 1.1: an asset per band
+    and resolution, ``B04_10m``, ``B04_20m``...; ``bands``, ``raster:scale``/``raster:offset``
+    and ``nodata`` on the asset; ``processing:version`` and ``product:type``), pointing at
+    the SAFE's own band files. Written here, not recorded: no CDSE response is available offline."""
+    assets = {}
+    for jp2 in sorted(safe.glob("GRANULE/*/IMG_DATA/R*m/*.jp2")):
+        m = re.search(r"_(B\d\d|B8A|SCL)_(\d+)m\.jp2$", jp2.name)
+        if not m:
+            continue
+        band, res = m.groups()
+        asset = {"href": str(jp2), "type": "image/jp2", "roles": ["data"], "gsd": int(res),
+                 "bands": [{"name": band}], "nodata": 0}  # fmt: skip
+        if radiometry_on_assets and band != "SCL":
+            asset |= {"raster:scale": 0.0001, "raster:offset": -0.1}
+        assets[f"{band}_{res}m"] = asset
+    return pystac.Item.from_dict({
+        "type": "Feature", "stac_version": "1.1.0", "id": PRODUCT, "collection": "sentinel-2-l2a",
+        "geometry": None, "links": [], "assets": assets,
+        "properties": {"datetime": "2023-12-17T13:56:59.024Z", "processing:version": "05.10",
+                       "product:type": "S2MSI2A", "view:sun_azimuth": 80.0, "view:sun_elevation": 60.0},
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("radiometry_on_assets", [True, False], ids=["raster-fields", "baseline-only"])
+def test_cdse_item_reads_like_the_safe(safe, radiometry_on_assets):
+    """A CDSE-layout Item of the product: each band from its native resolution file, with
+    the SAFE's scale and offset (stated on the assets, or derived from ``processing:version``)."""
+    from_item = acquisition_from_item(_stac11_item(safe, radiometry_on_assets))
+    from_safe = resolve_input(safe)
+    assert set(from_item.assets) == set(from_safe.assets)
+    assert from_item.properties["processing:level"] == "L2A"
+    for band, asset in from_item.assets.items():
+        ref = from_safe.assets[band]
+        assert Path(asset.href).name == Path(ref.href).name, band  # B04_10m, B05_20m, B01_60m, SCL_20m
+        assert (asset.scale, asset.offset, asset.nodata) == pytest.approx(
+            (ref.scale, ref.offset, ref.nodata)
+        ), band
+    grid = reference_grid(from_safe)
+    np.testing.assert_array_equal(
+        read_band(from_item.assets["B11"], grid)[0], read_band(from_safe.assets["B11"], grid)[0]
+    )
+
+
 def test_band_folder_inside_a_safe_takes_the_product_radiometry(safe):
     r10m = next(safe.glob("GRANULE/*/IMG_DATA/R10m"))
     acq = resolve_input(r10m)

@@ -244,14 +244,16 @@ def item_radiometry(
     properties: Mapping[str, Any], raster_bands: Mapping[str, Mapping[str, Any]]
 ) -> Radiometry:
     """The radiometry of a STAC Item (``raster_bands``: band name -> its first ``raster:bands``)."""
-    baseline = _baseline_number(properties.get("s2:processing_baseline"))
+    # Earth Search / Planetary Computer: s2:processing_baseline; CDSE (STAC 1.1): processing:version.
+    stated = properties.get("s2:processing_baseline") or properties.get("processing:version")
+    baseline = _baseline_number(stated)
     if properties.get("earthsearch:boa_offset_applied") is True:
         scale = _first_scale(raster_bands)
         return Radiometry(scale, {}, "STAC Item: earthsearch:boa_offset_applied (offset already in the DN)")
-    stated = {b: rb for b, rb in raster_bands.items() if rb.get("scale") is not None}
-    if stated:
-        offsets = {b: float(rb.get("offset") or 0.0) for b, rb in stated.items()}
-        return Radiometry(_first_scale(stated), offsets, "STAC Item: raster:bands")
+    scaled = {b: rb for b, rb in raster_bands.items() if rb.get("scale") is not None}
+    if scaled:
+        offsets = {b: float(rb.get("offset") or 0.0) for b, rb in scaled.items()}
+        return Radiometry(_first_scale(scaled), offsets, "STAC Item: raster:bands")
     if baseline >= OFFSET_BASELINE:
         offsets = {b: DEFAULT_OFFSET_DN * 1e-4 for b in raster_bands}
         return Radiometry(1e-4, offsets, "STAC Item: s2:processing_baseline >= 04.00 (offset -1000 DN)")

@@ -284,19 +284,20 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
     props = dict(item.properties)
     collection = (item.collection_id or "").lower()
     is_s1 = "sentinel-1" in collection or "sar:polarizations" in props
-    candidates: dict[str, tuple[int, BandAsset, dict[str, Any]]] = {}
+    candidates: dict[str, tuple[tuple[int, int], BandAsset, dict[str, Any]]] = {}
     for key, asset in item.assets.items():
-        name = _asset_band(key, asset.to_dict())
+        d = asset.to_dict()
+        name = _asset_band(key, d)
         if name is None:
             continue
-        d = asset.to_dict()
-        rb = (d.get("raster:bands") or [{}])[0]
+        rb = _raster_fields(d)
         nodata = _float(rb["nodata"]) if "nodata" in rb else (0.0 if not is_s1 else None)  # "nan" is text
         abs_href = asset.get_absolute_href() or asset.href
         if abs_href.startswith("s3://"):
             abs_href = "/vsis3/" + abs_href[5:]
-        # Prefer cloud-optimised GeoTIFFs over JPEG2000 copies, and https over s3.
-        rank = ("geotiff" in (asset.media_type or "")) * 2 + abs_href.startswith("http")
+        # Prefer cloud-optimised GeoTIFFs over JPEG2000 copies, https over s3, and a band's
+        # native resolution over the resampled copies (CDSE: B04_10m, B04_20m, B04_60m).
+        rank = (("geotiff" in (asset.media_type or "")) * 2 + abs_href.startswith("http"), -_asset_res(key))
         if name not in candidates or rank > candidates[name][0]:
             units = _RASTER_UNITS.get(str(rb.get("unit", "")).lower(), "reflectance")
             scale, offset = float(rb.get("scale") or 1.0), float(rb.get("offset") or 0.0)
@@ -319,14 +320,14 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
 
 
 def _item_radiometry(
-    candidates: dict[str, tuple[int, BandAsset, dict[str, Any]]], props: dict[str, Any]
+    candidates: dict[str, tuple[tuple[int, int], BandAsset, dict[str, Any]]], props: dict[str, Any]
 ) -> tuple[dict[str, BandAsset], dict[str, Any]]:
     """Sentinel-2 band assets scaled by the Item's radiometry (``eowatch.io.s2_metadata``)."""
     from .s2_metadata import item_angles, item_radiometry
 
     rad = item_radiometry(props, {b: rb for b, (_, _, rb) in candidates.items() if b != "SCL"})
     scaled = rad.apply({b: asset for b, (_, asset, _) in candidates.items()})
-    product_type = str(props.get("s2:product_type", "")).upper()
+    product_type = str(props.get("s2:product_type") or props.get("product:type") or "").upper()
     level = {"S2MSI2A": "L2A", "S2MSI1C": "L1C"}.get(product_type) or (
         "L2A" if "SCL" in candidates else "L1C"
     )
@@ -344,10 +345,30 @@ def _asset_band(key: str, asset: dict[str, Any]) -> str | None:
         return _COMMON_NAMES[k[:-4]]
     if re.fullmatch(r"b(0[1-9]|1[0-2]|8a)", k):
         return _s2_band_id(k)
-    bands = asset.get("eo:bands") or []
+    by_res = re.fullmatch(r"(b(?:0[1-9]|1[0-2]|8a)|scl)_(?:10|20|60)m", k)  # CDSE
+    if by_res:
+        return "SCL" if by_res.group(1) == "scl" else _s2_band_id(by_res.group(1))
+    bands = asset.get("eo:bands") or asset.get("bands") or []  # STAC 1.0 / 1.1
     if len(bands) == 1 and re.fullmatch(r"B(0[1-9]|1[0-2]|8A)", str(bands[0].get("name", ""))):
         return str(bands[0]["name"])
     return None
+
+
+def _asset_res(key: str) -> int:
+    """The resolution in an asset key such as ``B04_20m`` (0 without one)."""
+    m = re.search(r"_(\d+)m$", key)
+    return int(m.group(1)) if m else 0
+
+
+def _raster_fields(asset: dict[str, Any]) -> dict[str, Any]:
+    """An asset's scale, offset, nodata and unit: STAC 1.0's ``raster:bands`` or, in
+    STAC 1.1 (CDSE), fields on the asset or its single ``bands`` entry."""
+    if asset.get("raster:bands"):
+        return dict(asset["raster:bands"][0])
+    bands = asset.get("bands") or [{}]
+    merged = {**(bands[0] if len(bands) == 1 else {}), **asset}
+    fields = {k: merged[f"raster:{k}"] for k in ("scale", "offset") if f"raster:{k}" in merged}
+    return fields | {k: merged[k] for k in ("nodata", "unit") if k in merged}
 
 
 def _float(value: Any) -> float | None:
