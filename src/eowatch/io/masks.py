@@ -55,6 +55,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -150,27 +151,19 @@ def cloud_masking(acq: Acquisition, grid: Grid, method: str = "auto") -> CloudMa
 def _scl_masking(acq: Acquisition, grid: Grid, factor: int = 6) -> CloudMasking:
     """The SCL (read per window) and the shadows of its clouds that it did not
     class as shadow, found on a grid ``factor`` times coarser (module docstring).
-    Without B04/B08/B11 or sun angles, the SCL alone (method ``"scl"``)."""
+    Without sun angles, or without B04/B08/B11, the SCL alone (method ``"scl"``)."""
     sun = _sun_angles(acq, grid)
-    if sun is None or not set(_SHADOW_BANDS) <= set(acq.assets):
-        return CloudMasking("scl", "scl", sun_source=None if sun else SUN_UNAVAILABLE)
+    if sun is None:
+        return CloudMasking("scl", "scl", sun_source=SUN_UNAVAILABLE)
+    if not set(_SHADOW_BANDS) <= set(acq.assets):
+        return CloudMasking("scl", "scl")
     coarse = _coarse(grid, factor)
     scl, valid = read_band_coarse(acq.assets["SCL"], coarse, categorical=True)
-    valid &= scl != 0
-    bands = {}
-    for band in _SHADOW_BANDS:
-        values, band_valid = read_band_coarse(acq.assets[band], coarse)
-        bands[band], valid = np.nan_to_num(values, nan=0.0), valid & band_valid
-    invalid = scl_invalid(scl)
+    bands, bands_valid = _read_coarse(acq, _SHADOW_BANDS, coarse)
+    valid &= bands_valid & (scl != 0)
+    clear = valid & ~scl_invalid(scl)
     clouds = np.isin(scl, _SCL_SHADOW_CASTERS) & valid
-    missed = np.zeros(coarse.shape, dtype=bool)
-    if clouds.any():
-        azimuth, zenith, _ = sun
-        dark = _dark(bands, valid & ~invalid)
-        missed = cloud_shadows(
-            clouds, dark, _pixel_size_m(coarse), azimuth, zenith, valid=valid, buffer_px=_SHADOW_BUFFER_PX
-        )
-        missed &= valid & ~invalid
+    missed = _projected_shadows(clouds, bands, clear, valid, coarse, sun) & clear
     n_valid = max(int(valid.sum()), 1)
     return CloudMasking(
         mask="scl",
@@ -178,9 +171,7 @@ def _scl_masking(acq: Acquisition, grid: Grid, factor: int = 6) -> CloudMasking:
         extra=CoarseMask(missed, grid.shape) if missed.any() else None,
         cloud_fraction=float((np.isin(scl, _SCL_CLOUDS) & valid).sum()) / n_valid,
         shadow_fraction=float(((scl == _SCL_SHADOW) & valid | missed).sum()) / n_valid,
-        sun_source=sun[2],
-        sun_azimuth=sun[0],
-        sun_zenith=sun[1],
+        **_sun_fields(sun),
     )
 
 
@@ -226,35 +217,62 @@ def _s2cloudless_masking(acq: Acquisition, grid: Grid, factor: int = 6) -> Cloud
 
     coarse = _coarse(grid, factor)
     names = S2CLOUDLESS_BANDS + tuple(b for b in _EXTRA_BANDS if b in acq.assets)
-    bands: dict[str, NDArray[np.float32]] = {}
-    valid = np.ones(coarse.shape, dtype=bool)
-    for band in names:
-        values, band_valid = read_band_coarse(acq.assets[band], coarse)
-        bands[band] = np.nan_to_num(values, nan=0.0)
-        valid &= band_valid
+    bands, valid = _read_coarse(acq, names, coarse)
     stack = np.stack([bands[b] for b in S2CLOUDLESS_BANDS], axis=-1)[np.newaxis]
     # The authors' settings for 60 m input: 4 px averaging, 2 px dilation.
     detector = S2PixelCloudDetector(threshold=_PROB, average_over=4, dilation_size=2, all_bands=False)
     prob = detector.get_cloud_probability_maps(stack)
     candidates = detector.get_mask_from_prob(prob)[0].astype(bool) & valid
     clouds = _with_evidence(candidates, _cloud_evidence(bands, prob[0]) & valid)
-    shadows, sun = np.zeros(coarse.shape, dtype=bool), _sun_angles(acq, coarse)
-    if sun is not None and clouds.any():
-        azimuth, zenith, _ = sun
-        dark = _dark(bands, valid & ~clouds)
-        shadows = cloud_shadows(
-            clouds, dark, _pixel_size_m(coarse), azimuth, zenith, valid=valid, buffer_px=_SHADOW_BUFFER_PX
-        )
+    sun = _sun_angles(acq, coarse)
+    shadows = _projected_shadows(clouds, bands, valid & ~clouds, valid, coarse, sun)
     n_valid = max(int(valid.sum()), 1)
     return CloudMasking(
         mask=CoarseMask(clouds | shadows, grid.shape),
         method="s2cloudless",
         cloud_fraction=float(clouds.sum()) / n_valid,
         shadow_fraction=float((shadows & ~clouds).sum()) / n_valid,
-        sun_source=SUN_UNAVAILABLE if sun is None else sun[2],
-        sun_azimuth=None if sun is None else sun[0],
-        sun_zenith=None if sun is None else sun[1],
+        **_sun_fields(sun),
     )
+
+
+def _read_coarse(
+    acq: Acquisition, names: tuple[str, ...], coarse: Grid
+) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.bool_]]:
+    """``names`` on the coarse grid (NaN as 0) and where all of them are valid."""
+    bands: dict[str, NDArray[np.float32]] = {}
+    valid = np.ones(coarse.shape, dtype=bool)
+    for band in names:
+        values, band_valid = read_band_coarse(acq.assets[band], coarse)
+        bands[band] = np.nan_to_num(values, nan=0.0)
+        valid &= band_valid
+    return bands, valid
+
+
+def _projected_shadows(
+    clouds: NDArray[np.bool_],
+    bands: dict[str, NDArray[np.float32]],
+    clear: NDArray[np.bool_],
+    valid: NDArray[np.bool_],
+    coarse: Grid,
+    sun: tuple[float, float, str] | None,
+) -> NDArray[np.bool_]:
+    """The geometric shadows of ``clouds`` on pixels darker than the ``clear`` ground
+    (rules in the module docstring); none without sun angles or clouds."""
+    if sun is None or not clouds.any():
+        return np.zeros(coarse.shape, dtype=bool)
+    azimuth, zenith, _ = sun
+    dark = _dark(bands, clear)
+    return cloud_shadows(
+        clouds, dark, _pixel_size_m(coarse), azimuth, zenith, valid=valid, buffer_px=_SHADOW_BUFFER_PX
+    )
+
+
+def _sun_fields(sun: tuple[float, float, str] | None) -> dict[str, Any]:
+    """``CloudMasking``'s sun fields for the angles the shadows used."""
+    if sun is None:
+        return {"sun_source": SUN_UNAVAILABLE}
+    return {"sun_source": sun[2], "sun_azimuth": sun[0], "sun_zenith": sun[1]}
 
 
 def _cloud_evidence(bands: dict[str, NDArray[np.float32]], prob: NDArray[np.floating]) -> NDArray[np.bool_]:
