@@ -293,3 +293,13 @@ def test_mixing_l1c_and_l2a_needs_the_flag_and_is_recorded(tmp_path):
     plan = _plan(str(l2a), str(l1c), allow_mixed_levels=True)
     assert plan.properties["eowatch:mixed_levels"] is True  # type: ignore[attr-defined]
     assert plan.properties["eowatch:processing_levels"] == ["L2A", "L1C"]  # type: ignore[attr-defined]
+
+
+def test_item_with_a_non_numeric_scale_names_the_asset():
+    item = pystac.Item.from_dict({
+        "type": "Feature", "stac_version": "1.1.0", "id": "x", "collection": "sentinel-2-l2a",
+        "geometry": None, "links": [], "properties": {"datetime": "2023-12-17T13:56:59Z"},
+        "assets": {"B04_10m": {"href": "b04.jp2", "raster:scale": "abc", "bands": [{"name": "B04"}]}},
+    })  # fmt: skip
+    with pytest.raises(InputError, match=r"asset B04_10m: raster scale 'abc' is not a number"):
+        acquisition_from_item(item)

@@ -300,7 +300,8 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
         rank = (("geotiff" in (asset.media_type or "")) * 2 + abs_href.startswith("http"), -_asset_res(key))
         if name not in candidates or rank > candidates[name][0]:
             units = _RASTER_UNITS.get(str(rb.get("unit", "")).lower(), "reflectance")
-            scale, offset = float(rb.get("scale") or 1.0), float(rb.get("offset") or 0.0)
+            where = f"STAC Item {item.id} asset {key}"
+            scale, offset = _raster_number(rb, "scale", 1.0, where), _raster_number(rb, "offset", 0.0, where)
             candidates[name] = (rank, BandAsset(abs_href, 1, scale, offset, nodata, units), rb)
     if not candidates:
         raise InputError(
@@ -369,6 +370,17 @@ def _raster_fields(asset: dict[str, Any]) -> dict[str, Any]:
     merged = {**(bands[0] if len(bands) == 1 else {}), **asset}
     fields = {k: merged[f"raster:{k}"] for k in ("scale", "offset") if f"raster:{k}" in merged}
     return fields | {k: merged[k] for k in ("nodata", "unit") if k in merged}
+
+
+def _raster_number(fields: dict[str, Any], name: str, default: float, where: str) -> float:
+    """An asset's ``scale`` or ``offset`` (``default`` when absent or 0/empty), refused when not a number."""
+    value = fields.get(name)
+    if not value:
+        return default
+    number = _float(value)
+    if number is None:
+        raise InputError(f"{where}: raster {name} {value!r} is not a number; correct the Item's metadata")
+    return number
 
 
 def _float(value: Any) -> float | None:
