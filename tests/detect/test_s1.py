@@ -270,3 +270,106 @@ def test_all_nodata_overlap_gives_no_valid_data(raster_factory, tmp_path) -> Non
     out = detect_pair(DetectRequest(before, after, "s1-flood"), Settings(), out_dir=tmp_path)
     assert out.status == "no-valid-data"
     assert (out.result.classes == 255).all()
+
+
+# -- s1-flood decisions: thresholds only where the data support them ---------------------------
+
+
+def _flood(before: Scene, after: Scene, **params: object):
+    preset = get_preset("s1-flood")
+    return detect_arrays(preset, parse_params(preset, {"min_area_m2": 0, **params}), [before, after])
+
+
+def _respeckled_pair(seed: int = 11) -> tuple[Scene, Scene]:
+    """One unchanged field (-10 dB VV, -17 dB VH) with independent speckle on each date."""
+    rng = np.random.default_rng(seed)
+    mean = np.array([0.1, 0.02])[:, None, None] * np.ones((2, 120, 120))
+    return (
+        _scene(mean * rng.gamma(ENL, 1 / ENL, mean.shape)),
+        _scene(mean * rng.gamma(ENL, 1 / ENL, mean.shape)),
+    )
+
+
+def _uncalibrated(scene: Scene, offset_db: float = 0.0) -> Scene:
+    """``scene`` declared uncalibrated (as the OMBRIA 8-bit exports are), its dB shifted."""
+    return Scene(
+        data=scene.data * np.float32(10 ** (offset_db / 10)),
+        valid=scene.valid,
+        bands=scene.bands,
+        grid=scene.grid,
+        id=scene.id,
+        properties={"eowatch:calibration": "uncalibrated test export"},
+    )
+
+
+def test_flood_unchanged_pair_gets_no_split_and_no_flood() -> None:
+    before, after = _respeckled_pair()
+    result = _flood(before, after)
+    decisions = result.metadata["decisions"]
+    assert decisions["water"]["source"] == "fixed"  # calibrated: the physical -18 dB level
+    assert decisions["water"]["test"]["supported"] is False
+    assert result.metadata["water_threshold_db"] == -18.0
+    assert not result.changed.any()
+    # The always-splitting rule of the past flags part of the same unchanged pair.
+    forced = _flood(before, after, threshold="otsu")
+    assert forced.metadata["decisions"]["water"]["source"] == "forced"
+    assert forced.metadata["decrease_threshold_db"] <= -1.0
+
+
+def test_flood_uncalibrated_unchanged_pair_maps_nothing() -> None:
+    before, after = _respeckled_pair(12)
+    result = _flood(_uncalibrated(before), _uncalibrated(after, 4.0))
+    assert result.metadata["decisions"]["water"]["source"] == "none"
+    assert result.metadata["water_threshold_db"] is None and not result.changed.any()
+    assert result.metadata["calibrated_input"] is False
+
+
+def test_flood_block_is_a_supported_split_with_the_decision_recorded() -> None:
+    before, after, block = _pair(change_db=-10.0)
+    result = _flood(before, after)
+    water = result.metadata["decisions"]["water"]
+    assert water["source"] == "split" and water["test"]["supported"]
+    assert water["test"]["ashman_d"] >= 2.0 and water["test"]["bimodal_tiles"] >= 1
+    assert -20.0 < result.metadata["water_threshold_db"] < -10.0
+    assert result.metadata["decrease_threshold_db"] == -3.0
+    assert result.metadata["normalisation"]["applied"] is False  # calibrated input
+    assert (result.classes[block] == 2).mean() > 0.8
+
+
+def test_flood_normalises_uncalibrated_dates_on_stable_pixels() -> None:
+    # The after date is exported 6 dB brighter overall: every raw log-ratio is positive,
+    # the flooded block's too (-10 + 6 = -4 dB... relative to +6 dB elsewhere).
+    before, after, block = _pair(change_db=-10.0)
+    result = _flood(_uncalibrated(before), _uncalibrated(after, 6.0))
+    norm = result.metadata["normalisation"]
+    assert norm["applied"] and norm["offset_db"] == pytest.approx(6.0, abs=0.3)
+    assert norm["stable_fraction"] > 0.8
+    assert result.metadata["decrease_threshold_db"] < 0
+    assert (result.classes[block] == 2).mean() > 0.8
+    outside = np.ones(GRID.shape, dtype=bool)
+    outside[block[0].start - 8 : block[0].stop + 8, block[1].start - 8 : block[1].stop + 8] = False
+    assert not result.changed[outside].any()
+    # Without it, a -3 dB decrease of raw log-ratios (+6 dB stable, -4 dB flood) finds the
+    # block as well, but a brightened scene would read as decreased only with it off.
+    off = _flood(_uncalibrated(before), _uncalibrated(after, 6.0), normalise="off")
+    assert off.metadata["normalisation"]["applied"] is False
+
+
+def test_flood_brightened_block_is_never_a_decrease() -> None:
+    # A dark block that got *brighter* (water receded) must not be flood, whatever the stretch.
+    before, after, block = _pair(change_db=-10.0)
+    result = _flood(_uncalibrated(after), _uncalibrated(before, 3.0))
+    assert not (result.classes[block] == 2).any()
+
+
+def test_grd_dn_input_counts_as_uncalibrated() -> None:
+    from eowatch.detect.s1.flood_rules import is_uncalibrated
+
+    before, after = _respeckled_pair(13)
+    dn = {"vv": {"units": "dn", "source": "metadata"}, "vh": {"units": "dn", "source": "metadata"}}
+    grd = Scene(before.data, before.valid, before.bands, before.grid, "grd", properties={"eowatch:units": dn})
+    assert is_uncalibrated([grd, after]) and not is_uncalibrated([before, after])
+    result = _flood(grd, after)
+    assert result.metadata["calibrated_input"] is False
+    assert result.metadata["normalisation"]["applied"] is True
+    assert result.metadata["water_threshold_db"] is None  # no absolute level without calibration

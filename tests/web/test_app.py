@@ -15,7 +15,9 @@ import httpx
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from eowatch.pipeline import DetectRequest, detect_pair
 from eowatch.results import ResultsCatalog
+from eowatch.settings import Settings
 from eowatch.store.auth import AccessStore
 
 from .conftest import Service, WatchedPage
@@ -375,3 +377,80 @@ def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: A
     assert p.locator("#sign-in-form").is_visible() and p.locator("#task-list").is_hidden()
     assert p.evaluate("sessionStorage.getItem('eowatch.apiKey')") is None
     page.shot("23-key-revoked")
+
+
+def test_analyst_confirms_a_polygon_and_sees_the_verdict_after_reload(
+    service: Service, watched: Any, paris: Path, tmp_path: Path
+) -> None:
+    """A result of a task's collection: the analyst confirms a polygon from its popup (with a
+    note), the verdict is stored and shown again after a reload; a partner with a read-only
+    grant sees it without the buttons."""
+    collection = "feedback-web"
+    product = detect_pair(
+        DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-imad"),
+        Settings(output_dir=tmp_path),
+        tmp_path / "s2-imad",
+    ).folder
+    catalog = ResultsCatalog(service.database)
+    item = catalog.ingest_folder(product, collection)
+    access = AccessStore(catalog.engine)
+    access.create_user("rea", "partner", "readers")
+    service.keys["rea"] = access.create_key("rea")
+    access.grant("readers", collection)  # read only
+    catalog.close()
+    aoi = json.loads((paris / "paris.geojson").read_text())
+    # paused, and no imagery in its period: the task never runs a job
+    task = {"name": collection, "aoi": aoi, "presets": ["s2-imad"], "collection": collection,
+            "start": "2020-01-01", "end": "2020-02-01"}  # fmt: skip
+    headers = {"X-API-Key": service.keys["ana"]}
+    created = httpx.post(f"{service.url}/tasks", json=task, headers=headers, timeout=30)
+    assert created.status_code == 201, created.text
+    httpx.post(f"{service.url}/tasks/{collection}/pause", headers=headers, timeout=30).raise_for_status()
+    polygon_path = f"/collections/{collection}/items/{item['id']}/polygons/1/feedback"
+
+    def open_first_polygon(page: WatchedPage) -> Any:
+        p = page.page
+        p.locator("#task-list li[data-task-id]").filter(has_text=collection).locator(
+            "[data-action='select']"
+        ).click()
+        p.locator("#timeline li[data-item-id]").first.click()
+        p.locator("#polygon-rows tr[data-polygon='1']").click()  # the largest polygon: id 1
+        popup = p.locator(".leaflet-popup-content .feedback[data-polygon='1']")
+        popup.wait_for()
+        return popup
+
+    page = watched()
+    sign_in(page, f"{service.url}/app/", service.keys["ana"])
+    page.page.locator("#whoami").filter(has_text="analyst").wait_for()
+    popup = open_first_polygon(page)
+    assert "No verdict yet." in popup.inner_text()
+    assert [b.inner_text() for b in popup.locator(".verdict-buttons button").all()] == [
+        "Confirm", "False alarm", "Wrong class"]  # fmt: skip
+    assert popup.locator("select[name='class'] option").count() > 1  # the Item's classes
+    popup.locator("textarea[name='note']").fill("new warehouse, seen on site")
+    popup.locator("button[data-verdict='confirmed']").click()
+    popup.locator("li[data-author='ana'][data-verdict='confirmed']").wait_for()
+    page.page.locator("#message.info").filter(has_text="Verdict stored").wait_for()
+    stored = api(service, "ana", polygon_path)["verdicts"]
+    assert [(v["author"], v["verdict"], v["note"]) for v in stored] == [
+        ("ana", "confirmed", "new warehouse, seen on site")]  # fmt: skip
+    page.shot("30-verdict-given")
+
+    page.page.reload()  # the key stays in sessionStorage
+    page.page.locator("#whoami").filter(has_text="analyst").wait_for()
+    popup = open_first_polygon(page)
+    verdict = popup.locator("li[data-author='ana'][data-verdict='confirmed']")
+    assert "Confirmed" in verdict.inner_text() and "new warehouse, seen on site" in verdict.inner_text()
+    assert popup.locator("textarea[name='note']").input_value() == "new warehouse, seen on site"
+    page.shot("31-verdict-after-reload")
+    assert page.console_errors() == []
+
+    # a partner who may only read the collection sees the verdict, and no buttons
+    partner = watched()
+    sign_in(partner, f"{service.url}/app/", service.keys["rea"])
+    partner.page.locator("#whoami").filter(has_text="partner").wait_for()
+    popup = open_first_polygon(partner)
+    popup.locator("li[data-author='ana'][data-verdict='confirmed']").wait_for()
+    assert popup.locator(".verdict-form, button").count() == 0
+    partner.shot("32-partner-reads-verdicts")
+    assert partner.console_errors() == []

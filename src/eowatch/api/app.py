@@ -102,7 +102,8 @@ def create_app(services: Services) -> FastAPI:
     results catalogue as a STAC API, OGC API - Processes, map tiles and operations
     endpoints, behind API-key / OpenID Connect authentication. Users and grants live in
     the catalogue's database, tasks and jobs (process executions too) in the monitoring one."""
-    from . import audit, auth, ops, processes, tasks, tiles
+    from ..results.feedback import Feedback
+    from . import audit, auth, feedback, ops, processes, tasks, tiles
     from .background import EmbeddedMonitor
 
     settings = services.settings
@@ -136,6 +137,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.catalog = services.results
     app.state.base_url = settings.api_base_url
     app.state.access = services.access
+    app.state.feedback = Feedback(services.results, services.access)
     app.state.login_audit = audit.LoginAudit(app.state.access)
     app.state.failed_logins = auth.FailedLogins(settings.login_max_failures, settings.login_failure_window_s)
     app.state.monitor_engine = services.monitor_engine
@@ -162,6 +164,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(tasks.router)
     app.include_router(audit.router)
+    app.include_router(feedback.router)
     from ..web import router as web_router  # the browser application under /app/
 
     app.include_router(web_router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from .catalog import catalog as catalog_group
 from .checks import writable_file, writable_folder
 from .context import load_settings
 from .exits import DEBUG_KEY, EowatchGroup
+from .feedback import feedback
 from .search import search
 from .serve import admin, serve
 from .task import scheduler, task, worker
@@ -301,9 +303,11 @@ def _print_s2_classes() -> None:
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--dataset",
-    type=click.Choice(["oscd", "ombria"]),
+    type=click.Choice(["oscd", "ombria", "s1-dry"]),
     default="oscd",
-    help="Layout of ROOT: OSCD (Sentinel-2 cities) or OMBRIA (Sentinel-1 flood PNG pairs).",
+    help="Layout of ROOT: OSCD (Sentinel-2 cities), OMBRIA (Sentinel-1 flood PNG pairs) or s1-dry "
+    "(ROOT = the shared data folder: flagged share of a flood preset on pairs without flood, and its "
+    "pooled scores on ROOT/s1_pairs/ombria_s1_trainsubset).",
 )
 @click.option("--preset", default=None, help="Preset to score (default: the sensor's default preset).")
 @click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
@@ -317,8 +321,9 @@ def evaluate(
     params: tuple[str, ...],
     json_path: Path | None,
 ) -> None:
-    """Score a preset on labelled pairs (precision, recall, F1, kappa, ROC-AUC)."""
+    """Score a preset on labelled pairs (precision, recall, F1, kappa, ROC-AUC); progress on stderr."""
     from ..evaluation import evaluate_oscd
+    from ..evaluation.dry import evaluate_dry
     from ..evaluation.ombria import evaluate_ombria
 
     settings = services.settings
@@ -327,8 +332,18 @@ def evaluate(
     evaluator, name = {
         "oscd": (evaluate_oscd, preset or settings.default_s2_preset),
         "ombria": (evaluate_ombria, preset or "s1-flood"),
+        "s1-dry": (evaluate_dry, preset or "s1-flood"),
     }[dataset]
-    report = evaluator(root, name, _parse_param_values(params), settings, progress=lambda c: None)
+    progress = _progress_printer(dataset)
+    values = _parse_param_values(params)
+    if dataset == "s1-dry":
+        dry_cases = evaluate_dry(root, name, values, settings, progress=progress)
+        report = evaluate_ombria(
+            root / "s1_pairs/ombria_s1_trainsubset", name, values, settings, _progress_printer("ombria")
+        )
+        report["dry"] = dry_cases
+    else:
+        report = evaluator(root, name, values, settings, progress=progress)
     header = f"{'pair':<14}{'precision':>10}{'recall':>8}{'F1':>8}{'kappa':>8}{'IoU':>8}{'ROC-AUC':>9}"
     click.echo(f"{report['dataset']} / {report['preset']}\n{header}")
     for r in report["pairs"]:
@@ -350,13 +365,54 @@ def evaluate(
             click.echo(f"{r['name']:<14}{r['f1']:>8.3f}{m['before']['masked_fraction']:>15.2%}"
                        f"{m['after']['masked_fraction']:>14.2%}")  # fmt: skip
         click.echo(f"{'mean':<14}{valid['mean']['f1']:>8.3f}")
+    if calibration := report.get("reliability"):
+        _print_reliability(calibration)
+    if "decrease_thresholds_at_or_above_0db" in report:
+        click.echo(f"decrease thresholds at or above 0 dB: {report['decrease_thresholds_at_or_above_0db']}")
+    if dry_groups := report.get("dry"):
+        _print_dry(dry_groups)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=1))
         click.echo(f"scores written to {json_path}", err=True)
 
 
+def _progress_printer(dataset: str, every: int = 10) -> Callable[[str], None]:
+    """One stderr line per ``every`` pairs (and the first): evaluations take minutes."""
+    count = 0
+
+    def show(what: str) -> None:
+        nonlocal count
+        count += 1
+        if count == 1 or count % every == 0:
+            click.echo(f"{dataset}: pair {count}: {what}", err=True)
+
+    return show
+
+
+def _print_reliability(table: dict[str, Any]) -> None:
+    click.echo(
+        f"\nreliability of the flagged pixels' confidence\n{'confidence':<14}{'precision':>10}{'count':>10}"
+    )
+    for b in table["bins"]:
+        if b["count"]:
+            click.echo(f"{b['low']:.1f}-{b['high']:.1f}{'':<7}{b['precision']:>10.3f}{b['count']:>10}")
+    ece = table.get("ece")
+    click.echo(
+        f"expected calibration error: {ece:.3f}" if ece is not None else "expected calibration error: -"
+    )
+
+
+def _print_dry(dry: dict[str, Any]) -> None:
+    click.echo(
+        f"\nflagged share on pairs without flood\n{'group':<24}{'pairs':>6}{'median':>9}{'p90':>9}{'max':>9}"
+    )
+    for group, g in dry["groups"].items():
+        click.echo(f"{group:<24}{g['count']:>6}{g['median']:>9.2%}{g['p90']:>9.2%}{g['max']:>9.2%}")
+
+
 cli.add_command(search)
 cli.add_command(catalog_group)
+cli.add_command(feedback)
 for _command in (serve, admin, task, scheduler, worker):
     cli.add_command(_command)

@@ -51,7 +51,9 @@ def serve(host: str, port: int, log_level: str, scheduler: bool | None, worker: 
 
 
 def _access() -> Any:
-    return services_of_command().access
+    services = services_of_command()
+    click.get_current_context().call_on_close(services.close)  # the database's connections
+    return services.access
 
 
 @click.group(cls=EowatchGroup)
@@ -91,10 +93,12 @@ def revoke_key(key_or_prefix: str) -> None:
 @admin.command("grant")
 @click.argument("organisation")
 @click.argument("collection")
-def grant(organisation: str, collection: str) -> None:
-    """Let ORGANISATION read COLLECTION."""
-    _access().grant(organisation, collection, "cli")
-    click.echo(f"granted {collection!r} to {organisation!r}", err=True)
+@click.option("--write", is_flag=True, help="Also let its partners give verdicts on change polygons.")
+def grant(organisation: str, collection: str, write: bool) -> None:
+    """Let ORGANISATION read COLLECTION (and write to it with --write; granting again
+    without --write makes it read only)."""
+    _access().grant(organisation, collection, "cli", write=write)
+    click.echo(f"granted {collection!r} to {organisation!r}{' (read and write)' if write else ''}", err=True)
 
 
 @admin.command("revoke")

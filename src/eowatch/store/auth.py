@@ -3,7 +3,9 @@
 API keys are shown once, when created, as ``eow_<prefix>_<secret>``; only the
 prefix (for lookup) and a salted ``hashlib.scrypt`` hash of the whole key are
 stored. Admins and analysts read every collection; a partner reads only the
-collections granted to its organisation.
+collections granted to its organisation. Admins and analysts may also write to every
+collection (verdicts on change polygons); a partner only to those whose grant says
+``write`` (``grant(..., write=True)``).
 
 Users signed in with OpenID Connect are not rows here: their names are
 ``oidc:<issuer host>/<sub>`` (``OIDC_NAME_PREFIX``), a namespace no local user
@@ -82,13 +84,16 @@ class ApiKeyRow(Base):
 
 
 class GrantRow(Base):
-    """Read access of an organisation to one collection."""
+    """Read access of an organisation to one collection, and write access (verdicts on
+    its change polygons) when ``write`` is set."""
 
     __tablename__ = "grants"
 
     organisation: Mapped[str] = mapped_column(String(256), primary_key=True)
     collection_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # server default: grants of databases made before write grants existed read only
+    write: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class AuditRow(Base):
@@ -230,12 +235,16 @@ class AccessStore:
 
     # -- grants -----------------------------------------------------------------------------
 
-    def grant(self, organisation: str, collection_id: str, by: str = "system") -> None:
-        """Let ``organisation`` read ``collection_id`` (idempotent)."""
+    def grant(self, organisation: str, collection_id: str, by: str = "system", write: bool = False) -> None:
+        """Let ``organisation`` read ``collection_id``, and write to it (verdicts) with
+        ``write``; granting again sets ``write`` to the value given (idempotent)."""
         with self._session() as session, session.begin():
-            if session.get(GrantRow, (organisation, collection_id)) is None:
-                session.add(GrantRow(organisation=organisation, collection_id=collection_id))
-        self.audit(by, "grant", collection_id, {"organisation": organisation})
+            row = session.get(GrantRow, (organisation, collection_id))
+            if row is None:
+                session.add(GrantRow(organisation=organisation, collection_id=collection_id, write=write))
+            else:
+                row.write = write
+        self.audit(by, "grant", collection_id, {"organisation": organisation, "write": write})
 
     def revoke(self, organisation: str, collection_id: str, by: str = "system") -> None:
         """Withdraw a grant; NotFoundError when there was none."""
@@ -257,6 +266,18 @@ class AccessStore:
     def visible_collections(self, who: Principal) -> frozenset[str] | None:
         """The collections ``who`` may read; None for all of them."""
         return None if who.reads_everything else self.grants(who.organisation)
+
+    def writable_collections(self, who: Principal) -> frozenset[str] | None:
+        """The collections ``who`` may write to (verdicts on polygons); None for all of them."""
+        if who.reads_everything:
+            return None
+        with self._session() as session:
+            rows = session.scalars(
+                select(GrantRow.collection_id).where(
+                    GrantRow.organisation == who.organisation, GrantRow.write.is_(True)
+                )
+            ).all()
+        return frozenset(rows)
 
     # -- audit ---------------------------------------------------------------------------------
 

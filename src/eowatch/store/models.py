@@ -1,4 +1,5 @@
-"""Tables of the results catalogue: collections and the STAC Items of runs.
+"""Tables of the results catalogue: collections, the STAC Items of runs and the
+analysts' verdicts on their change polygons.
 
 Geometry, properties, assets and links are stored as JSON so that the same
 schema works on SQLite and on PostgreSQL without PostGIS; the bounding box is
@@ -10,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CollectionRow", "ItemRow"]
+__all__ = ["Base", "CollectionRow", "ItemRow", "VerdictRow"]
 
 
 def _now() -> dt.datetime:
@@ -63,4 +64,37 @@ class ItemRow(Base):
     __table_args__ = (
         Index("ix_items_bbox", "minx", "maxx", "miny", "maxy"),
         Index("ix_items_sort", "datetime", "id"),
+    )
+
+
+class VerdictRow(Base):
+    """One author's verdict on one change polygon of an Item (``eowatch.store.feedback``).
+
+    A polygon is its feature ``id`` in the Item's ``changes.geojson`` (its area rank);
+    its class and geometry as judged are kept too, so the verdict stays a complete
+    training label even if the Item is re-made or removed. No foreign key to ``items``:
+    re-ingesting an Item replaces its row, and must not drop the verdicts on it."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(String(256))
+    item_id: Mapped[str] = mapped_column(String(256))
+    polygon_id: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(256))
+    verdict: Mapped[str] = mapped_column(String(16))
+    corrected_class: Mapped[int | None] = mapped_column(Integer)
+    corrected_class_name: Mapped[str | None] = mapped_column(String(256))
+    note: Mapped[str] = mapped_column(Text, default="")
+    polygon_class: Mapped[int | None] = mapped_column(Integer)
+    polygon_class_name: Mapped[str | None] = mapped_column(String(256))
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
+    geometry_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "collection_id", "item_id", "polygon_id", "author", name="uq_verdicts_author_polygon"
+        ),
     )

@@ -83,6 +83,7 @@ async function start(session) {
 
   return {
     async signedIn(who) {
+      results.setUser(who);
       $("new-task").hidden = who.role === "partner";
       try {
         await Promise.all([tasks.refresh(), who.role === "partner" ? null : form.loadPresets()]);

@@ -1,10 +1,11 @@
 // Results of the selected task: a timeline of its STAC items (whatever /search lets the
 // caller see), and for the selected item the change-map tiles, the change polygons with
-// popups, a before/after comparison cut from the item's quicklook, and the downloads.
+// popups (and their verdicts: feedback.js), a before/after comparison cut from the item's quicklook, and the downloads.
 
 import { download, escapeHTML, formatArea, formatDate, getJSON, objectURL, searchAll } from "./api.js";
 import { authTileLayer, bboxBounds } from "./map.js";
 import { comparePanels } from "./compare.js";
+import { ItemFeedback } from "./feedback.js";
 
 const L = window.L;
 const CLASS_COLOURS = {
@@ -59,6 +60,7 @@ export class ResultsPanel {
     this.overlays = [];
     this.polygonLayers = new Map();
     this.canvas = L.canvas({ padding: 0.5 });
+    this.user = null; // who is signed in (GET /whoami), for the verdicts in the popups
     this.el.timeline.addEventListener("click", (event) => {
       const row = event.target.closest("li[data-item-id]");
       if (row) this.select(row.dataset.itemId);
@@ -84,6 +86,10 @@ export class ResultsPanel {
     this.el.opacity.addEventListener("input", () => {
       for (const layer of this.overlays) if (layer.setOpacity) layer.setOpacity(Number(this.el.opacity.value));
     });
+  }
+
+  setUser(user) {
+    this.user = user;
   }
 
   clear() {
@@ -201,27 +207,40 @@ export class ResultsPanel {
       return;
     }
     let collection;
+    const verdicts = ItemFeedback.load(item, this.user).catch((err) => {
+      this.onMessage(`Cannot load the verdicts: ${err.message}`, "error");
+      return null;
+    });
     try {
       collection = await getJSON(asset.href);
     } catch (err) {
       this.onMessage(`Cannot load the change polygons: ${err.message}`, "error");
       return;
     }
+    const feedback = await verdicts;
     if (this.selected !== item) return; // another result was chosen meanwhile
     const { before, after } = itemDates(item);
-    const features = (collection.features || []).map((f, index) => ({ ...f, id: index }));
+    // the API names a polygon by its feature id (its area rank, from 1)
+    const features = (collection.features || []).map((f, index) => ({ ...f, id: f.id ?? index + 1 }));
     const layer = L.geoJSON(features, {
       renderer: this.canvas, // thousands of polygons draw faster on a canvas than as SVG paths
       style: (f) => ({ color: CLASS_COLOURS[f.properties.class_name] || "#f08c00", weight: 1.5, fillOpacity: 0.15 }),
       onEachFeature: (feature, shape) => {
         const p = feature.properties;
-        shape.bindPopup(
-          `<div class="polygon-popup"><strong>${escapeHTML(p.class_name || `class ${p.class}`)}</strong>
+        shape.bindPopup(() => {
+          const popup = document.createElement("div");
+          popup.className = "polygon-popup";
+          popup.innerHTML = `<strong>${escapeHTML(p.class_name || `class ${p.class}`)}</strong>
           <div>Area: ${formatArea(p.area_m2)}</div>
           <div>Confidence: ${p.confidence !== undefined ? (100 * p.confidence).toFixed(1) + " %" : "–"}</div>
           ${p.direction ? `<div>Direction: ${escapeHTML(p.direction)}</div>` : ""}
-          <div>Dates: ${formatDate(before)} → ${formatDate(after)}</div></div>`,
-        );
+          <div>Dates: ${formatDate(before)} → ${formatDate(after)}</div>`;
+          if (feedback) {
+            const onChange = () => shape.getPopup() && shape.getPopup().update();
+            popup.append(feedback.section(feature, { onMessage: this.onMessage, onChange }));
+          }
+          return popup;
+        });
         this.polygonLayers.set(feature.id, shape);
       },
     }).addTo(this.map);
