@@ -19,6 +19,8 @@ PRODUCT_FILES = {
     "change_map": "change_map.tif",
     "statistic": "statistic.tif",
     "quicklook": "quicklook.png",
+    "before_visual": "before_visual.tif",
+    "after_visual": "after_visual.tif",
     "polygons_geojson": "changes.geojson",
     "polygons_fgb": "changes.fgb",
     "item": "item.json",
@@ -49,7 +51,7 @@ def test_product_folder_is_complete_and_valid(paris_run):
     files = {p.name for p in run.folder.iterdir()}
     assert files == set(PRODUCT_FILES.values())  # nothing hidden or half-written left inside
     assert {a.href for a in run.item.assets.values()} == files - {"item.json"}
-    for name in ("change_map", "statistic"):
+    for name in ("change_map", "statistic", "before_visual", "after_visual"):
         assert validate_cog(run.folder / PRODUCT_FILES[name]) == []
     with rasterio.open(run.folder / PRODUCT_FILES["change_map"]) as ds:
         assert ds.dtypes[0] == "uint8" and ds.nodata == NO_DATA_CLASS

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "default"]
@@ -177,6 +177,25 @@ class Settings(BaseSettings):
         gt=0,
         description="Window of login_max_failures, in seconds; repeated failures of one credential from "
         "one address in a window are also one audit row with a count.",
+    )
+    tile_signing_key: SecretStr | None = Field(
+        None,
+        description="Secret of the signed tile URLs (TileJSON): any long random text, the same on every "
+        "API process; unset, each process draws its own (URLs signed by one are refused by another and "
+        "by the next start).",
+    )
+    tile_url_ttl_s: int = Field(
+        900,
+        ge=30,
+        le=86_400,
+        description="Lifetime of a signed tile URL (seconds): how long QGIS, Leaflet or GDAL may use it.",
+    )
+    tile_cache_s: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="Cache-Control max-age of tiles (seconds, never beyond the signature's life): how long "
+        "a client may still show a tile after the grant behind it was revoked.",
     )
 
     def results_database_url(self) -> str:

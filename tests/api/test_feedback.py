@@ -351,3 +351,42 @@ def test_a_database_of_an_earlier_version_gets_the_verdicts_and_keeps_its_data(
         assert VerdictStore(engine).list() == []
     finally:
         engine.dispose()
+
+
+def test_report_of_confirmed_changes_with_chips(site: Site, tmp_path: Path) -> None:
+    """The zip a report is made from: the confirmed polygons only (not the false alarm) as
+    GeoJSON, KML and GeoPackage, each with before/after chips cut from the visual COGs."""
+    import io
+    import zipfile
+
+    import numpy as np
+    import pyogrio
+    from PIL import Image
+
+    for polygon, verdict in ((1, "confirmed"), (2, "confirmed"), (3, "false_alarm")):
+        assert site.post("ana", polygon, {"verdict": verdict, "note": f"p{polygon}"}).status_code == 201
+    resp = site.get("ana", "/feedback/report.zip?collection=urban")
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/zip"
+    assert 'filename="eowatch-confirmed-urban.zip"' in resp.headers["content-disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(resp.content))
+    names = set(archive.namelist())
+    assert {"confirmed.geojson", "confirmed.kml", "confirmed.gpkg"} <= names
+    doc = json.loads(archive.read("confirmed.geojson"))
+    assert sorted(f["properties"]["polygon"] for f in doc["features"]) == [1, 2]
+    for feature in doc["features"]:
+        p = feature["properties"]
+        assert p["verdict"] == "confirmed" and p["author"] == "ana"
+        for when in ("before", "after"):
+            chip = Image.open(io.BytesIO(archive.read(p[f"chip_{when}"])))
+            assert chip.size[0] >= 64 and chip.size == (chip.size[0], chip.size[0])
+            assert len(np.unique(np.asarray(chip.convert("RGB")).reshape(-1, 3), axis=0)) > 100
+    for file in ("confirmed.kml", "confirmed.gpkg"):
+        (tmp_path / file).write_bytes(archive.read(file))
+        table = pyogrio.raw.read(tmp_path / file)
+        meta, _fids, geometry, fields = table
+        assert len(geometry) == 2 and meta["crs"] in ("EPSG:4326", None)
+    # a partner without a grant gets an empty report, not another organisation's changes
+    empty = zipfile.ZipFile(io.BytesIO(site.get("stranger", "/feedback/report.zip").content))
+    assert json.loads(empty.read("confirmed.geojson"))["features"] == []
+    assert site.get("stranger", "/feedback/report.zip?collection=urban").status_code == 404
+    assert site.get("ana", "/feedback/report.zip?since=never").status_code == 400

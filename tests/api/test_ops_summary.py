@@ -109,11 +109,14 @@ def test_summary_counts_buckets_and_failures(site: tuple[TestClient, AccessStore
     assert durations["s2-ndvi"] == {"count": 1, "median": pytest.approx(30.0, abs=0.01),
                                     "p90": pytest.approx(30.0, abs=0.01)}  # fmt: skip
 
-    # acquisition to product: 1 day (the old job), 5 days less 1 h, 5 days less 2 min (twice)
+    # acquisition to product: every job here was queued days after its acquisition (a
+    # backfill): 1 day (the old job), 5 days less 1 h, 5 days less 2 min (twice); none live
     latency = summary["latency_s"]
-    assert latency["count"] == 4 and "sensing time" in latency["description"]
-    assert latency["median"] == pytest.approx((5 * 86400 - 3600 + 5 * 86400 - 120) / 2, abs=0.1)
-    assert latency["p90"] == pytest.approx(5 * 86400 - 120, abs=0.1)
+    assert latency["count"] == 0 and latency["median"] is None and "sensing time" in latency["description"]
+    backfill = latency["backfill_acquisition_to_product"]
+    assert backfill["count"] == 4
+    assert backfill["median"] == pytest.approx((5 * 86400 - 3600 + 5 * 86400 - 120) / 2, abs=0.1)
+    assert backfill["p90"] == pytest.approx(5 * 86400 - 120, abs=0.1)
     queued = latency["enqueued_to_product"]  # created 5 s before each run started
     assert queued["count"] == 4 and queued["median"] == pytest.approx(20.0, abs=1.0)
 
@@ -123,3 +126,31 @@ def test_summary_counts_buckets_and_failures(site: tuple[TestClient, AccessStore
     assert failures[1]["task"] == "ops-site" and failures[1]["preset"] == "s2-imad"
     assert failures[1]["error_class"] == "eowatch.errors.InputError" and "overlap" in failures[1]["error"]
     assert failures[1]["time"].endswith("Z")
+
+
+def test_backfilled_acquisitions_are_reported_apart(site: tuple[TestClient, AccessStore]) -> None:
+    """A task started over past dates makes jobs whose acquisition-to-product time is the
+    archive's age (the 2017 pair: years); the live latency is that of jobs queued within
+    3 days of their acquisition."""
+    client, access = site
+    app = client.app
+    engine = app.state.monitor_engine  # type: ignore[attr-defined]
+    task = TaskService(app.state.settings, engine).create(  # type: ignore[attr-defined]
+        {"name": "ops-backfill", "aoi": PARIS_AOI, "owner": "ann"}
+    )
+    queue = JobQueue(engine)
+    jobs = {"live": NOW - 7200, "live2": NOW - 2 * 86400, "backfill": NOW - 3000 * 86400}
+    for name, acquired in jobs.items():
+        job_id, _ = queue.enqueue(task.id, "s2-imad", f"b-{name}", f"a-{name}", {}, after_time=acquired)
+        assert queue.claim("w") is not None
+        queue.complete(job_id, "w", item_id=name, collection="task-ops-backfill")
+        queued = NOW - 86400 if name == "backfill" else acquired + 3600  # live: 1 h after sensing
+        _set(engine, job_id, created=queued, started_at=queued + 10, finished_at=queued + 70)
+    summary = client.get("/ops/summary", headers=user_key(access, "ann", "analyst")).json()
+    latency = summary["latency_s"]
+    assert latency["count"] == 2 and latency["acquisition_to_product"]["count"] == 2
+    assert latency["median"] == pytest.approx(3670.0, abs=0.1)  # both: 1 h in the queue + 70 s
+    backfill = latency["backfill_acquisition_to_product"]
+    assert backfill["count"] == 1 and backfill["median"] == pytest.approx(
+        NOW - 86400 + 70 - jobs["backfill"], abs=1
+    )

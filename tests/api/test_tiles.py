@@ -13,6 +13,7 @@ import rasterio
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from eowatch.io.cog import validate_cog
 from eowatch.store.auth import AccessStore
 
 from .service import service, user_key
@@ -115,3 +116,22 @@ def test_tiles_follow_grants(app: tuple[TestClient, AccessStore], item: dict) ->
     assert client.get(url, headers=partner).status_code == 200
     access.revoke("acme", "urban")
     assert client.get(url, headers=partner).status_code == 404
+
+
+def test_imagery_tiles_are_the_visual_cogs_as_they_are(
+    app: tuple[TestClient, AccessStore], admin: dict[str, str], item: dict
+) -> None:
+    """The before/after imagery (eowatch.products.visual): true colour drawn without a
+    colour map, the two dates different, and opaque where the image has data."""
+    client, _ = app
+    before = _rgba(client.get(_tile_url(item, "before_visual", zoom=15), headers=admin))
+    after = _rgba(client.get(_tile_url(item, "after_visual", zoom=15), headers=admin))
+    inside = before[..., 3] == 255
+    assert inside.mean() > 0.5 and np.all(before[~inside][:, 3] == 0)
+    assert len(np.unique(before[inside][:, :3], axis=0)) > 1000  # imagery, not a colour ramp
+    assert np.abs(before[inside][:, :3].astype(int) - after[inside][:, :3].astype(int)).mean() > 5
+    path, _ = client.app.state.catalog.asset_file("urban", item["id"], "before_visual")  # type: ignore[attr-defined]
+    with rasterio.open(path) as src:
+        assert src.count == 3 and src.dtypes == ("uint8",) * 3 and src.nodata == 0
+        assert src.tags()["eowatch_visual"] == "1"
+    assert validate_cog(path) == []

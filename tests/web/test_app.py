@@ -6,13 +6,17 @@ check that a partner without a grant sees none of it."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from eowatch.pipeline import DetectRequest, detect_pair
@@ -101,6 +105,43 @@ def test_sign_in_before_the_page_has_finished_loading(service: Service, watched:
     assert page.console_errors() == []
 
 
+def test_world_view_has_no_antimeridian_stripes(service: Service, watched: Any) -> None:
+    """Country outlines that cross the antimeridian (Russia, Fiji) drawn the wrong way
+    round fill whole rows of the world view (stripes at about 65-70 N and 17 S). The
+    partner sees no task, so the map stays at its first view (centre 30 N 10 E, zoom 2):
+    every row between 75 N and 60 S must show ocean somewhere."""
+    page = watched()
+    sign_in(page, f"{service.url}/app/", service.keys["pat"])
+    page.page.locator("#whoami").filter(has_text="partner").wait_for()
+    page.page.wait_for_selector(".leaflet-outlines-pane path", state="attached")
+    page.page.wait_for_timeout(500)  # the SVG renderer draws on the next frame
+    shot = page.page.locator("#map").screenshot()
+    page.shot("00-world-view")
+    rgb = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+    height, width, _ = rgb.shape
+    ocean = np.abs(rgb - np.array([197, 217, 234])).sum(-1) < 40  # .map.offline-basemap
+    land = np.abs(rgb - np.array([233, 238, 243])).sum(-1) < 40  # the outlines' fill
+    line = ~ocean & ~land  # outline strokes (and their anti-aliasing)
+
+    def longest_run(flags: np.ndarray) -> int:
+        edges = np.flatnonzero(np.diff(np.r_[0, flags.astype(int), 0]))
+        return int((edges[1::2] - edges[::2]).max()) if edges.size else 0
+
+    def row(lat: float) -> int:  # Web Mercator at zoom 2 (1024 px around the world)
+        merc = lambda phi: np.log(np.tan(np.pi / 4 + np.radians(phi) / 2))  # noqa: E731
+        return int(round(height / 2 - (merc(lat) - merc(30.0)) * 1024 / (2 * np.pi)))
+
+    top, bottom = max(row(80.0), 0), min(row(-60.0), height)
+    assert bottom - top > 300, (top, bottom, height)
+    # A border along a parallel is at most ~100 px long at zoom 2 (49 N: 80 px); a stripe
+    # crosses the whole world (1024 px).
+    runs = {y: longest_run(line[y]) for y in range(top, bottom)}
+    stripes = {y: n for y, n in runs.items() if n > 250}
+    assert not stripes, f"horizontal lines across the map at rows {stripes} (of {height})"
+    assert land.mean() > 0.1 and ocean.mean() > 0.3  # the outlines are drawn at all
+    assert page.console_errors() == []
+
+
 def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched: Any, paris: Path) -> None:
     page = watched()
     p = page.page
@@ -184,6 +225,39 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
         }"""
     )
     assert alpha["clear"] > 0 and alpha["drawn"] > 0, alpha
+    # the before and after imagery under the change layer (the run's visual COGs), with a swipe
+    loaded_imagery = "document.querySelectorAll('.imagery-after img.leaflet-tile-loaded').length > 0"
+    p.wait_for_function(loaded_imagery, timeout=30_000)
+    pending = (
+        "document.querySelector('.imagery-before img:not(.leaflet-tile-loaded), "
+        ".imagery-after img:not(.leaflet-tile-loaded)')"
+    )
+    p.wait_for_function(f"!{pending}")
+    timings["select result -> imagery + changes + polygons"] = time.perf_counter() - selected
+    imagery = [r for r in page.responses[tile_responses:] if "_visual/" in r.url]
+    assert {"before_visual", "after_visual"} <= {r.url.split("/tiles/")[1].split("/")[0] for r in imagery}
+    assert all(r.status == 200 for r in imagery)
+    swipe = p.locator("#imagery-swipe")
+    assert swipe.is_visible()
+    box = p.locator("#map").bounding_box()
+    assert box is not None
+    region = {"x": box["x"] + box["width"] * 0.3, "y": box["y"] + box["height"] * 0.3,
+              "width": box["width"] * 0.4, "height": box["height"] * 0.4}  # fmt: skip
+    shots = {}
+    for value in ("0", "100"):  # all after, all before
+        swipe.fill(value)
+        p.wait_for_timeout(200)
+        shots[value] = np.asarray(Image.open(io.BytesIO(p.screenshot(clip=region))).convert("RGB")).astype(
+            int
+        )
+    for shot in shots.values():  # imagery, not a flat background: thousands of colours
+        assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 2000
+    assert np.abs(shots["0"] - shots["100"]).mean() > 5  # the two dates differ where the swipe moved
+    divider = p.evaluate("getComputedStyle(document.querySelector('.swipe-divider')).left")
+    assert abs(float(divider.rstrip("px")) - box["width"]) < 2
+    swipe.fill("50")
+    p.wait_for_timeout(200)
+    page.shot("05a-imagery-under-changes")  # before on the left of the divider, after on the right
     # the comparison cut from the quicklook: before and after panels of the raster's aspect
     p.wait_for_selector("#compare:not([hidden]) .compare-view canvas.over")
     sizes = p.evaluate("[...document.querySelectorAll('.compare-view canvas')].map(c => [c.width, c.height])")
@@ -200,6 +274,12 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     text = popup.inner_text()
     assert "Area:" in text and "Confidence:" in text and "2016-11-30 → 2017-11-07" in text
     page.shot("06-polygon-popup")
+    # zoomed to the polygon: the imagery is drawn from tiles at full resolution (zoom >= 15,
+    # under 5 m per pixel for 10 m bands)
+    p.wait_for_function(f"!{pending}")
+    zooms = {int(r.url.split("_visual/")[1].split("/")[0]) for r in page.responses if "_visual/" in r.url}
+    assert max(zooms) >= 15, zooms
+    page.shot("06a-full-resolution")
 
     # downloads go through the key (fetch + object URL)
     with p.expect_download() as download_info:
@@ -242,10 +322,14 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     succeeded_dot = p.locator("#job-durations circle[fill='var(--ok)']")
     succeeded_dot.first.wait_for()
     assert float(succeeded_dot.first.get_attribute("data-value") or 0) > 0  # the job's run time, seconds
-    assert p.inner_text("#latency-median") != "–"
+    # the bundled dates are from 2017: a backfill, reported apart from the live latency
+    assert p.inner_text("#latency-median") == "–"
+    backfill = p.locator("#latency tr").filter(has_text="backfill")
+    assert int(backfill.locator("td.num").first.inner_text()) >= 1
+    assert backfill.locator("td.num").nth(1).inner_text().endswith(" d")
     failure = p.locator("#failures tr").filter(has_text="paris-bad")
     failure.wait_for(timeout=RESULT_TIMEOUT_MS)
-    assert "alpha" in failure.inner_text() and "ParameterError" in failure.inner_text()
+    assert "alpha" in failure.inner_text() and failure.inner_text().count("ParameterError") == 1
     assert int(p.inner_text("#failed")) >= 1
     page.shot("08-dashboard")
     measured = ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
@@ -296,6 +380,81 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     assert [r.status for r in asked] == [403]
     partner.shot("11-partner-dashboard-refused")
     assert partner.console_errors(allowed=(f"status of 403 (Forbidden) ({service.url}/ops/summary)",)) == []
+
+
+def test_inbox_shows_new_changes_and_opens_one(
+    service: Service, watched: Any, paris: Path, tmp_path: Path
+) -> None:
+    """The admin's inbox after the analyst's result: its polygons, most confident first;
+    one click opens the result zoomed to the change with the before/after imagery;
+    "Mark seen" empties it until a new result is catalogued."""
+    page = watched()
+    p = page.page
+    sign_in(page, f"{service.url}/app/", service.keys["ada"])
+    p.locator("#whoami").filter(has_text="admin").wait_for()
+    first = p.locator("#inbox-list li[data-alert]").first
+    first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert "new change" in p.inner_text("#inbox-count")
+    shown = [float(t.rstrip(" %")) for t in p.locator("#inbox-list .alert-confidence").all_inner_texts()]
+    assert shown == sorted(shown, reverse=True)
+    page.shot("11-inbox")
+    first.click()
+    p.wait_for_selector("#result-section:not([hidden])")
+    p.locator(".leaflet-popup-content").wait_for()
+    p.wait_for_function("document.querySelectorAll('.imagery-after img.leaflet-tile-loaded').length > 0")
+    zooms = {int(r.url.split("_visual/")[1].split("/")[0]) for r in page.responses if "_visual/" in r.url}
+    assert max(zooms) >= 15, zooms  # zoomed to the change, at full resolution
+    page.shot("11b-inbox-opened")
+    p.click("#inbox-seen")
+    p.locator("#inbox-list li.empty").filter(has_text="Nothing new").wait_for()
+    # a new result (another collection) appears after the next refresh
+    product = detect_pair(
+        DetectRequest(paris / "imgs_1", paris / "imgs_2", preset="s2-cva"),
+        Settings(output_dir=tmp_path),
+        tmp_path / "s2-cva",
+    ).folder
+    catalog = ResultsCatalog(service.database)
+    catalog.ingest_folder(product, "inbox-web")
+    catalog.close()
+    later = watched()  # the admin opens the application again
+    sign_in(later, f"{service.url}/app/", service.keys["ada"])
+    later.page.locator("#inbox-list li[data-alert]").first.wait_for()
+    collections = set(later.page.locator("#inbox-list .alert-meta").all_inner_texts())
+    assert collections and all("inbox-web" in c for c in collections)
+    assert page.console_errors() == [] and later.console_errors() == []
+
+
+def test_narrow_screen_and_keyboard(service: Service, watched: Any) -> None:
+    """At 360 px wide the sidebar sits above a usable map and collapses; a result is
+    opened from the keyboard alone (Tab to the timeline row, Enter). Runs after the
+    analyst's test, whose task has a result."""
+    page = watched()
+    p = page.page
+    p.set_viewport_size({"width": 360, "height": 740})
+    sign_in(page, f"{service.url}/app/", service.keys["ana"])
+    p.locator("#whoami").filter(has_text="analyst").wait_for()
+    p.locator("#task-list li[data-task-id]").filter(has_text=TASK).locator(
+        "button[data-action='select']"
+    ).click()
+    row = p.locator("#timeline li[data-item-id]").first
+    row.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert p.evaluate("document.scrollingElement.scrollWidth") <= 360  # nothing wider than the screen
+    box = p.locator("#map").bounding_box()
+    assert box is not None and box["width"] >= 340 and box["height"] >= 300, box
+    row.focus()
+    p.keyboard.press("Enter")
+    p.wait_for_selector("#result-section:not([hidden])")
+    p.locator("#polygon-rows tr[data-polygon]").first.wait_for()
+    page.shot("10-narrow-result")
+    toggle = p.locator("#sidebar-toggle")
+    assert toggle.is_visible() and toggle.get_attribute("aria-expanded") == "true"
+    toggle.focus()
+    p.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "false" and not p.locator("#sidebar").is_visible()
+    grown = p.locator("#map").bounding_box()
+    assert grown is not None and grown["height"] > box["height"] + 150, (box, grown)
+    page.shot("10b-narrow-map")
+    assert page.console_errors() == []
 
 
 def test_admin_draws_an_aoi_then_pauses_and_resumes(service: Service, watched: Any, paris: Path) -> None:
@@ -443,6 +602,16 @@ def test_analyst_confirms_a_polygon_and_sees_the_verdict_after_reload(
     assert "Confirmed" in verdict.inner_text() and "new warehouse, seen on site" in verdict.inner_text()
     assert popup.locator("textarea[name='note']").input_value() == "new warehouse, seen on site"
     page.shot("31-verdict-after-reload")
+    # the report of confirmed changes: opened and checked
+    with page.page.expect_download() as download_info:
+        page.page.click("#downloads button[data-asset='report']")
+    archive = zipfile.ZipFile(download_info.value.path())
+    confirmed = json.loads(archive.read("confirmed.geojson"))["features"]
+    assert [(f["properties"]["polygon"], f["properties"]["note"]) for f in confirmed] == [
+        (1, "new warehouse, seen on site")]  # fmt: skip
+    chips = [confirmed[0]["properties"][f"chip_{when}"] for when in ("before", "after")]
+    assert all(Image.open(io.BytesIO(archive.read(c))).size[0] >= 64 for c in chips)
+    assert {"confirmed.kml", "confirmed.gpkg"} <= set(archive.namelist())
     assert page.console_errors() == []
 
     # a partner who may only read the collection sees the verdict, and no buttons

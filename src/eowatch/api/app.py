@@ -103,8 +103,10 @@ def create_app(services: Services) -> FastAPI:
     endpoints, behind API-key / OpenID Connect authentication. Users and grants live in
     the catalogue's database, tasks and jobs (process executions too) in the monitoring one."""
     from ..results.feedback import Feedback
-    from . import audit, auth, feedback, ops, processes, tasks, tiles
+    from ..results.inbox import Inbox
+    from . import audit, auth, feedback, inbox, ops, processes, tasks, tiles
     from .background import EmbeddedMonitor
+    from .signing import TileSigner
 
     settings = services.settings
 
@@ -138,6 +140,11 @@ def create_app(services: Services) -> FastAPI:
     app.state.base_url = settings.api_base_url
     app.state.access = services.access
     app.state.feedback = Feedback(services.results, services.access)
+    app.state.inbox = Inbox(services.results)
+    signing_key = settings.tile_signing_key
+    app.state.tile_signer = TileSigner(
+        signing_key.get_secret_value() if signing_key else None, settings.tile_url_ttl_s
+    )
     app.state.login_audit = audit.LoginAudit(app.state.access)
     app.state.failed_logins = auth.FailedLogins(settings.login_max_failures, settings.login_failure_window_s)
     app.state.monitor_engine = services.monitor_engine
@@ -165,6 +172,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(audit.router)
     app.include_router(feedback.router)
+    app.include_router(inbox.router)
     from ..web import router as web_router  # the browser application under /app/
 
     app.include_router(web_router)

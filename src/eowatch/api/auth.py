@@ -42,6 +42,7 @@ from starlette.exceptions import HTTPException
 from ..errors import AuthError, ForbiddenError
 from ..settings import Settings
 from ..store.auth import MAX_NAME_CHARS, OIDC_NAME_PREFIX, ROLES, AccessStore, Principal
+from .signing import SIGNATURE_PARAM
 
 __all__ = [
     "ANONYMOUS",
@@ -238,6 +239,9 @@ def authenticate(request: Request) -> None:
     except AuthError as exc:
         _log_failure(request, request.headers.get("authorization", ""), exc)
         raise
+    if token is None and SIGNATURE_PARAM in request.query_params:
+        _signed_url(request)
+        return
     if token is None:
         path = request.url.path
         public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
@@ -261,6 +265,22 @@ def authenticate(request: Request) -> None:
     login_audit = getattr(state, "login_audit", None)  # eowatch.api.audit.LoginAudit
     if login_audit is not None:
         login_audit.succeeded(request, who)
+
+
+def _signed_url(request: Request) -> None:
+    """The caller of a signed tile URL (``eowatch.api.signing``): its signer."""
+    state = request.app.state
+    signature = request.query_params[SIGNATURE_PARAM]
+    limiter: FailedLogins = state.failed_logins
+    retry_after = limiter.retry_after(client_address(request))
+    if retry_after is not None:
+        raise TooManyFailedLogins(retry_after)
+    path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+    try:
+        request.state.principal = state.tile_signer.verify(signature, path, state.access)
+    except AuthError as exc:
+        _log_failure(request, signature, exc)
+        raise
 
 
 def _log_failure(request: Request, token: str, exc: AuthError) -> None:

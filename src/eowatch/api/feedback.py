@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from ..results.feedback import Feedback, class_table
+from ..results.feedback import Feedback, class_table, parse_since
+from ..results.report import confirmed_report
 from ..store.feedback import MAX_NOTE_CHARS, Verdict
-from .auth import principal
+from .auth import principal, visible_collections
 
 __all__ = ["router", "MAX_POLYGON_ID"]
 
@@ -160,3 +161,21 @@ def item_verdicts(request: Request, collection_id: str, item_id: str) -> dict[st
     """Every verdict on the change polygons of an Item."""
     item, found = _feedback(request).verdicts(principal(request), collection_id, item_id)
     return _listing(request, item, found)
+
+
+@router.get(
+    "/feedback/report.zip",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def confirmed_changes_report(
+    request: Request,
+    collection: Annotated[str | None, Query(description="Only this collection's confirmed changes.")] = None,
+    since: Annotated[str | None, Query(description="Only verdicts given or changed from then.")] = None,
+) -> Response:
+    """The confirmed changes the caller may see as a zip: GeoJSON, KML and GeoPackage,
+    and before/after image chips of each (``eowatch.results.report``)."""
+    body = confirmed_report(_feedback(request), visible_collections(request), collection, parse_since(since))
+    name = f"eowatch-confirmed-{collection or 'all'}.zip"
+    disposition = f'attachment; filename="{name}"'
+    return Response(body, media_type="application/zip", headers={"Content-Disposition": disposition})

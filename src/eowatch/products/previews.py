@@ -8,16 +8,16 @@ from numpy.typing import NDArray
 
 from ..io.windows import SceneSpec
 
-__all__ = ["preview_panel"]
+__all__ = ["preview_panel", "TRUE_COLOUR"]
 
-_TRUE_COLOUR = ("B04", "B03", "B02")
+TRUE_COLOUR = ("B04", "B03", "B02")
 
 
 def preview_panel(source: SceneSpec, valid: NDArray[np.bool_]) -> NDArray[np.float32]:
     """One date at the shape of ``valid`` (the reduced change map's valid pixels), NaN elsewhere."""
-    bands = _TRUE_COLOUR if all(b in source.bands for b in _TRUE_COLOUR) else source.bands[:1]
+    bands = TRUE_COLOUR if all(b in source.bands for b in TRUE_COLOUR) else source.bands[:1]
     values = source.preview(bands, valid.shape)
-    if bands != _TRUE_COLOUR and source.acq.sensor == "sentinel-1":
+    if bands != TRUE_COLOUR and source.acq.sensor == "sentinel-1":
         with np.errstate(divide="ignore", invalid="ignore"):
             values = (10.0 * np.log10(np.maximum(values, 1e-6))).astype(np.float32)
     return np.where(valid, values, np.nan).astype(np.float32)

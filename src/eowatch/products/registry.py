@@ -11,11 +11,10 @@ so it is written while the regions and polygons are computed.
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,9 +27,20 @@ from ..io.quicklook import quicklook_png, reduce_classes, reduction_step
 from ..io.vector import ChangePolygons, write_flatgeobuf, write_geojson
 from ..io.windows import SceneSpec
 from ..kernels.sar import acd_composite, to_db
-from ..model import NO_DATA_CLASS, Block, Grid
+from ..model import NO_DATA_CLASS, Block
 from ..runs import RunRecord
+from .base import (
+    ITEM_FILE,
+    MEDIA_TYPES,
+    AssetSpec,
+    HasStatistic,
+    ProductOptions,
+    ProductWriter,
+    RasterWriter,
+    VectorWriter,
+)
 from .previews import preview_panel
+from .visual import VisualWriter
 
 __all__ = [
     "AssetSpec",
@@ -45,81 +55,6 @@ __all__ = [
     "ITEM_FILE",
     "write_statistic_cog",
 ]
-
-MEDIA_TYPES = {
-    "cog": "image/tiff; application=geotiff; profile=cloud-optimized",
-    "png": "image/png",
-    "geojson": "application/geo+json",
-    "fgb": "application/vnd.flatgeobuf",
-}
-#: The STAC Item of a run, written last: its presence marks a complete product folder.
-ITEM_FILE = "item.json"
-
-
-@dataclass(frozen=True)
-class AssetSpec:
-    """One file of a product folder as a STAC asset."""
-
-    key: str
-    file: str
-    title: str
-    media_type: str
-    roles: tuple[str, ...]
-    description: str = ""
-    extra_fields: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class ProductOptions:
-    """How products are written (from ``Settings``)."""
-
-    quicklook_max_size: int = 768
-    statistic_compression: str = "ZSTD"
-
-
-class HasStatistic(Protocol):
-    """What the statistic writer needs: a ``Stitched`` engine output or a ``ChangeResult``."""
-
-    @property
-    def statistic(self) -> NDArray[np.float32]: ...
-
-    @property
-    def statistic_name(self) -> str: ...
-
-    @property
-    def grid(self) -> Grid: ...
-
-
-class ProductWriter(ABC):
-    """Writes some assets of a run's folder."""
-
-    #: Name of its seconds in the run's timings (``write_<name>``).
-    name: ClassVar[str]
-    #: True when written from the statistic alone (``write_early``), as soon as it is final.
-    early: ClassVar[bool] = False
-
-    @abstractmethod
-    def assets(self, preset: Preset[Any, Any], params: PresetParams, dates: int) -> tuple[AssetSpec, ...]:
-        """The assets written for a run of ``preset`` over ``dates`` dates (none: not applicable)."""
-
-    def assets_of(self, record: RunRecord) -> tuple[AssetSpec, ...]:
-        """The assets of this run, with titles and fields that depend on its result."""
-        plan = record.plan
-        return self.assets(plan.preset, plan.params, len(plan.acquisitions))
-
-
-class RasterWriter(ProductWriter):
-    @abstractmethod
-    def write(self, record: RunRecord, folder: Path, options: ProductOptions) -> None: ...
-
-    def write_early(self, source: HasStatistic, folder: Path, options: ProductOptions) -> None:
-        raise NotImplementedError(f"{type(self).__name__} is not an early writer")
-
-
-class VectorWriter(ProductWriter):
-    @abstractmethod
-    def write(self, polygons: ChangePolygons, folder: Path) -> None: ...
-
 
 # -- rasters -----------------------------------------------------------------
 
@@ -395,12 +330,13 @@ RASTER_WRITERS: tuple[RasterWriter, ...] = (
     ChangeMapWriter(),
     StatisticWriter(),
     QuicklookWriter(),
+    VisualWriter(),
     AcdWriter(),
     LayersWriter(),
 )
 VECTOR_WRITERS: tuple[VectorWriter, ...] = (PolygonsWriter(),)
 #: Every writer, in the order of the Item's assets.
-WRITERS: tuple[ProductWriter, ...] = (*RASTER_WRITERS[:3], *VECTOR_WRITERS, *RASTER_WRITERS[3:])
+WRITERS: tuple[ProductWriter, ...] = (*RASTER_WRITERS[:4], *VECTOR_WRITERS, *RASTER_WRITERS[4:])
 
 
 def assets_for(preset: Preset[Any, Any], params: PresetParams, dates: int = 2) -> tuple[AssetSpec, ...]:

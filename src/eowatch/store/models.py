@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CollectionRow", "ItemRow", "VerdictRow"]
+__all__ = ["Base", "CollectionRow", "ItemRow", "VerdictRow", "InboxMarkRow"]
 
 
 def _now() -> dt.datetime:
@@ -98,3 +98,12 @@ class VerdictRow(Base):
             "collection_id", "item_id", "polygon_id", "author", name="uq_verdicts_author_polygon"
         ),
     )
+
+
+class InboxMarkRow(Base):
+    """When a user last marked their alert inbox as seen (``eowatch.results.inbox``)."""
+
+    __tablename__ = "inbox_marks"
+
+    user: Mapped[str] = mapped_column(String(256), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

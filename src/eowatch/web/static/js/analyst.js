@@ -3,6 +3,7 @@
 import { geometryOf, TaskForm, TaskPanel } from "./tasks.js";
 import { ResultsPanel } from "./results.js";
 import { JobList } from "./jobs.js";
+import { InboxPanel } from "./inbox.js";
 import { addDrawing, createMap } from "./map.js";
 import { loadConfig } from "./api.js";
 import { messenger, setupSession } from "./session.js";
@@ -16,6 +17,12 @@ async function start(session) {
   const config = await loadConfig();
   $("version").textContent = `v${config.version}`;
   const map = await createMap($("map"), config);
+  const toggle = $("sidebar-toggle");
+  toggle.addEventListener("click", () => {
+    const collapsed = $("sidebar").classList.toggle("collapsed");
+    toggle.setAttribute("aria-expanded", String(!collapsed));
+    map.invalidateSize();
+  });
   const say = messenger($("message"));
   let refreshTimer = null;
 
@@ -30,7 +37,21 @@ async function start(session) {
       compare: $("compare"),
       opacity: $("overlay-opacity"),
       showUnchanged: $("show-unchanged"),
+      imagerySwipe: $("imagery-swipe"),
       resultSection: $("result-section"),
+    },
+  });
+  const inbox = new InboxPanel({
+    onMessage: say,
+    onOpen: (alert) => results.openAlert(alert).catch((err) => say(`Cannot open the change: ${err.message}`, "error")),
+    elements: {
+      list: $("inbox-list"),
+      count: $("inbox-count"),
+      classFilter: $("inbox-class"),
+      taskFilter: $("inbox-task"),
+      since: $("inbox-since"),
+      minConfidence: $("inbox-confidence"),
+      markSeen: $("inbox-seen"),
     },
   });
   const jobs = new JobList($("job-list"));
@@ -75,7 +96,7 @@ async function start(session) {
   const refresh = async () => {
     try {
       await tasks.refresh();
-      await Promise.all([results.refreshTimeline(), jobs.refresh()]);
+      await Promise.all([results.refreshTimeline(), jobs.refresh(), inbox.refresh()]);
     } catch (err) {
       if (!session().check(err)) say(`Refresh failed: ${err.message}`, "error");
     }
@@ -86,7 +107,11 @@ async function start(session) {
       results.setUser(who);
       $("new-task").hidden = who.role === "partner";
       try {
-        await Promise.all([tasks.refresh(), who.role === "partner" ? null : form.loadPresets()]);
+        await Promise.all([
+          tasks.refresh(),
+          inbox.refresh(),
+          who.role === "partner" ? null : form.loadPresets(),
+        ]);
       } catch (err) {
         say(err.message, "error");
       }

@@ -7,24 +7,6 @@ import { request } from "./api.js";
 
 const L = window.L;
 
-/** The PNG `blob` with the pixels of colour `rgb` made transparent (e.g. the change map's
- * "no change" class, opaque black in its colour table, so that only changes cover the map). */
-async function clearColour(blob, [r, g, b]) {
-  const bitmap = await createImageBitmap(blob);
-  const canvas = document.createElement("canvas");
-  canvas.width = bitmap.width;
-  canvas.height = bitmap.height;
-  const context = canvas.getContext("2d");
-  context.drawImage(bitmap, 0, 0);
-  const image = context.getImageData(0, 0, canvas.width, canvas.height);
-  const px = image.data;
-  for (let i = 0; i < px.length; i += 4) {
-    if (px[i] === r && px[i + 1] === g && px[i + 2] === b) px[i + 3] = 0;
-  }
-  context.putImageData(image, 0, 0);
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-}
-
 /** Tiles fetched with the key (an <img src> cannot send headers) and shown from object URLs. */
 const AuthTileLayer = L.TileLayer.extend({
   createTile(coords, done) {
@@ -35,7 +17,6 @@ const AuthTileLayer = L.TileLayer.extend({
     tile._abort = controller;
     request(this.getTileUrl(coords), { signal: controller.signal })
       .then((response) => response.blob())
-      .then((blob) => (this.options.clearColour ? clearColour(blob, this.options.clearColour) : blob))
       .then((blob) => {
         tile.onload = () => {
           URL.revokeObjectURL(tile.src);
@@ -62,6 +43,32 @@ export function authTileLayer(url, options) {
   return new AuthTileLayer(url, options);
 }
 
+/** Rings that cross the antimeridian (Russia's Chukotka, Fiji) jump from +180 to -180
+ * degrees; drawn as they are, Leaflet joins the jump with an edge across the whole world
+ * (horizontal stripes). Each ring is made continuous instead (a longitude moved by 360
+ * degrees when it is more than 180 from the previous one), so it runs past the edge of
+ * the map as worldCopyJump expects. */
+export function unwrapAntimeridian(geojson) {
+  const unwrap = (ring) => {
+    let shift = 0;
+    return ring.map(([lon, lat], i) => {
+      if (i > 0) {
+        const previous = ring[i - 1][0];
+        if (lon - previous > 180) shift -= 360;
+        else if (previous - lon > 180) shift += 360;
+      }
+      return [lon + shift, lat];
+    });
+  };
+  for (const feature of geojson.features) {
+    const g = feature.geometry;
+    if (!g) continue;
+    if (g.type === "Polygon") g.coordinates = g.coordinates.map(unwrap);
+    else if (g.type === "MultiPolygon") g.coordinates = g.coordinates.map((p) => p.map(unwrap));
+  }
+  return geojson;
+}
+
 export async function createMap(element, config) {
   const map = L.map(element, { zoomControl: true, worldCopyJump: true, preferCanvas: false });
   map.setView([30, 10], 2);
@@ -70,7 +77,7 @@ export async function createMap(element, config) {
   } else {
     const response = await fetch(config.outlines);
     const world = await response.json();
-    const countries = window.topojson.feature(world, world.objects.countries);
+    const countries = unwrapAntimeridian(window.topojson.feature(world, world.objects.countries));
     map.createPane("outlines").style.zIndex = 150;
     L.geoJSON(countries, {
       pane: "outlines",

@@ -48,6 +48,29 @@ function total(states, name) {
   return Object.values(states).reduce((sum, bySource) => sum + (bySource[name] || 0), 0);
 }
 
+/** The error class in bold, then the message without the class it may start with. */
+function errorText(f) {
+  const name = String(f.error_class || "");
+  const short = name.split(".").pop();
+  let message = String(f.error || "");
+  for (const prefix of [`${name}: `, `${short}: `]) {
+    if (prefix.length > 2 && message.startsWith(prefix)) message = message.slice(prefix.length);
+  }
+  return `<strong>${escapeHTML(short)}</strong> ${escapeHTML(message)}`;
+}
+
+/** Failures (newest first) with the same task, preset, class and message as one row: the
+ * newest, with how many there were (a retried job fails the same way each time). */
+function failureGroups(failures) {
+  const groups = new Map();
+  for (const f of failures) {
+    const key = JSON.stringify([f.source, f.task, f.preset, f.error_class, f.error]);
+    if (groups.has(key)) groups.get(key).count += 1;
+    else groups.set(key, { f, count: 1 });
+  }
+  return [...groups.values()];
+}
+
 export function render(summary, samples) {
   const states = summary.jobs_by_state || {};
   $("queue-depth").textContent = summary.queue_depth ?? "–";
@@ -85,7 +108,8 @@ export function render(summary, samples) {
   );
 
   const measures = [
-    ["Acquisition → product", latency.acquisition_to_product || latency],
+    ["Acquisition → product (live)", latency.acquisition_to_product || latency],
+    ["Acquisition → product (backfill of past dates)", latency.backfill_acquisition_to_product],
     ["Queued → product", latency.enqueued_to_product],
   ].filter(([, s]) => s);
   $("latency").innerHTML = measures
@@ -96,12 +120,11 @@ export function render(summary, samples) {
 
   $("queue-history").replaceChildren(sparkline(samples, { label: "Queue depth over time" }));
 
-  const failures = summary.recent_failures || [];
   $("failures").innerHTML =
-    failures
-      .map((f) => `<tr><td>${escapeHTML(String(f.time || "").replace("T", " ").slice(0, 19))}</td>
+    failureGroups(summary.recent_failures || [])
+      .map(({ f, count }) => `<tr><td>${escapeHTML(String(f.time || "").replace("T", " ").slice(0, 19))}</td>
         <td>${escapeHTML(f.source)}</td><td>${escapeHTML(f.task || "")}</td><td>${escapeHTML(f.preset || "")}</td>
-        <td class="error-text"><strong>${escapeHTML(f.error_class || "")}</strong> ${escapeHTML(f.error || "")}</td></tr>`)
+        <td class="error-text">${errorText(f)}${count > 1 ? ` <span class="repeat">× ${count}</span>` : ""}</td></tr>`)
       .join("") || '<tr><td colspan="5">No failures.</td></tr>';
   $("updated").textContent = new Date().toISOString().slice(11, 19) + " UTC";
 }

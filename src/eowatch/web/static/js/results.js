@@ -4,6 +4,7 @@
 
 import { download, escapeHTML, formatArea, formatDate, getJSON, objectURL, searchAll } from "./api.js";
 import { authTileLayer, bboxBounds } from "./map.js";
+import { ImagerySwipe } from "./imagery.js";
 import { comparePanels } from "./compare.js";
 import { ItemFeedback } from "./feedback.js";
 
@@ -18,8 +19,6 @@ const CLASS_COLOURS = {
   "other change": "#f08c00",
 };
 const MAX_LISTED_POLYGONS = 300;
-// Colour of class 0 (no change) in the change map's colour table (eowatch.io.quicklook.NO_CHANGE_COLOUR).
-const NO_CHANGE_RGB = [0, 0, 0];
 
 // Asset hrefs of the API end in the asset key, not a file name: name downloads by media type.
 const EXTENSIONS = [
@@ -44,10 +43,22 @@ function itemDates(item) {
   return { before: p.start_datetime || null, after: p.end_datetime || p.datetime || null };
 }
 
-function tileUrl(item, asset) {
+function tileUrl(item, asset, query = "") {
   const c = encodeURIComponent(item.collection);
   const i = encodeURIComponent(item.id);
-  return `/collections/${c}/items/${i}/tiles/${asset}/{z}/{x}/{y}.png`;
+  return `/collections/${c}/items/${i}/tiles/${asset}/{z}/{x}/{y}.png${query}`;
+}
+
+/** Rows that act on a click also act on Enter and Space (keyboard users reach them with Tab). */
+function keyboardClicks(container, selector) {
+  container.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    const row = event.target.closest(selector);
+    if (row && row === event.target) {
+      event.preventDefault();
+      row.click();
+    }
+  });
 }
 
 export class ResultsPanel {
@@ -60,11 +71,14 @@ export class ResultsPanel {
     this.overlays = [];
     this.polygonLayers = new Map();
     this.canvas = L.canvas({ padding: 0.5 });
+    this.imagery = new ImagerySwipe(map, elements.imagerySwipe); // before/after under the changes
     this.user = null; // who is signed in (GET /whoami), for the verdicts in the popups
     this.el.timeline.addEventListener("click", (event) => {
       const row = event.target.closest("li[data-item-id]");
       if (row) this.select(row.dataset.itemId);
     });
+    keyboardClicks(this.el.timeline, "li[data-item-id]");
+    keyboardClicks(this.el.polygons, "tr[data-polygon]");
     this.el.polygons.addEventListener("click", (event) => {
       const row = event.target.closest("tr[data-polygon]");
       const layer = row && this.polygonLayers.get(Number(row.dataset.polygon));
@@ -95,6 +109,7 @@ export class ResultsPanel {
   clear() {
     for (const layer of this.overlays) this.map.removeLayer(layer);
     this.overlays = [];
+    this.imagery.clear();
     this.polygonLayers.clear();
     this.selected = null;
     this.el.details.innerHTML = "";
@@ -134,13 +149,31 @@ export class ResultsPanel {
         const p = item.properties || {};
         const { before, after } = itemDates(item);
         const status = p["eowatch:status"] || "ok";
-        return `<li data-item-id="${escapeHTML(item.id)}" class="${this.selected && this.selected.id === item.id ? "selected" : ""}">
+        return `<li data-item-id="${escapeHTML(item.id)}" tabindex="0" class="${this.selected && this.selected.id === item.id ? "selected" : ""}">
           <span class="dates">${formatDate(before)} → ${formatDate(after)}</span>
           <span class="preset">${escapeHTML(p["eowatch:preset"] || "")}</span>
           <span class="area">${status === "ok" ? formatArea(p["eowatch:changed_area_m2"]) : escapeHTML(status)}</span>
         </li>`;
       })
       .join("");
+  }
+
+  /** Open an inbox alert: its result (fetched when not in the timeline), zoomed to the
+   * polygon, its popup open. */
+  async openAlert(alert) {
+    let item = this.items.find((i) => i.id === alert.item && i.collection === alert.collection);
+    if (!item) {
+      const c = encodeURIComponent(alert.collection);
+      item = await getJSON(`/collections/${c}/items/${encodeURIComponent(alert.item)}`);
+      this.items.push(item);
+    }
+    await this.select(item.id);
+    if (alert.bbox) {
+      const [west, south, east, north] = alert.bbox;
+      this.map.fitBounds([[south, west], [north, east]], { maxZoom: 17, padding: [60, 60] });
+    }
+    const layer = this.polygonLayers.get(alert.polygon);
+    if (layer) layer.openPopup();
   }
 
   async select(itemId) {
@@ -156,13 +189,15 @@ export class ResultsPanel {
     this.renderDownloads(item);
     const bounds = bboxBounds(item.bbox);
     this.map.fitBounds(bounds);
+    this.imagery.show(item, tileUrl, bounds);
     if (item.assets.change_map) {
-      const tiles = authTileLayer(tileUrl(item, "change_map"), {
+      // No-change pixels are transparent in the tiles unless asked for.
+      const query = this.el.showUnchanged.checked ? "?no_change=opaque" : "";
+      const tiles = authTileLayer(tileUrl(item, "change_map", query), {
         bounds, // no requests outside the raster (they would be 404s)
         maxZoom: 19,
         opacity: Number(this.el.opacity.value),
         className: "change-tiles",
-        clearColour: this.el.showUnchanged.checked ? null : NO_CHANGE_RGB,
         zIndex: 20,
       });
       tiles.on("tilefailure", (e) => this.onMessage(`A change-map tile failed: ${e.error.message}`, "error"));
@@ -198,6 +233,13 @@ export class ResultsPanel {
           <span class="media">${escapeHTML((asset.type || "").split(";")[0])}</span></li>`;
       })
       .join("");
+    const report = `/feedback/report.zip?collection=${encodeURIComponent(item.collection)}`;
+    this.el.downloads.insertAdjacentHTML(
+      "beforeend",
+      `<li><button type="button" class="link" data-asset="report" data-href="${escapeHTML(report)}"
+        data-filename="${escapeHTML(`eowatch-confirmed-${item.collection}.zip`)}">Confirmed changes of this
+        collection (GeoJSON, KML, GeoPackage, image chips)</button> <span class="media">application/zip</span></li>`,
+    );
   }
 
   async showPolygons(item) {
@@ -250,7 +292,7 @@ export class ResultsPanel {
     this.el.polygons.innerHTML =
       shown
         .map(
-          (f) => `<tr data-polygon="${f.id}"><td><span class="swatch" style="background:${
+          (f) => `<tr data-polygon="${f.id}" tabindex="0"><td><span class="swatch" style="background:${
             CLASS_COLOURS[f.properties.class_name] || "#f08c00"
           }"></span>${escapeHTML(f.properties.class_name || f.properties.class)}</td>
           <td>${formatArea(f.properties.area_m2)}</td>

@@ -1,0 +1,121 @@
+"""The imagery under the changes: the first and the last date of a run at full resolution
+as 8-bit COGs on the product's grid (``before_visual.tif``, ``after_visual.tif``), so
+that the map shows (and tiles serve) what the analyst judges a change on, even when the
+inputs are no longer reachable.
+
+Sentinel-2: true colour (B04, B03, B02); any other optical input its first band;
+Sentinel-1: the first band in dB. One linear stretch for both dates (the 2nd-98th
+percentile of both dates' previews, per band), so that a brightness change shows as
+one; values 1-255, 0 = no data in the input (clouds stay visible: the analyst sees why
+the change map has no valid data there). Written one 1024 px window at a time, never a
+whole-scene array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..detect.base import Preset, PresetParams
+from ..engine.blocks import plan_blocks
+from ..io.cog import write_cog_windows
+from ..io.gdal import PRODUCT_CACHE_MB
+from ..io.quicklook import reduce_classes, reduction_step
+from ..io.windows import SceneSpec
+from ..kernels.sar import to_db
+from ..model import Block
+from ..runs import RunRecord
+from .base import MEDIA_TYPES, AssetSpec, ProductOptions, RasterWriter
+from .previews import TRUE_COLOUR
+
+__all__ = ["VisualWriter", "VISUAL_TAG"]
+
+#: GeoTIFF tag that marks a visual COG (its bands are drawn as they are by the tiles).
+VISUAL_TAG = "eowatch_visual"
+_PERCENTILES = (2.0, 98.0)
+
+
+def _bands(source: SceneSpec) -> tuple[str, ...]:
+    return TRUE_COLOUR if all(b in source.bands for b in TRUE_COLOUR) else source.bands[:1]
+
+
+def _in_display_units(values: NDArray[np.floating[Any]], radar: bool) -> NDArray[np.float64]:
+    x = np.asarray(values, dtype=np.float64)
+    return to_db(x).astype(np.float64) if radar else x
+
+
+def _stretch(
+    previews: Sequence[NDArray[np.float64]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per band low and scale (to 1-255) over the finite values of every preview."""
+    lows, scales = [], []
+    for band in range(previews[0].shape[0]):
+        values = np.concatenate([p[band][np.isfinite(p[band])] for p in previews])
+        low, high = np.percentile(values, _PERCENTILES) if values.size else (0.0, 1.0)
+        lows.append(low)
+        scales.append(254.0 / (high - low) if high > low else 0.0)
+    return np.array(lows), np.array(scales)
+
+
+def _to_uint8(values: NDArray[np.float64], low: NDArray[np.float64], scale: NDArray[np.float64]
+              ) -> NDArray[np.uint8]:  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        scaled = 1.0 + np.clip((values - low[:, None, None]) * scale[:, None, None], 0.0, 254.0)
+    good = np.all(np.isfinite(values), axis=0)
+    return np.where(good, np.rint(np.nan_to_num(scaled)), 0).astype(np.uint8)
+
+
+class VisualWriter(RasterWriter):
+    name = "visual"
+    FILES = {"before_visual": "before_visual.tif", "after_visual": "after_visual.tif"}
+
+    def assets(self, preset: Preset[Any, Any], params: PresetParams, dates: int) -> tuple[AssetSpec, ...]:
+        what = "true colour (B04/B03/B02)" if preset.sensor == "sentinel-2" else "backscatter (dB)"
+        return tuple(
+            AssetSpec(
+                key,
+                file,
+                f"{'Before' if key.startswith('before') else 'After'} image, {what}",
+                MEDIA_TYPES["cog"],
+                ("visual",),
+                f"8-bit COG of the {'first' if key.startswith('before') else 'last'} date at full resolution "
+                "on the change map's grid, one stretch for both dates (2-98 %), 0 = no valid data.",
+            )
+            for key, file in self.FILES.items()
+        )
+
+    def write(self, record: RunRecord, folder: Path, options: ProductOptions) -> None:
+        plan, classes = record.plan, record.result.classes
+        ends = (plan.sources[0], plan.sources[-1])
+        bands = _bands(ends[0])
+        radar = ends[0].acq.sensor == "sentinel-1"
+        step = reduction_step(plan.grid.shape, options.quicklook_max_size)
+        shape = reduce_classes(classes, step).shape
+        low, scale = _stretch([_in_display_units(s.preview(bands, shape), radar) for s in ends])
+        description = [f"{b} ({'dB' if radar else 'reflectance'}) stretched to 1-255" for b in bands]
+        for key, source in zip(self.FILES, ends, strict=True):
+            reader = SceneSpec(source.acq, plan.grid, bands, gdal_cache_mb=PRODUCT_CACHE_MB).open()
+
+            def windows(reader: Any = reader) -> Iterator[tuple[Block, NDArray[np.uint8]]]:
+                for block in plan_blocks(plan.grid, 1024):
+                    scene = reader.read(block)[0]
+                    yield block, _to_uint8(_in_display_units(scene.data, radar), low, scale)
+
+            try:
+                write_cog_windows(
+                    folder / self.FILES[key],
+                    plan.grid,
+                    np.dtype(np.uint8),
+                    len(bands),
+                    windows(),
+                    nodata=0,
+                    band_descriptions=description,
+                    tags={VISUAL_TAG: "1", "date": source.acq.id},
+                    resampling="average",
+                )
+            finally:
+                reader.close()
