@@ -44,6 +44,20 @@ def api(service: Service, user: str, path: str) -> Any:
     return response.json()
 
 
+def visual_zoom(page: WatchedPage, at_least: int, timeout_s: float = 30) -> int:
+    """The highest zoom of the imagery tiles requested, once one at ``at_least`` or more
+    was (maps ask for tiles of a new view a moment after it is set)."""
+
+    def highest() -> int:
+        zooms = [int(r.url.split("_visual/")[1].split("/")[0]) for r in page.responses if "_visual/" in r.url]
+        return max(zooms, default=0)
+
+    deadline = time.monotonic() + timeout_s
+    while highest() < at_least and time.monotonic() < deadline:
+        page.page.wait_for_timeout(200)
+    return highest()
+
+
 def diagnosis(service: Service, user: str, task: str) -> str:
     """The task's poll error, its jobs and the end of the server's log (why nothing came)."""
     doc = api(service, user, f"/tasks/{task}")
@@ -257,6 +271,8 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     assert abs(float(divider.rstrip("px")) - box["width"]) < 2
     swipe.fill("50")
     p.wait_for_timeout(200)
+    legend = p.locator(".map-legend")
+    assert legend.is_visible() and "other change" in legend.inner_text()  # the classes, on the map
     page.shot("05a-imagery-under-changes")  # before on the left of the divider, after on the right
     # the comparison cut from the quicklook: before and after panels of the raster's aspect
     p.wait_for_selector("#compare:not([hidden]) .compare-view canvas.over")
@@ -276,9 +292,7 @@ def test_analyst_creates_a_task_and_follows_its_result(service: Service, watched
     page.shot("06-polygon-popup")
     # zoomed to the polygon: the imagery is drawn from tiles at full resolution (zoom >= 15,
     # under 5 m per pixel for 10 m bands)
-    p.wait_for_function(f"!{pending}")
-    zooms = {int(r.url.split("_visual/")[1].split("/")[0]) for r in page.responses if "_visual/" in r.url}
-    assert max(zooms) >= 15, zooms
+    assert visual_zoom(page, 15) >= 15
     page.shot("06a-full-resolution")
 
     # downloads go through the key (fetch + object URL)
@@ -401,9 +415,9 @@ def test_inbox_shows_new_changes_and_opens_one(
     first.click()
     p.wait_for_selector("#result-section:not([hidden])")
     p.locator(".leaflet-popup-content").wait_for()
-    p.wait_for_function("document.querySelectorAll('.imagery-after img.leaflet-tile-loaded').length > 0")
-    zooms = {int(r.url.split("_visual/")[1].split("/")[0]) for r in page.responses if "_visual/" in r.url}
-    assert max(zooms) >= 15, zooms  # zoomed to the change, at full resolution
+
+    alert = api(service, "ada", "/inbox?limit=1")["alerts"][0]
+    assert visual_zoom(page, 15) >= 15, alert  # zoomed to the change, at full resolution
     page.shot("11b-inbox-opened")
     p.click("#inbox-seen")
     p.locator("#inbox-list li.empty").filter(has_text="Nothing new").wait_for()
@@ -454,6 +468,12 @@ def test_narrow_screen_and_keyboard(service: Service, watched: Any) -> None:
     grown = p.locator("#map").bounding_box()
     assert grown is not None and grown["height"] > box["height"] + 150, (box, grown)
     page.shot("10b-narrow-map")
+    p.set_viewport_size({"width": 3840, "height": 2160})  # a 4K screen: the map takes the room
+    p.wait_for_timeout(300)
+    assert not toggle.is_visible() and p.locator("#sidebar").is_visible()  # beside the map again
+    wide = p.locator("#map").bounding_box()
+    assert wide is not None and wide["width"] > 3400 and wide["height"] > 2000, wide
+    page.shot("10c-4k")
     assert page.console_errors() == []
 
 
@@ -556,6 +576,8 @@ def test_analyst_confirms_a_polygon_and_sees_the_verdict_after_reload(
     access.create_user("rea", "partner", "readers")
     service.keys["rea"] = access.create_key("rea")
     access.grant("readers", collection)  # read only
+    access.create_user("ali", "analyst", "lab")  # a colleague of the analyst
+    service.keys["ali"] = access.create_key("ali")
     catalog.close()
     aoi = json.loads((paris / "paris.geojson").read_text())
     # paused, and no imagery in its period: the task never runs a job
@@ -613,6 +635,22 @@ def test_analyst_confirms_a_polygon_and_sees_the_verdict_after_reload(
     assert all(Image.open(io.BytesIO(archive.read(c))).size[0] >= 64 for c in chips)
     assert {"confirmed.kml", "confirmed.gpkg"} <= set(archive.namelist())
     assert page.console_errors() == []
+
+    # a second analyst (who does not see the task, only its results) opens the change from
+    # the inbox, sees the colleague's verdict, and may give one too
+    colleague = watched()
+    sign_in(colleague, f"{service.url}/app/", service.keys["ali"])
+    colleague.page.locator("#whoami").filter(has_text="analyst").wait_for()
+    colleague.page.locator(f"#inbox-task option[value='{collection}']").wait_for(state="attached")
+    colleague.page.select_option("#inbox-task", collection)
+    colleague.page.locator(f"#inbox-list li[data-collection='{collection}'][data-polygon='1']").click()
+    popup = colleague.page.locator(".leaflet-popup-content .feedback[data-polygon='1']")
+    seen = popup.locator("li[data-author='ana'][data-verdict='confirmed']")
+    seen.wait_for()
+    assert "new warehouse, seen on site" in seen.inner_text()
+    assert popup.locator("button[data-verdict='confirmed']").is_visible()
+    colleague.shot("31b-verdict-seen-by-a-colleague")
+    assert colleague.console_errors() == []
 
     # a partner who may only read the collection sees the verdict, and no buttons
     partner = watched()

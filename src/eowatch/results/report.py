@@ -22,13 +22,10 @@ from typing import Any
 
 import numpy as np
 import pyogrio
-import rasterio
 import shapely
-from PIL import Image
-from rasterio.warp import transform_bounds
-from rasterio.windows import Window
 
 from ..errors import InputError, NotFoundError
+from ..io.chips import chip_png
 from .feedback import Feedback
 
 __all__ = ["confirmed_report", "MAX_REPORTED", "CHIP_MIN_PX", "CHIP_MAX_PX"]
@@ -38,31 +35,6 @@ MAX_REPORTED = 500
 #: A chip is the polygon's bounding box grown by half on each side, at least this many
 #: pixels wide and high, at most this many (a larger polygon is shown clipped to its centre).
 CHIP_MIN_PX, CHIP_MAX_PX = 64, 512
-
-
-def _chip(path: Path, bbox: tuple[float, float, float, float]) -> bytes | None:
-    """The PNG of the visual COG at ``path`` around ``bbox`` (WGS 84); None when outside."""
-    with rasterio.open(path) as src:
-        left, bottom, right, top = transform_bounds("EPSG:4326", src.crs, *bbox)
-        inverse = ~src.transform
-        col0, row0 = inverse @ (left, top)
-        col1, row1 = inverse @ (right, bottom)
-        size = int(np.clip(max(abs(col1 - col0), abs(row1 - row0)) * 2.0, CHIP_MIN_PX, CHIP_MAX_PX))
-        centre_col, centre_row = (col0 + col1) / 2, (row0 + row1) / 2
-        col, row = round(centre_col - size / 2), round(centre_row - size / 2)
-        data = np.zeros((src.count, size, size), dtype=np.uint8)  # 0 = no data, outside too
-        c0, r0 = max(col, 0), max(row, 0)
-        c1, r1 = min(col + size, src.width), min(row + size, src.height)
-        if c1 > c0 and r1 > r0:
-            inside = src.read(window=Window(c0, r0, c1 - c0, r1 - r0))
-            data[:, r0 - row : r1 - row, c0 - col : c1 - col] = inside
-    if not data.any():
-        return None
-    rgb = np.repeat(data, 3, axis=0) if data.shape[0] == 1 else data[:3]
-    alpha = np.where(data.any(axis=0), 255, 0).astype(np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(np.dstack([*rgb, alpha])).save(out, format="PNG")
-    return out.getvalue()
 
 
 def _visual(feedback: Feedback, collection: str, item: str, key: str) -> Path | None:
@@ -107,7 +79,7 @@ def confirmed_report(
             bbox = shapely.geometry.shape(feature["geometry"]).bounds
             for when in ("before", "after"):
                 path = _visual(feedback, p["collection"], p["item"], f"{when}_visual")
-                png = _chip(path, bbox) if path is not None else None
+                png = chip_png(path, bbox, CHIP_MIN_PX, CHIP_MAX_PX) if path is not None else None
                 p[f"chip_{when}"] = f"chips/{n}_{when}.png" if png else None
                 if png:
                     archive.writestr(f"chips/{n}_{when}.png", png)

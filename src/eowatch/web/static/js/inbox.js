@@ -5,7 +5,7 @@
 
 import { escapeHTML, formatArea, formatDate, getJSON, postJSON } from "./api.js";
 
-const SHOWN = 50;
+const SHOWN = 200;
 
 export class InboxPanel {
   /** `el`: list, count, classFilter, taskFilter, since, minConfidence, markSeen (elements);
@@ -60,7 +60,7 @@ export class InboxPanel {
     this.el.list.innerHTML =
       this.alerts
         .slice(0, SHOWN)
-        .map((a, i) => `<li data-alert="${i}" tabindex="0">
+        .map((a, i) => `<li data-alert="${i}" data-collection="${escapeHTML(a.collection)}" data-polygon="${a.polygon}" tabindex="0">
           <span class="alert-class">${escapeHTML(a.class_name)}</span>
           <span class="alert-confidence">${a.confidence === null ? "–" : `${Math.round(100 * a.confidence)} %`}</span>
           <span class="alert-meta">${formatArea(a.area_m2)} · ${escapeHTML(a.collection)} · ${formatDate(a.before)} → ${formatDate(a.after)}</span>
@@ -72,7 +72,7 @@ export class InboxPanel {
   fillFilter(select, values, everything) {
     const chosen = select.value;
     const names = [...new Set([...values, ...(chosen ? [chosen] : [])])].sort();
-    select.innerHTML = [`<option value="">${everything}</option>`, ...names.map((n) => `<option>${escapeHTML(n)}</option>`)].join("");
+    select.innerHTML = [`<option value="">${everything}</option>`, ...names.map((n) => `<option value="${escapeHTML(n)}">${escapeHTML(n)}</option>`)].join("");
     select.value = chosen;
   }
 }

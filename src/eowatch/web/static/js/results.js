@@ -61,6 +61,21 @@ function keyboardClicks(container, selector) {
   });
 }
 
+/** A legend of the change map's classes (its classification:classes) on the map. */
+function classLegend(item) {
+  const classes = ((item.assets.change_map || {})["classification:classes"] || []).filter((c) => !c.nodata && c.value !== 0);
+  if (!classes.length) return null;
+  const legend = L.control({ position: "bottomright" });
+  legend.onAdd = () => {
+    const box = L.DomUtil.create("div", "map-legend");
+    box.innerHTML = `<strong>Changes</strong>${classes
+      .map((c) => `<div><span class="swatch" style="background:#${escapeHTML(c.color_hint || "f08c00")}"></span>${escapeHTML(c.name)}</div>`)
+      .join("")}`;
+    return box;
+  };
+  return legend;
+}
+
 export class ResultsPanel {
   constructor({ map, elements, onMessage }) {
     this.map = map;
@@ -109,6 +124,8 @@ export class ResultsPanel {
   clear() {
     for (const layer of this.overlays) this.map.removeLayer(layer);
     this.overlays = [];
+    if (this.legend) this.map.removeControl(this.legend);
+    this.legend = null;
     this.imagery.clear();
     this.polygonLayers.clear();
     this.selected = null;
@@ -190,6 +207,8 @@ export class ResultsPanel {
     const bounds = bboxBounds(item.bbox);
     this.map.fitBounds(bounds);
     this.imagery.show(item, tileUrl, bounds);
+    this.legend = classLegend(item);
+    if (this.legend) this.legend.addTo(this.map);
     if (item.assets.change_map) {
       // No-change pixels are transparent in the tiles unless asked for.
       const query = this.el.showUnchanged.checked ? "?no_change=opaque" : "";
