@@ -37,7 +37,7 @@ typecheck: setup
 
 ## Score the default preset on the labelled OSCD cities in the shared data.
 evaluate: setup
-	$(VENV)/bin/eowatch evaluate $(SHARED)/s2_pairs/oscd --json $(OUT)/evaluation/oscd.json
+	$(VENV)/bin/eowatch evaluate $(SHARED)/s2_pairs/oscd --cv leave-one-city-out --json $(OUT)/evaluation/oscd.json
 	$(VENV)/bin/eowatch evaluate $(SHARED)/s1_pairs/ombria_s1_trainsubset --dataset ombria \
 		--json $(OUT)/evaluation/ombria.json
 

@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
     if "s2" in only:
         for name in s2_presets:
-            run_name, preset_name = ("s2", None) if name == "s2-imad" else (name, name)
+            run_name, preset_name = ("s2" if name == "s2-imad" else name), name  # s2: the MAD chain, as OTB
             plan[run_name] = lambda r=run_name, p=preset_name: detect_run(
                 r, inputs.s2_before, inputs.s2_after, p, bench
             )

@@ -9,7 +9,7 @@ $namespaces:
   s: https://schema.org/
 s:softwareVersion: 0.1.0
 s:name: eowatch-s2
-s:description: Sentinel-2 change detection between two dates (IR-MAD, CVA, dNBR, NDWI presets).
+s:description: Sentinel-2 change detection between two dates (learned model on IR-MAD, IR-MAD, CVA, dNBR, NDWI presets).
 s:keywords: [change detection, Sentinel-2, IR-MAD, STAC]
 s:license: https://spdx.org/licenses/Apache-2.0
 $graph:
@@ -36,9 +36,9 @@ $graph:
         doc: GeoJSON text, WKT or bbox minlon,minlat,maxlon,maxlat (default, the common footprint).
       preset:
         type: string
-        default: s2-imad
+        default: s2-learned
         label: Detection preset
-        doc: s2-imad, s2-cva, s2-burn or s2-water (`eowatch presets --sensor s2`).
+        doc: s2-learned, s2-imad, s2-cva, s2-burn or s2-water (`eowatch presets --sensor s2`).
       params:
         type: string[]?
         label: Preset parameters

@@ -87,12 +87,12 @@ def test_stac_item_records_provenance(paris_run):
     item = json.loads((run.folder / PRODUCT_FILES["item"]).read_text())
     p = item["properties"]
     assert p["start_datetime"].startswith("2016-11-30") and p["end_datetime"].startswith("2017-11-07")
-    assert p["eowatch:preset"] == "s2-imad" and p["eowatch:status"] == "ok"
+    assert p["eowatch:preset"] == Settings().default_s2_preset == "s2-learned" and p["eowatch:status"] == "ok"
     assert [i["role"] for i in p["eowatch:inputs"]] == ["before", "after"]
     assert p["eowatch:inputs"][0]["bands"]["B04"].endswith("_B04.tif")
     assert set(p["eowatch:timings_s"]) == {"resolve", "read", "mask", "detect", "write"}
     assert p["processing:software"]["eowatch"]
-    assert "alpha" in p["eowatch:parameters"]
+    assert p["eowatch:parameters"]["model"] == "oscd-urban"  # every parameter, defaults included
     assets = item["assets"]
     assert assets["change_map"]["type"] == "image/tiff; application=geotiff; profile=cloud-optimized"
     assert assets["polygons"]["type"] == "application/geo+json"

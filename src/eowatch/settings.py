@@ -23,7 +23,11 @@ class Settings(BaseSettings):
     max_aoi_area_km2: float = Field(
         20_000.0, gt=0, description="AOIs larger than this are refused (a Sentinel-2 tile is ~12,000 km²)."
     )
-    default_s2_preset: str = Field("s2-imad", description="Preset used when none is named for Sentinel-2.")
+    default_s2_preset: str = Field(
+        "s2-learned",
+        description="Preset used when none is named for Sentinel-2 (s2-learned: leave-one-city-out "
+        "F1 0.422 on OSCD against s2-imad's 0.362).",
+    )
     default_s1_preset: str = Field(
         "s1-logratio", description="Preset used when none is named for Sentinel-1."
     )

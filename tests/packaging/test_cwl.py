@@ -115,12 +115,14 @@ def test_s2_package_runs_on_stac_catalogues_like_a_direct_run(
     aoi = (paris / "paris.geojson").read_text()
     params = ["alpha=0.02", "min_area_m2=300"]
     before, after = paris_catalogues
-    results = _cwltool(tmp_path, "eowatch-s2.cwl", before=before, after=after, aoi=aoi, params=params)
+    results = _cwltool(
+        tmp_path, "eowatch-s2.cwl", before=before, after=after, aoi=aoi, params=params, preset="s2-imad"
+    )
     item = _product_item(results)
     assert item.properties["eowatch:preset"] == "s2-imad"
     assert item.properties["eowatch:parameters"]["alpha"] == 0.02
     assert item.assets["change_map"].media_type and "geotiff" in item.assets["change_map"].media_type
-    direct = _direct(tmp_path, paris / "imgs_1", paris / "imgs_2", "--aoi", aoi,
+    direct = _direct(tmp_path, paris / "imgs_1", paris / "imgs_2", "--aoi", aoi, "--preset", "s2-imad",
                      *[a for p in params for a in ("--param", p)])  # fmt: skip
     packaged = _read(item.assets["change_map"].get_absolute_href() or "")
     expected = _read(str(direct / "change_map.tif"))

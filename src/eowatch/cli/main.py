@@ -20,6 +20,7 @@ from .feedback import feedback
 from .search import search
 from .serve import admin, serve
 from .task import scheduler, task, worker
+from .train import train
 
 __all__ = ["cli"]
 
@@ -312,6 +313,12 @@ def _print_s2_classes() -> None:
 @click.option("--preset", default=None, help="Preset to score (default: the sensor's default preset).")
 @click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write scores here.")
+@click.option(
+    "--cv",
+    type=click.Choice(["leave-one-city-out"]),
+    default=None,
+    help="Cross-validate s2-learned on OSCD: each city scored by a model trained on the others.",
+)
 @click.pass_obj
 def evaluate(
     services: Services,
@@ -320,6 +327,7 @@ def evaluate(
     preset: str | None,
     params: tuple[str, ...],
     json_path: Path | None,
+    cv: str | None,
 ) -> None:
     """Score a preset on labelled pairs (precision, recall, F1, kappa, ROC-AUC); progress on stderr."""
     from ..evaluation import evaluate_oscd
@@ -336,7 +344,11 @@ def evaluate(
     }[dataset]
     progress = _progress_printer(dataset)
     values = _parse_param_values(params)
-    if dataset == "s1-dry":
+    if cv:
+        from ..evaluation.cv import cross_validate_oscd
+
+        report = cross_validate_oscd(root, dataset, preset, values, settings, progress)
+    elif dataset == "s1-dry":
         dry_cases = evaluate_dry(root, name, values, settings, progress=progress)
         report = evaluate_ombria(
             root / "s1_pairs/ombria_s1_trainsubset", name, values, settings, _progress_printer("ombria")
@@ -365,6 +377,12 @@ def evaluate(
             click.echo(f"{r['name']:<14}{r['f1']:>8.3f}{m['before']['masked_fraction']:>15.2%}"
                        f"{m['after']['masked_fraction']:>14.2%}")  # fmt: skip
         click.echo(f"{'mean':<14}{valid['mean']['f1']:>8.3f}")
+    if overlap := report.get("training_overlap"):
+        click.echo(
+            f"warning: the model was trained on {len(overlap)} of these pairs ({', '.join(overlap)}): "
+            "these are training-set scores; use --cv leave-one-city-out",
+            err=True,
+        )
     if calibration := report.get("reliability"):
         _print_reliability(calibration)
     if "decrease_thresholds_at_or_above_0db" in report:
@@ -414,5 +432,6 @@ def _print_dry(dry: dict[str, Any]) -> None:
 cli.add_command(search)
 cli.add_command(catalog_group)
 cli.add_command(feedback)
+cli.add_command(train)
 for _command in (serve, admin, task, scheduler, worker):
     cli.add_command(_command)

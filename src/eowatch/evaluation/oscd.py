@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..detect import get_preset, parse_params
 from ..errors import InputError
 from ..io.load import read_plain_band
 from ..pipeline import DetectRequest, detect_record, plan_pair
@@ -25,6 +26,17 @@ def _oscd_cities(root: Path) -> list[Path]:
     if not cities:
         raise InputError(f"no OSCD city folders (with imgs_1/ and imgs_2/) under {root}")
     return cities
+
+
+def trained_on(preset: str, params: dict[str, Any] | None) -> set[str]:
+    """The pairs the preset's learned model (its ``model`` parameter) was trained on;
+    empty for presets without one."""
+    ref = getattr(parse_params(get_preset(preset), params), "model", None)
+    if not ref:
+        return set()
+    from ..learn.artifact import load_model
+
+    return {str(d.get("name")) for d in load_model(ref).card.get("training_data") or []}
 
 
 def evaluate_oscd(
@@ -67,4 +79,6 @@ def evaluate_oscd(
     valid_only = report("oscd", preset, params, valid_rows)
     scores["valid_only"] = {"pairs": valid_only["pairs"], "mean": valid_only["mean"]}
     scores["masking"] = masking
+    # Scores of a model on the cities it learned from say little about new ones.
+    scores["training_overlap"] = sorted(trained_on(preset, params) & {r.name for r in rows})
     return scores

@@ -38,6 +38,7 @@ __all__ = [
     "user_crs",
     "reproject_bounds",
     "read_plain_band",
+    "plain_band_nodata",
     "band_grid",
     "pair_grid",
     "read_scene",
@@ -89,6 +90,17 @@ def read_plain_band(path: str | Path, band: int = 1) -> NDArray[Any]:
     except rasterio.errors.RasterioIOError as exc:
         raise InputReadError(f"cannot read {path}: {exc}") from exc
     return values
+
+
+def plain_band_nodata(path: str | Path) -> float | None:
+    """The nodata value of a raster that may carry no georeference (None: none, or unreadable)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as ds:
+                return None if ds.nodata is None else float(ds.nodata)
+    except rasterio.errors.RasterioIOError:
+        return None
 
 
 def open_asset(asset: BandAsset) -> rasterio.DatasetReader:

@@ -6,6 +6,7 @@ from .burn import BurnPreset
 from .common import S2_CLASSES
 from .cva import CVAPreset
 from .imad import IMADPreset
+from .learned import LearnedPreset
 from .water import WaterPreset
 
-__all__ = ["IMADPreset", "CVAPreset", "BurnPreset", "WaterPreset", "S2_CLASSES"]
+__all__ = ["IMADPreset", "CVAPreset", "BurnPreset", "WaterPreset", "LearnedPreset", "S2_CLASSES"]
