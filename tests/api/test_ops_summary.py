@@ -154,3 +154,26 @@ def test_backfilled_acquisitions_are_reported_apart(site: tuple[TestClient, Acce
     assert backfill["count"] == 1 and backfill["median"] == pytest.approx(
         NOW - 86400 + 70 - jobs["backfill"], abs=1
     )
+
+
+def test_a_finished_job_dismissed_afterwards_keeps_its_outcome(site: tuple[TestClient, AccessStore]) -> None:
+    """DELETE /jobs/{id} on a finished execution hides it from its owner; the operations
+    figures still count it as it ended (it did succeed or fail), and only executions stopped
+    before their end count as dismissed."""
+    client, access = site
+    engine = client.app.state.monitor_engine  # type: ignore[attr-defined]
+    queue = JobQueue(engine)
+    ann = user_key(access, "ann", "analyst")
+    done = queue.submit_process("s2-imad", "ann", {}, "processes")
+    _set(engine, done.id, status="succeeded", started_at=NOW - 100, finished_at=NOW - 50)
+    broke = queue.submit_process("s2-imad", "ann", {}, "processes")
+    _set(engine, broke.id, status="failed", error_class="InputError", error_message="x", finished_at=NOW - 40)
+    waiting = queue.submit_process("s2-imad", "ann", {}, "processes")
+    for job in (done, broke, waiting):
+        resp = client.delete(f"/jobs/{job.id}", headers=ann)
+        assert resp.status_code == 200 and resp.json()["status"] == "dismissed", resp.text
+        assert client.get(f"/jobs/{job.id}", headers=ann).status_code == 404
+        assert client.delete(f"/jobs/{job.id}", headers=ann).status_code == 404  # gone for its owner
+    assert client.get("/jobs", headers=ann).json()["jobs"] == []
+    states = client.get("/ops/summary", headers=ann).json()["jobs_by_state"]["processes"]
+    assert (states["successful"], states["failed"], states["dismissed"], states["accepted"]) == (1, 1, 1, 0)

@@ -435,6 +435,7 @@ def test_inbox_shows_new_changes_and_opens_one(
     later.page.locator("#inbox-list li[data-alert]").first.wait_for()
     collections = set(later.page.locator("#inbox-list .alert-meta").all_inner_texts())
     assert collections and all("inbox-web" in c for c in collections)
+    later.shot("11c-inbox-after-a-new-result")
     assert page.console_errors() == [] and later.console_errors() == []
 
 

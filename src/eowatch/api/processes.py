@@ -304,7 +304,7 @@ class ProcessService:
         and other kinds of job, or other owners', answer exactly like a missing one."""
         job = self.queue.get(job_id)
         mine = who.role == "admin" or job.owner == who.name
-        if job.kind != "process" or not mine or job.status == "cancelled":
+        if job.kind != "process" or not mine or job.ogc_status == "dismissed":
             raise NotFoundError(f"no job {job_id!r}")
         return job
 
@@ -312,7 +312,7 @@ class ProcessService:
         """The caller's process jobs (an admin's: everyone's), newest first."""
         owner = None if who.role == "admin" else who.name
         jobs = self.queue.list(kind="process", owner=owner, newest_first=True, limit=100)
-        return [j for j in jobs if j.status != "cancelled"]
+        return [j for j in jobs if j.ogc_status != "dismissed"]
 
     def dismiss(self, job_id: str, who: Any) -> Job:
         """Dismiss a job: a queued one never starts, a running one is stopped where it runs

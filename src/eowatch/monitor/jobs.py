@@ -48,6 +48,8 @@ __all__ = ["Job", "JobQueue", "job_id_for", "is_transient", "backoff_delay", "ne
 
 MAX_BACKOFF_S = 3600.0
 #: OGC API - Processes status of each queue state (the one place they are mapped).
+#: The stage of a dismissed job (``JobQueue.dismiss``).
+DISMISSED = "dismissed"
 OGC_STATUS = {
     "queued": "accepted", "running": "running", "succeeded": "successful", "failed": "failed",
     "cancelled": "dismissed",
@@ -141,7 +143,9 @@ class Job:
 
     @property
     def ogc_status(self) -> str:
-        return OGC_STATUS[self.status]
+        """OGC API - Processes' name of the state; "dismissed" also for a finished job that was
+        dismissed afterwards (it keeps its outcome in the queue's counts: ``JobQueue.dismiss``)."""
+        return "dismissed" if self.stage == DISMISSED else OGC_STATUS[self.status]
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "payload"}
@@ -380,15 +384,23 @@ class JobQueue:
             return row.status
 
     def dismiss(self, job_id: str) -> bool:
-        """Cancel a job for good, whatever its state: a queued one never runs, a running
-        one loses its lease (its worker stops it and records nothing). False when the
-        job was already cancelled."""
+        """Dismiss a job for good: a queued one never runs, a running one loses its lease
+        (its worker stops it and records nothing); both are cancelled. A finished job keeps
+        its outcome (succeeded or failed: what the operations figures count) and is only
+        marked dismissed, so its owner no longer sees it. False when already dismissed."""
+        finished = ("succeeded", "failed")
         with self._session() as session, session.begin():
             result = session.execute(
-                update(JobRow).where(JobRow.id == job_id, JobRow.status != "cancelled")
-                .values(status="cancelled", stage="dismissed", finished_at=time.time(), lease_owner=None,
-                        lease_expires_at=None)
+                update(JobRow).where(JobRow.id == job_id, JobRow.status.in_(finished),
+                                     JobRow.stage.is_distinct_from(DISMISSED))
+                .values(stage=DISMISSED)
             )  # fmt: skip
+            if not result.rowcount:  # type: ignore[attr-defined]
+                result = session.execute(
+                    update(JobRow).where(JobRow.id == job_id, JobRow.status.not_in((*finished, "cancelled")))
+                    .values(status="cancelled", stage=DISMISSED, finished_at=time.time(), lease_owner=None,
+                            lease_expires_at=None)
+                )  # fmt: skip
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def cancel(self, job_id: str) -> bool:
