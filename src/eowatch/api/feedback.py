@@ -92,6 +92,7 @@ def _feedback(request: Request) -> Feedback:
 
 
 def _document(v: Verdict, replaced: Verdict | None = None) -> dict[str, Any]:
+    times = v.as_dict()
     return {
         "collection": v.collection_id,
         "item": v.item_id,
@@ -103,8 +104,8 @@ def _document(v: Verdict, replaced: Verdict | None = None) -> dict[str, Any]:
         "polygon_class_name": v.polygon_class_name,
         "note": v.note,
         "author": v.author,
-        "created": v.as_dict()["created_at"],
-        "updated": v.as_dict()["updated_at"],
+        "created": times["created_at"],
+        "updated": times["updated_at"],
         "replaced": replaced.verdict if replaced else None,
     }
 

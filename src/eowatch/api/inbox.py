@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Request
 
 from ..results.feedback import parse_since
 from ..results.inbox import MAX_ALERTS, Inbox, InboxQuery
+from ..store.db import rfc3339
 from .auth import principal, visible_collections
 
 __all__ = ["router"]
@@ -63,4 +64,4 @@ def mark_seen(
     """Mark the caller's inbox seen (up to ``seen_at``, default now)."""
     when = parse_since(str((body or {}).get("seen_at") or ""))
     seen = _inbox(request).mark_seen(principal(request).name, when)
-    return {"seen_at": seen.isoformat().replace("+00:00", "Z")}
+    return {"seen_at": rfc3339(seen)}

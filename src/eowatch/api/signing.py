@@ -24,6 +24,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from ..errors import AuthError, ForbiddenError, NotFoundError
@@ -47,6 +48,15 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _body(payload: str) -> tuple[Any, ...] | None:
+    """Scope, name, role, organisation, via and expiry of a payload (None: unreadable)."""
+    try:
+        body = json.loads(_unb64(payload))
+        return tuple(body[k] for k in "snrov") + (int(body["e"]),)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return None
 
 
 @dataclass(frozen=True)
@@ -80,11 +90,10 @@ class TileSigner:
         payload, _, mac = signature.partition(".")
         if not payload or not mac or not hmac.compare_digest(mac, self._mac(payload)):
             raise AuthError("the tile URL's signature is not valid; fetch the layer's TileJSON again")
-        try:
-            body = json.loads(_unb64(payload))
-            scope, name, role, org, via, expires = (body[k] for k in "snrove")
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:  # signed here, by another version
-            raise AuthError("the tile URL's signature cannot be read; fetch the TileJSON again") from exc
+        body = _body(payload)
+        if body is None:  # signed here, by another version
+            raise AuthError("the tile URL's signature cannot be read; fetch the TileJSON again")
+        scope, name, role, org, via, expires = body
         remaining = int(expires) - (now if now is not None else time.time())
         if remaining <= 0:
             raise AuthError(
@@ -110,8 +119,7 @@ class TileSigner:
 
     def remaining_s(self, signature: str, now: float | None = None) -> int:
         """Seconds a verified signature has left (0 when unreadable)."""
-        try:
-            expires = int(json.loads(_unb64(signature.partition(".")[0]))["e"])
-        except (ValueError, KeyError, TypeError, binascii.Error):
+        body = _body(signature.partition(".")[0])
+        if body is None:
             return 0
-        return max(0, expires - int(now if now is not None else time.time()))
+        return max(0, int(body[-1]) - int(now if now is not None else time.time()))

@@ -8,14 +8,19 @@ from numpy.typing import NDArray
 
 from ..io.windows import SceneSpec
 
-__all__ = ["preview_panel", "TRUE_COLOUR"]
+__all__ = ["preview_panel", "display_bands", "TRUE_COLOUR"]
 
 TRUE_COLOUR = ("B04", "B03", "B02")
 
 
+def display_bands(source: SceneSpec) -> tuple[str, ...]:
+    """The bands a date is shown with: true colour when the run reads it, else the first."""
+    return TRUE_COLOUR if all(b in source.bands for b in TRUE_COLOUR) else source.bands[:1]
+
+
 def preview_panel(source: SceneSpec, valid: NDArray[np.bool_]) -> NDArray[np.float32]:
     """One date at the shape of ``valid`` (the reduced change map's valid pixels), NaN elsewhere."""
-    bands = TRUE_COLOUR if all(b in source.bands for b in TRUE_COLOUR) else source.bands[:1]
+    bands = display_bands(source)
     values = source.preview(bands, valid.shape)
     if bands != TRUE_COLOUR and source.acq.sensor == "sentinel-1":
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -31,17 +31,13 @@ from ..kernels.sar import to_db
 from ..model import Block
 from ..runs import RunRecord
 from .base import MEDIA_TYPES, AssetSpec, ProductOptions, RasterWriter
-from .previews import TRUE_COLOUR
+from .previews import display_bands
 
 __all__ = ["VisualWriter", "VISUAL_TAG"]
 
 #: GeoTIFF tag that marks a visual COG (its bands are drawn as they are by the tiles).
 VISUAL_TAG = "eowatch_visual"
 _PERCENTILES = (2.0, 98.0)
-
-
-def _bands(source: SceneSpec) -> tuple[str, ...]:
-    return TRUE_COLOUR if all(b in source.bands for b in TRUE_COLOUR) else source.bands[:1]
 
 
 def _in_display_units(values: NDArray[np.floating[Any]], radar: bool) -> NDArray[np.float32]:
@@ -100,7 +96,7 @@ class VisualWriter(RasterWriter):
     def write(self, record: RunRecord, folder: Path, options: ProductOptions) -> None:
         plan, classes = record.plan, record.result.classes
         ends = (plan.sources[0], plan.sources[-1])
-        bands = _bands(ends[0])
+        bands = display_bands(ends[0])
         radar = ends[0].acq.sensor == "sentinel-1"
         step = reduction_step(plan.grid.shape, options.quicklook_max_size)
         shape = reduce_classes(classes, step).shape

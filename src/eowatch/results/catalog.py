@@ -34,7 +34,7 @@ from ..errors import CatalogError, InputError, NotFoundError
 from ..ids import check_id
 from ..settings import Settings
 from ..store import CollectionRow, ItemRow, make_engine
-from ..store.db import database_error
+from ..store.db import as_utc, database_error, rfc3339
 
 __all__ = ["ResultsCatalog", "SearchResult", "STAC_VERSION", "parse_datetime_range", "parse_bbox"]
 
@@ -157,7 +157,7 @@ def _geometry(value: dict[str, Any] | BaseGeometry) -> BaseGeometry:
 
 def _encode_token(row_key: tuple[datetime, str, str]) -> str:
     when, collection, item = row_key
-    raw = json.dumps([_as_utc(when).isoformat(), collection, item]).encode()
+    raw = json.dumps([as_utc(when).isoformat(), collection, item]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -168,15 +168,6 @@ def _decode_token(token: str) -> tuple[datetime, str, str]:
         return _parse_instant(when), str(collection), str(item)
     except (binascii.Error, ValueError, TypeError, AttributeError, RecursionError, InputError) as exc:
         raise InputError(f"paging token {token!r} is not valid; start again from the first page") from exc
-
-
-def _as_utc(value: datetime) -> datetime:
-    """Datetimes come back naive from SQLite: everything is stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else _as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 # -- the catalogue -----------------------------------------------------------------
@@ -273,7 +264,7 @@ class ResultsCatalog:
     def _collection_dict(row: CollectionRow, extent: tuple[Any, ...] | None) -> dict[str, Any]:
         if extent and extent[-1]:
             bbox = [float(v) for v in extent[:4]]
-            interval = [_iso(extent[4]), _iso(extent[5])]
+            interval = [rfc3339(extent[4]), rfc3339(extent[5])]
         else:
             bbox, interval = [-180.0, -90.0, 180.0, 90.0], [None, None]
         return {
@@ -333,7 +324,7 @@ class ResultsCatalog:
             ) from exc
         check_id("item id", item_id)
         minx, miny, maxx, maxy = (float(v) for v in (bbox[:2] + bbox[-2:] if len(bbox) == 6 else bbox))
-        props["datetime"] = _iso(when)
+        props["datetime"] = rfc3339(when)
         links = [link for link in data.get("links", []) if link.get("rel") not in _MANAGED_RELS]
         row = ItemRow(
             collection_id=collection,
@@ -535,7 +526,7 @@ class ResultsCatalog:
             .where(*conditions)
             .order_by(*order)
         ).all()
-        keys = [(_as_utc(r[0]), r[1], r[2]) for r in candidates if shape(r[3]).intersects(geom)]
+        keys = [(as_utc(r[0]), r[1], r[2]) for r in candidates if shape(r[3]).intersects(geom)]
         matched = len(keys)
         if after is not None:
             when, collection, item = after
@@ -556,7 +547,7 @@ class ResultsCatalog:
 
     @staticmethod
     def _key(row: ItemRow) -> tuple[datetime, str, str]:
-        return _as_utc(row.datetime), row.collection_id, row.id
+        return as_utc(row.datetime), row.collection_id, row.id
 
     # -- static export ------------------------------------------------------------
 

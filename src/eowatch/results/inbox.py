@@ -17,12 +17,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import shapely
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import InputError, NotFoundError
-from ..store.db import create_schema, database_error
+from ..store.db import as_utc, create_schema, database_error, rfc3339
 from ..store.models import InboxMarkRow, ItemRow
 from .catalog import ResultsCatalog
 
@@ -34,14 +35,6 @@ DEFAULT_LOOKBACK = dt.timedelta(days=7)
 MAX_ITEMS = 200
 #: Most polygons returned at once.
 MAX_ALERTS = 1000
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else _utc(value).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -79,11 +72,11 @@ class Inbox:
                 row = session.get(InboxMarkRow, user)
         except SQLAlchemyError as exc:
             raise database_error("cannot read the inbox mark", exc) from exc
-        return None if row is None else _utc(row.seen_at)
+        return None if row is None else as_utc(row.seen_at)
 
     def mark_seen(self, user: str, when: dt.datetime | None = None) -> dt.datetime:
         """Mark the inbox of ``user`` seen up to ``when`` (now by default)."""
-        seen = _utc(when) if when is not None else dt.datetime.now(dt.UTC)
+        seen = as_utc(when) if when is not None else dt.datetime.now(dt.UTC)
         try:
             with self._session() as session, session.begin():
                 row = session.get(InboxMarkRow, user)
@@ -124,8 +117,8 @@ class Inbox:
             alerts += self._polygons(row, query)
         alerts.sort(key=lambda a: (-(a["confidence"] or 0.0), -a["area_m2"], a["item"], a["polygon"]))
         return {
-            "since": _iso(since),
-            "last_seen": _iso(marked),
+            "since": rfc3339(since),
+            "last_seen": rfc3339(marked),
             "results": min(len(rows), MAX_ITEMS),
             "results_truncated": cut,
             "matched": len(alerts),
@@ -161,21 +154,15 @@ class Inbox:
                     "before": props.get("start_datetime"),
                     "after": props.get("end_datetime") or props.get("datetime"),
                     "preset": props.get("eowatch:preset"),
-                    "catalogued": _iso(row.created),
+                    "catalogued": rfc3339(row.created),
                 }
             )
         return out
 
 
 def _bbox(geometry: dict[str, Any] | None) -> list[float] | None:
-    """[west, south, east, north] of a GeoJSON polygon or multipolygon."""
+    """[west, south, east, north] of a GeoJSON geometry (None when empty or missing)."""
     if not geometry:
         return None
-    rings = geometry.get("coordinates") or []
-    if geometry.get("type") == "Polygon":
-        rings = [rings]
-    points = [pt for polygon in rings for ring in polygon for pt in ring]
-    if not points:
-        return None
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    return [min(xs), min(ys), max(xs), max(ys)]
+    found = shapely.geometry.shape(geometry)
+    return None if found.is_empty else [float(v) for v in found.bounds]

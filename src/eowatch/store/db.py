@@ -7,6 +7,7 @@ PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,15 @@ from ..errors import CatalogBusyError, CatalogError
 from .models import Base
 from .monitoring import adopt_process_jobs
 
-__all__ = ["make_engine", "create_schema", "sqlite_url", "sibling_database", "database_error"]
+__all__ = [
+    "make_engine",
+    "create_schema",
+    "sqlite_url",
+    "sibling_database",
+    "database_error",
+    "as_utc",
+    "rfc3339",
+]
 
 
 def sqlite_url(path: str | os.PathLike[str]) -> str:
@@ -45,6 +54,16 @@ def sibling_database(url: str, suffix: str) -> str:
 
 #: Longest wait for a lock held by another writer (then ``CatalogBusyError``: retried).
 _LOCK_TIMEOUT_MS = 10_000
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """Datetimes come back naive from SQLite: everything is stored in UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def rfc3339(value: dt.datetime | None) -> str | None:
+    """A stored datetime as RFC 3339 text in UTC (``...Z``); None stays None."""
+    return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def database_error(message: str, exc: SQLAlchemyError) -> CatalogError:

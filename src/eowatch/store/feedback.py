@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .auth import AuditRow
-from .db import create_schema, database_error
+from .db import as_utc, create_schema, database_error, rfc3339
 from .models import VerdictRow
 
 __all__ = ["VERDICTS", "MAX_NOTE_CHARS", "Verdict", "VerdictStore"]
@@ -29,11 +29,6 @@ VERDICTS = ("confirmed", "false_alarm", "wrong_class")
 MAX_NOTE_CHARS = 2000
 #: The audit action of a verdict given (or replaced).
 AUDIT_ACTION = "feedback"
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Datetimes come back naive from SQLite: everything is stored in UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,7 @@ class Verdict:
             row.collection_id, row.item_id, row.polygon_id, row.author, row.verdict,
             row.corrected_class, row.corrected_class_name, row.note or "", row.polygon_class,
             row.polygon_class_name, dict(row.geometry), row.geometry_sha256,
-            _utc(row.created_at), _utc(row.updated_at),
+            as_utc(row.created_at), as_utc(row.updated_at),
         )  # fmt: skip
 
     @property
@@ -81,7 +76,7 @@ class Verdict:
         data = asdict(self)
         del data["geometry"]
         for key in ("created_at", "updated_at"):
-            data[key] = data[key].isoformat().replace("+00:00", "Z")
+            data[key] = rfc3339(data[key])
         return data
 
 
