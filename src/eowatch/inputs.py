@@ -25,6 +25,7 @@ from .detect.s1.common import S1Params
 from .detect.s2.common import S2Params
 from .errors import InputError
 from .io.load import read_decimated, reference_grid
+from .io.s1_ard import is_radar_geometry
 from .io.s2_metadata import check_offset_not_applied
 from .io.sar_units import SAR_POLARISATIONS, calibration_properties, is_uncalibrated, with_units
 from .io.sources import Acquisition
@@ -88,6 +89,8 @@ class Sentinel2Rules:
 
 class Sentinel1Rules:
     def prepare(self, acq: Acquisition, params: PresetParams) -> Acquisition:
+        if is_radar_geometry(acq):  # calibrated when geocoded (eowatch.io.s1_ard), then prepared
+            return acq
         return with_units(acq, _s1(params).units)
 
     def check(self, acqs: Sequence[Acquisition], params: PresetParams) -> dict[str, Any]:

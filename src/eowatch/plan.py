@@ -22,6 +22,7 @@ from .inputs import rules_for
 from .io.load import aoi_fraction, pair_grid, user_crs
 from .io.masks import cloud_masking
 from .io.remote import RemoteLimits, apply_limits
+from .io.s1_ard import ard_grid, geocode_acquisitions, is_radar_geometry
 from .io.sources import Acquisition, resolve_input
 from .io.windows import SceneSpec
 from .model import Grid
@@ -48,6 +49,10 @@ class DetectRequest:
     resolution: float | None = None
     #: Extra STAC Item properties, e.g. ``eowatch:pairing`` when discovery chose the pair.
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: Sentinel-1 GRD inputs: the DEM for terrain correction (default: settings.s1_dem; none:
+    #: ellipsoid geocoding) and the backscatter they are calibrated to (default: settings).
+    dem: str | None = None
+    calibration: str | None = None
 
 
 @dataclass
@@ -58,6 +63,8 @@ class SeriesRequest:
     preset: str = "s1-omnibus"
     params: dict[str, Any] = field(default_factory=dict)
     aoi: str | BaseGeometry | None = None
+    dem: str | None = None
+    calibration: str | None = None
 
 
 def run_id_for(preset: str, before: Acquisition, after: Acquisition, key: dict[str, Any]) -> str:
@@ -87,6 +94,10 @@ def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None 
         if warnings := _date_warnings(acqs[0], acqs[1]):
             properties["eowatch:warnings"] = warnings
         aoi = _aoi(request.aoi, settings)
+    if any(is_radar_geometry(a) for a in acqs):
+        with stages("geocode"):
+            acqs = _geocoded(preset, params, acqs, aoi, request.crs, request.resolution, request, settings)
+            properties.update(rules_for(preset.sensor).check(acqs, params))
     with stages("read"):
         grid = pair_grid(acqs[0], acqs[1], aoi, request.crs, request.resolution)
         if request.resolution is not None:  # against the area on the inputs' own resolution
@@ -132,6 +143,10 @@ def plan_series(request: SeriesRequest, settings: Settings, stages: Stages | Non
                   for a in acqs]  # fmt: skip
         properties = {**rules_for(preset.sensor).check(acqs, values), "eowatch:series": series}
         region = _aoi(request.aoi, settings)
+    if any(is_radar_geometry(a) for a in acqs):
+        with stages("geocode"):
+            acqs = _geocoded(preset, values, acqs, region, None, None, request, settings)
+            properties.update(rules_for(preset.sensor).check(acqs, values))
     with stages("read"):
         grid = _check_size(pair_grid(acqs[0], acqs[-1], region), settings)
     key = {"params": values.model_dump(), "aoi": getattr(region, "wkt", None), "series": ids}
@@ -249,6 +264,28 @@ def _prepared(preset: Preset[Any, Any], params: PresetParams, inputs: Sequence[s
                 f"choose a {acq.sensor} preset (see `eowatch presets`)"
             )
     return acqs
+
+
+def _geocoded(
+    preset: Preset[Any, Any],
+    params: PresetParams,
+    acqs: list[Acquisition],
+    aoi: BaseGeometry | None,
+    crs: str | None,
+    resolution: float | None,
+    request: DetectRequest | SeriesRequest,
+    settings: Settings,
+) -> list[Acquisition]:
+    """GRD inputs in radar geometry as calibrated backscatter on their common map grid
+    (``eowatch.io.s1_ard``), prepared by the sensor's rules; other inputs as they are."""
+    grid = _check_size(ard_grid(acqs, aoi, crs, resolution), settings)
+    dem = request.dem or (str(settings.s1_dem) if settings.s1_dem else None)
+    calibration = request.calibration or settings.s1_calibration
+    geocoded = geocode_acquisitions(acqs, grid, settings.ard_folder(), calibration, dem)
+    rules = rules_for(preset.sensor)
+    return [
+        rules.prepare(a, params) if is_radar_geometry(b) else a for a, b in zip(geocoded, acqs, strict=True)
+    ]
 
 
 def _resolve(value: str | Path | Acquisition, sensor: str) -> Acquisition:

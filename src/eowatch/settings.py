@@ -130,6 +130,19 @@ class Settings(BaseSettings):
         2_000_000, ge=10_000, description="Pixels read to fit global statistics (whole scene when smaller)."
     )
     scene_gdal_cache_mb: int = Field(256, ge=16, description="GDAL block cache while reading windows (MB).")
+
+    # Sentinel-1 GRD inputs (eowatch.io.s1_ard)
+    s1_dem: str | None = Field(
+        None,
+        description="DEM for terrain-correcting GRD inputs (a raster file or URL GDAL opens, heights above "
+        "the EGM96/EGM2008 geoid or the ellipsoid); none: geocoding on the geolocation grid's heights.",
+    )
+    s1_calibration: Literal["sigma0", "beta0", "gamma0"] = Field(
+        "sigma0", description="Backscatter GRD inputs are calibrated to."
+    )
+    ard_dir: Path | None = Field(
+        None, description="Where geocoded GRD backscatter is kept for reuse (default: output_dir/ard)."
+    )
     worker_poll_s: float = Field(2.0, gt=0, description="Idle worker poll interval.")
     scheduler_poll_s: float = Field(10.0, gt=0, description="Scheduler loop interval.")
     serve_scheduler: bool = Field(False, description="Run the scheduler inside `eowatch serve`.")
@@ -201,6 +214,9 @@ class Settings(BaseSettings):
         description="Cache-Control max-age of tiles (seconds, never beyond the signature's life): how long "
         "a client may still show a tile after the grant behind it was revoked.",
     )
+
+    def ard_folder(self) -> Path:
+        return Path(self.ard_dir) if self.ard_dir else Path(self.output_dir) / "ard"
 
     def results_database_url(self) -> str:
         """``database_url``, else a SQLite file ``eowatch.db`` in the output folder."""

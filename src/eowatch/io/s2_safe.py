@@ -12,12 +12,11 @@ at their native resolutions, as for the other forms, so all four give the same v
 from __future__ import annotations
 
 import re
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import InputError, InputReadError, MissingBandError
 from .s2_metadata import ProductMetadata, TileAngles, parse_product_metadata, parse_tile_angles
+from .safe_files import SafeFiles
 from .sources import Acquisition, BandAsset
 
 __all__ = ["is_s2_product", "resolve_s2_product", "find_product_xml"]
@@ -76,15 +75,12 @@ def find_product_xml(folder: Path) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
-class _ProductFiles:
-    """The files of one product: a folder or a zip, addressed by paths relative to the
-    SAFE root; ``href`` gives what GDAL opens."""
+class _ProductFiles(SafeFiles):
+    """A Sentinel-2 product's files; ``anchor`` is its product metadata (``MTD_MSIL*.xml``)."""
 
-    root: str  # the SAFE folder, or the SAFE folder inside the zip
-    mtd: str  # name of the product metadata file, relative to root
-    archive: str | None = None  # the zip file, when zipped
-    members: frozenset[str] = frozenset()
+    @property
+    def mtd(self) -> str:
+        return self.anchor
 
     @classmethod
     def of(cls, text: str) -> _ProductFiles:
@@ -97,14 +93,14 @@ class _ProductFiles:
             return cls.of(named.strip('"'))
         if text.startswith("/vsizip/"):
             archive, _, inner = text[len("/vsizip/") :].partition(".zip")
-            return cls._zipped(Path(archive + ".zip"), inner.strip("/"))
+            return cls._of_zip(Path(archive + ".zip"), inner.strip("/"))
         path = Path(text)
         if not path.exists():
             raise InputReadError(
                 f"Sentinel-2 product {path} does not exist; give a SAFE folder, zip or MTD file"
             )
         if path.suffix.lower() == ".zip":
-            return cls._zipped(path, "")
+            return cls._of_zip(path, "")
         if path.is_file():
             if not _MTD.match(path.name):
                 raise InputError(f"{path} is not a Sentinel-2 product metadata file (MTD_MSIL1C/2A.xml)")
@@ -117,60 +113,13 @@ class _ProductFiles:
         return cls(str(path), sorted(mtd)[0])
 
     @classmethod
-    def _zipped(cls, archive: Path, inner: str) -> _ProductFiles:
-        try:
-            with zipfile.ZipFile(archive) as z:
-                names = frozenset(z.namelist())
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise InputReadError(
-                f"cannot read zip {archive}: {exc}; the download is incomplete or damaged"
-            ) from exc
-        wanted = PurePosixPath(inner).name if inner.lower().endswith(".xml") else None
-        found = sorted(
-            n for n in names if _MTD.match(PurePosixPath(n).name) and (wanted is None or n.endswith(wanted))
-        )
-        if not found:
-            raise InputError(
-                f"{archive} holds no Sentinel-2 product metadata (MTD_MSIL1C.xml / MTD_MSIL2A.xml); "
-                "give a zipped Sentinel-2 SAFE"
-            )
-        mtd = PurePosixPath(min(found, key=len))
-        return cls(str(mtd.parent), mtd.name, str(archive.resolve()), names)
-
-    def _member(self, rel: str) -> str:
-        """The zip member name of ``rel`` (the SAFE folder may be the zip's root)."""
-        return f"{self.root}/{rel}" if self.root not in ("", ".") else rel
-
-    def read(self, rel: str) -> bytes:
-        try:
-            if self.archive is not None:
-                with zipfile.ZipFile(self.archive) as z:
-                    return z.read(self._member(rel))
-            return (Path(self.root) / rel).read_bytes()
-        except (OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise InputReadError(f"cannot read {rel} of {self.archive or self.root}: {exc}") from exc
-
-    def exists(self, rel: str) -> bool:
-        if self.archive is not None:
-            return self._member(rel) in self.members
-        return (Path(self.root) / rel).is_file()
+    def _of_zip(cls, archive: Path, inner: str) -> _ProductFiles:
+        files = SafeFiles.zipped(archive, _MTD, inner, "Sentinel-2 product metadata (MTD_MSIL1C/2A.xml)")
+        return cls(files.root, files.anchor, files.archive, files.members)
 
     def granule_metadata(self) -> list[str]:
         """The granules' ``MTD_TL.xml``, relative to the SAFE root."""
-        if self.archive is None:
-            return sorted(str(p.relative_to(self.root)) for p in Path(self.root).glob("GRANULE/*/MTD_TL.xml"))
-        prefix = self._member("")
-        relative = (n[len(prefix) :] for n in self.members if n.startswith(prefix))
-        return sorted(n for n in relative if re.fullmatch(r"GRANULE/[^/]+/MTD_TL\.xml", n))
-
-    def href(self, rel: str) -> str:
-        if self.archive is not None:
-            return f"/vsizip/{self.archive}/{self._member(rel)}"
-        return str(Path(self.root) / rel)
-
-    @property
-    def name(self) -> str:
-        return self.archive or self.root
+        return self.listing(r"GRANULE/[^/]+/MTD_TL\.xml")
 
 
 def _band_assets(files: _ProductFiles, meta: ProductMetadata) -> dict[str, BandAsset]:

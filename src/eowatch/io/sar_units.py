@@ -33,10 +33,13 @@ __all__ = [
     "calibration_properties",
     "SAR_POLARISATIONS",
     "UNCALIBRATED_NOTE",
+    "GRD_PROCESSING",
 ]
 
 #: Sentinel-1 polarisations, co-polarisations first (the default band of single-band presets).
 SAR_POLARISATIONS = ("vv", "hh", "vh", "hv")
+#: Acquisition property of GRD products geocoded by eowatch: how (``eowatch.io.s1_ard``).
+GRD_PROCESSING = "eowatch:s1_processing"
 #: STAC property written for Earth Search ``sentinel-1-grd`` (amplitude DN) inputs.
 UNCALIBRATED_NOTE = "uncalibrated GRD DN² intensity"
 _SAMPLE_SIZE = 256
@@ -166,10 +169,25 @@ def calibration_properties(before: Acquisition, after: Acquisition) -> dict[str,
         "after": after.properties.get("eowatch:units"),
     }
     uncalibrated = any(u.get("units") == "dn" for side in units.values() if side for u in side.values())
-    props: dict[str, Any] = {
-        "eowatch:units": units,
-        "eowatch:calibration": UNCALIBRATED_NOTE if uncalibrated else "calibrated backscatter as provided",
+    processing = {
+        "before": before.properties.get(GRD_PROCESSING),
+        "after": after.properties.get(GRD_PROCESSING),
     }
+    if processing["before"] or processing["after"]:  # GRD products calibrated by eowatch.io.s1_ard
+        calibration = " / ".join(
+            sorted(
+                {
+                    f"{p['calibration']} calibrated by eowatch from GRD, thermal noise removed"
+                    for p in processing.values()
+                    if p
+                }
+            )
+        )
+    else:
+        calibration = UNCALIBRATED_NOTE if uncalibrated else "calibrated backscatter as provided"
+    props: dict[str, Any] = {"eowatch:units": units, "eowatch:calibration": calibration}
+    if processing["before"] or processing["after"]:
+        props[GRD_PROCESSING] = processing
     if uncalibrated:
         props["eowatch:calibration_note"] = (
             "Earth Search sentinel-1-grd assets are GRD amplitude digital numbers; they were squared to "

@@ -121,11 +121,15 @@ def _is_url(text: str) -> bool:
 
 def resolve_input(source: str | Path, sensor: str | None = None) -> Acquisition:
     """Turn a folder, raster file or STAC Item (path or URL) into an ``Acquisition``."""
-    from .s2_safe import is_s2_product, resolve_s2_product  # s2_safe builds on this module
+    from .s1_ard import resolve_s1_product  # the product modules build on this one
+    from .s1_safe import is_s1_product
+    from .s2_safe import is_s2_product, resolve_s2_product
 
     text = str(source)
     if text.lower().split("?")[0].endswith(".json"):
         return _from_stac_item(text)
+    if is_s1_product(text):
+        return resolve_s1_product(text)
     if is_s2_product(text):
         return resolve_s2_product(text)
     if _is_url(text):

@@ -1,0 +1,237 @@
+"""Sentinel-1 GRD products as inputs: the acquisition of a product in radar geometry, the
+map grid of a set of them, and their analysis-ready backscatter on that grid.
+
+A GRD acquisition (``resolve_s1_product``) carries the product's polarisations with
+``units="grd"`` and ``eowatch:radar_geometry``; nothing reads its pixels as they are.
+``geocode_acquisitions`` turns each into calibrated, noise-removed backscatter (linear
+power) on one grid (``ard_grid``: the requested CRS, else the UTM zone of the AOI or of
+the products' overlap; the requested resolution, else 10 m, the GRDH pixel spacing) and
+returns the acquisitions of those COGs, so every preset reads them like any other
+calibrated input. The COGs are kept in a cache folder keyed by product, grid and options:
+a monitoring task that sees the same product again reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds, transform_geom
+from rasterio.windows import Window
+from shapely.geometry import Polygon, box, mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from ..errors import AOIError, InputError, NoOverlapError
+from ..kernels.sar import estimate_enl
+from ..model import Grid
+from .s1_geocode import DemView, GeocodeOptions, geocode_band, multilook_factor
+from .s1_safe import GrdProduct, open_grd
+from .sar_units import GRD_PROCESSING
+from .sources import Acquisition, BandAsset
+
+__all__ = [
+    "resolve_s1_product",
+    "is_radar_geometry",
+    "product_of",
+    "ard_grid",
+    "geocode_acquisitions",
+    "check_dem_coverage",
+    "DEFAULT_RESOLUTION",
+    "NOMINAL_ENL",
+]
+
+RADAR_GEOMETRY = "eowatch:radar_geometry"
+#: Output spacing without --resolution: the GRDH pixel spacing.
+DEFAULT_RESOLUTION = 10.0
+#: Equivalent number of looks of the product as delivered (Sentinel-1 Product Definition,
+#: S1-RS-MDA-52-7440, table of GRD resolutions and ENL), by mode and resolution class.
+NOMINAL_ENL = {("IW", "H"): 4.4, ("IW", "M"): 81.8, ("EW", "H"): 2.7, ("EW", "M"): 10.7, ("SM", "H"): 3.9}
+_ENL_SAMPLE = 1024
+
+
+@lru_cache(maxsize=16)
+def product_of(href: str) -> GrdProduct:
+    """The parsed product behind ``href`` (parsed once per process)."""
+    return open_grd(href)
+
+
+def resolve_s1_product(text: str) -> Acquisition:
+    """The acquisition of a GRD SAFE folder, zip or manifest (in radar geometry)."""
+    product = product_of(text)
+    missing = [p.upper() for p, b in product.bands.items() if not b.measurement]
+    if missing:
+        raise InputError(
+            f"{product.id} holds no measurement TIFF for {', '.join(missing)} (a metadata-only download?); "
+            "download the complete GRD product"
+        )
+    assets = {p: BandAsset(b.measurement, units="grd", nodata=0.0) for p, b in product.bands.items()}
+    properties: dict[str, Any] = {**product.properties(), RADAR_GEOMETRY: True}
+    return Acquisition(product.id, "sentinel-1", assets, product.start, text, properties)
+
+
+def is_radar_geometry(acq: Acquisition) -> bool:
+    return bool(acq.properties.get(RADAR_GEOMETRY))
+
+
+def _footprint(product: GrdProduct) -> BaseGeometry:
+    """The product's footprint (lon/lat) from its geolocation grid's outer points."""
+    grid = next(iter(product.bands.values())).annotation.grid
+    lines, pixels = grid[:, 0], grid[:, 1]
+    edge = (
+        (lines == lines.min()) | (lines == lines.max()) | (pixels == pixels.min()) | (pixels == pixels.max())
+    )
+    pts = grid[edge]
+    centre = pts[:, [1, 0]].mean(axis=0)
+    order = np.argsort(np.arctan2(pts[:, 0] - centre[1], pts[:, 1] - centre[0]))
+    return Polygon(pts[order][:, [3, 2]]).convex_hull
+
+
+def _utm(lon: float, lat: float) -> CRS:
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + int((lon + 180) // 6) % 60 + 1)
+
+
+def ard_grid(
+    acqs: Sequence[Acquisition], aoi: BaseGeometry | None, crs: str | None, resolution: float | None
+) -> Grid:
+    """The map grid of GRD acquisitions: where the first and last overlap (and the AOI),
+    in ``crs`` (default: the UTM zone of the AOI's or the overlap's centre) at
+    ``resolution`` (default 10 m), aligned on multiples of the resolution."""
+    first, last = (_footprint(product_of(a.href)) for a in (acqs[0], acqs[-1]))
+    overlap = first.intersection(last)
+    if overlap.is_empty or overlap.area == 0:
+        raise NoOverlapError(
+            f"{acqs[0].id} and {acqs[-1].id} do not overlap; choose products over the same area"
+        )
+    area = overlap
+    if aoi is not None:
+        area = overlap.intersection(aoi)
+        if area.is_empty or area.area == 0:
+            raise AOIError(
+                f"the AOI {tuple(round(v, 5) for v in aoi.bounds)} lies outside the common footprint of "
+                f"{acqs[0].id} and {acqs[-1].id}; check the AOI (lon/lat order) or the products"
+            )
+    centre = area.centroid
+    dst = CRS.from_user_input(crs) if crs else _utm(centre.x, centre.y)
+    res = resolution or (DEFAULT_RESOLUTION if not dst.is_geographic else DEFAULT_RESOLUTION / 111_320)
+    left, bottom, right, top = shape(transform_geom("EPSG:4326", dst, mapping(area))).bounds
+    col0, row0 = math.floor(left / res), math.floor(-top / res)
+    col1, row1 = math.ceil(right / res), math.ceil(-bottom / res)
+    return Grid(dst, Affine(res, 0, col0 * res, 0, -res, -row0 * res), col1 - col0, row1 - row0)
+
+
+def geocode_acquisitions(
+    acqs: Sequence[Acquisition],
+    grid: Grid,
+    folder: Path,
+    calibration: str = "sigma0",
+    dem: str | None = None,
+) -> list[Acquisition]:
+    """Every radar-geometry acquisition as calibrated backscatter COGs on ``grid`` (others
+    as they are), written under ``folder`` (reused when already there)."""
+    if dem:
+        check_dem_coverage(dem, grid)
+    return [_geocoded(a, grid, folder, calibration, dem) if is_radar_geometry(a) else a for a in acqs]
+
+
+def _geocoded(acq: Acquisition, grid: Grid, folder: Path, calibration: str, dem: str | None) -> Acquisition:
+    product = product_of(acq.href)
+    resolution = abs(grid.transform.a) if not grid.crs.is_geographic else abs(grid.transform.a) * 111_320
+    options = GeocodeOptions(calibration, dem)
+    key = json.dumps(
+        {
+            "id": product.id,
+            "files": [_stamp(b.measurement) for b in product.bands.values()],  # a new download is redone
+            "grid": [grid.crs.to_string(), list(grid.transform)[:6], grid.width, grid.height],
+            "cal": calibration,
+            "dem": dem and os.path.abspath(dem),
+        },
+        sort_keys=True,
+    )
+    target = folder / f"{product.id}_{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    meta_path = target / "ard.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+    else:
+        files: dict[str, str] = {}
+        for pol, band in product.bands.items():
+            dest = target / f"{pol}.tif"
+            tags = {"units": "linear", "calibration": calibration, "polarisation": pol.upper()}
+            geocode_band(band, grid, resolution, options, dest, tags)
+            files[pol] = str(dest)
+        factor = multilook_factor(next(iter(product.bands.values())), resolution)
+        meta = {"assets": files, "properties": _provenance(product, calibration, dem, factor, files)}
+        tmp = meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, meta_path)  # written last: a cache entry without it is redone
+    properties = {k: v for k, v in acq.properties.items() if k != RADAR_GEOMETRY}
+    properties.update(meta["properties"])
+    assets = {p: BandAsset(href, units="linear") for p, href in meta["assets"].items()}
+    return replace(acq, assets=assets, properties=properties)
+
+
+def _stamp(path: str) -> list[float] | str:
+    """Size and modification time of a local file (its path when not local)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path
+    return [st.st_size, st.st_mtime]
+
+
+def _provenance(
+    product: GrdProduct, calibration: str, dem: str | None, factor: int, assets: dict[str, str]
+) -> dict[str, Any]:
+    enl = NOMINAL_ENL.get((product.mode, product.resolution_class))
+    source = "nominal (S1 Product Definition)"
+    if factor > 1 or enl is None:  # multilooked: measured on the result
+        enl, source = _measured_enl(next(iter(assets.values()))), "measured on the geocoded image"
+    props: dict[str, Any] = {
+        GRD_PROCESSING: {
+            "input": "GRD",
+            "calibration": calibration,
+            "thermal_noise_removed": True,
+            "geometry": "terrain (range-Doppler with DEM)" if dem else "ellipsoid (geolocation grid heights)",
+            "dem": dem,
+            "multilook": [factor, factor],
+            "resampling": "bilinear after multilook",
+        },
+        "sar:looks_range": factor,
+        "sar:looks_azimuth": factor,
+        "eowatch:enl_source": source,
+    }
+    if enl is not None and math.isfinite(enl):
+        props["sar:looks_equivalent_number"] = round(float(enl), 3)
+    return props
+
+
+def _measured_enl(href: str) -> float:
+    with rasterio.open(href) as ds:
+        h, w = min(ds.height, _ENL_SAMPLE), min(ds.width, _ENL_SAMPLE)
+        window = Window((ds.width - w) // 2, (ds.height - h) // 2, w, h)
+        return estimate_enl(ds.read(1, window=window))
+
+
+def check_dem_coverage(dem: str, grid: Grid, shape_px: int = 256) -> None:
+    """Refuse a DEM that leaves part of ``grid`` without heights, saying how much."""
+    with DemView(dem, grid) as view:
+        heights = view.overview((min(shape_px, grid.height), min(shape_px, grid.width)))
+    missing = float(np.mean(~np.isfinite(heights)))
+    if missing > 0.001:
+        left, bottom, right, top = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
+        area_km2 = missing * box(*grid.bounds).area / 1e6 if not grid.crs.is_geographic else float("nan")
+        raise InputError(
+            f"the DEM {dem} does not cover {missing:.0%} of the area to geocode (about {area_km2:,.0f} km2 "
+            f"of lon {left:.4f}..{right:.4f}, lat {bottom:.4f}..{top:.4f}); give a DEM covering it (e.g. the "
+            "Copernicus GLO-30 tiles of the area), or a smaller --aoi"
+        )

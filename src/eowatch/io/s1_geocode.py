@@ -1,0 +1,293 @@
+"""Sentinel-1 GRD (radar geometry, digital numbers) to calibrated backscatter on a map
+grid, block by block with bounded memory.
+
+For every output block:
+
+1. the map position of each pixel centre (lon/lat through PROJ on a 16-pixel lattice,
+   bilinear in between: a UTM-to-geographic map is smooth at that scale);
+2. its height above the ellipsoid: the DEM resampled bilinearly onto the block plus the
+   geoid undulation (``terrain`` mode), or the product's geolocation grid heights
+   (``ellipsoid`` mode: the terrain height the processor projected the GRD on);
+3. its radar (line, pixel) by range-Doppler (``eowatch.kernels.sar_geometry``): exact per
+   pixel with a DEM, on the lattice without one (a smooth surface);
+4. the radar window those positions cover is read, calibrated with thermal noise removed
+   (``eowatch.kernels.sar_calibration``), averaged over f x f pixels when the output
+   spacing is f times the GRD spacing (multilooking: 20 m from 10 m GRDH averages 2 x 2,
+   on a lattice fixed to the image so neighbouring blocks share it), then sampled
+   bilinearly; a block of radar pixels touching no data (DN 0 at the swath border) is
+   no data.
+
+Layover and shadow, and terrain flattening to gamma0 RTC, are not modelled yet: with a
+DEM the geometry is terrain-corrected, the radiometry stays the ellipsoid's.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from numpy.typing import NDArray
+from pyproj import Transformer
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+from scipy.interpolate import RegularGridInterpolator
+
+from ..errors import InputError, InputReadError
+from ..kernels.sar_calibration import calibrate, interpolate_lut, multilook, sample_bilinear
+from ..kernels.sar_geometry import Orbit, fit_orbit, radar_coordinates
+from ..model import Block, Grid
+from .cog import write_cog_windows
+from .geoid import geoid_undulation
+from .s1_safe import GrdBand
+
+__all__ = ["GeocodeOptions", "DemView", "geocode_band", "geocoded_blocks", "multilook_factor", "CALIBRATIONS"]
+
+CALIBRATIONS = ("sigma0", "beta0", "gamma0")
+_LATTICE = 16  # map pixels between exact geographic positions (and radar ones without a DEM)
+_BLOCK = 512
+_MARGIN = 2  # radar pixels read around the positions a block needs (bilinear neighbours)
+
+
+@dataclass(frozen=True)
+class GeocodeOptions:
+    calibration: str = "sigma0"
+    dem: str | None = None  # a raster GDAL opens (file, VRT of tiles, COG URL); None: ellipsoid mode
+    block: int = _BLOCK
+
+
+def multilook_factor(band: GrdBand, resolution: float) -> int:
+    """Radar pixels averaged per side for an output spacing of ``resolution`` metres."""
+    spacing = min(band.annotation.range_pixel_spacing, band.annotation.azimuth_pixel_spacing)
+    return max(1, round(resolution / spacing))
+
+
+class _Radar:
+    """One polarisation's measurement and tables, opened once for all blocks."""
+
+    def __init__(self, band: GrdBand, calibration: str) -> None:
+        if calibration not in CALIBRATIONS:
+            raise InputError(f"unknown calibration {calibration!r}; choose one of {', '.join(CALIBRATIONS)}")
+        if not band.measurement:
+            raise InputError(
+                f"the {band.polarisation.upper()} measurement TIFF is missing from the product; it holds "
+                "metadata only: download the complete GRD product"
+            )
+        self.band, self.lut = band, band.calibration[calibration]
+        a = band.annotation
+        self.orbit: Orbit = fit_orbit(a.orbit_times, a.orbit_positions)
+        self.srgr = (a.srgr_times, a.srgr_origins, a.srgr_coefficients)
+        grid = a.grid
+        lines, pixels = np.unique(grid[:, 0]), np.unique(grid[:, 1])
+        if lines.size * pixels.size == len(grid):
+            order = np.lexsort((grid[:, 1], grid[:, 0]))
+            heights = grid[order, 4].reshape(lines.size, pixels.size)
+            self._height = RegularGridInterpolator(
+                (lines, pixels), heights, bounds_error=False, fill_value=None
+            )
+        else:  # an irregular grid: its mean height
+            mean = float(np.mean(grid[:, 4]))
+            self._height = lambda pts: np.full(len(pts), mean)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            try:
+                self.ds: Any = rasterio.open(band.measurement)
+            except rasterio.errors.RasterioIOError as exc:
+                raise InputReadError(f"cannot read {band.measurement}: {exc}") from exc
+
+    def close(self) -> None:
+        self.ds.close()
+
+    def coordinates(
+        self, lon: NDArray[np.float64], lat: NDArray[np.float64], h: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        a = self.band.annotation
+        return radar_coordinates(
+            lon, lat, h, self.orbit, a.ellipsoid, self.srgr, a.azimuth_time_interval, a.range_pixel_spacing
+        )
+
+    def grid_height(self, line: NDArray[np.float64], pixel: NDArray[np.float64]) -> NDArray[np.float64]:
+        pts = np.column_stack([line.ravel(), pixel.ravel()])
+        return np.asarray(self._height(pts), dtype=np.float64).reshape(line.shape)
+
+    def power(self, row0: int, row1: int, col0: int, col1: int) -> NDArray[np.float32]:
+        """Calibrated, noise-removed power of radar rows/cols [row0, row1) x [col0, col1)."""
+        dn = self.ds.read(1, window=Window(col0, row0, col1 - col0, row1 - row0), boundless=False)
+        rows, cols = np.arange(row0, row1, dtype=np.float64), np.arange(col0, col1, dtype=np.float64)
+        lut = interpolate_lut(self.lut.lines, self.lut.pixels, self.lut.values, rows, cols)
+        noise_lut = self.band.noise_range
+        noise = interpolate_lut(noise_lut.lines, noise_lut.pixels, noise_lut.values, rows, cols)
+        for blk in self.band.noise_azimuth:
+            r0, r1 = max(blk.first_line, row0), min(blk.last_line + 1, row1)
+            c0, c1 = max(blk.first_sample, col0), min(blk.last_sample + 1, col1)
+            if r0 < r1 and c0 < c1:
+                scale = np.interp(np.arange(r0, r1, dtype=np.float64), blk.lines, blk.values)
+                noise[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] *= scale[:, None]
+        return calibrate(np.ascontiguousarray(dn, dtype=np.uint16), lut, noise)
+
+
+def _lattice(n: int) -> NDArray[np.float64]:
+    """Lattice positions (pixel indices) spanning 0 .. n-1 every ``_LATTICE`` pixels."""
+    return np.unique(np.append(np.arange(0, n, _LATTICE, dtype=np.float64), n - 1))
+
+
+def _upsample(
+    values: NDArray[np.float64], rows: NDArray[np.float64], cols: NDArray[np.float64], height: int, width: int
+) -> NDArray[np.float64]:
+    """Bilinear interpolation of lattice ``values`` (rows x cols) onto every pixel."""
+    if rows.size == 1 or cols.size == 1:
+        return np.broadcast_to(values.mean(), (height, width)).astype(np.float64)
+    interp = RegularGridInterpolator((rows, cols), values)
+    rr, cc = np.meshgrid(
+        np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij"
+    )
+    return np.asarray(interp(np.column_stack([rr.ravel(), cc.ravel()])), dtype=np.float64).reshape(
+        height, width
+    )
+
+
+class DemView:
+    """A DEM read onto a grid's blocks (bilinear), heights made ellipsoidal (NaN: no DEM)."""
+
+    def __init__(self, href: str, grid: Grid) -> None:
+        try:
+            self.ds: Any = rasterio.open(href)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputReadError(f"cannot read the DEM {href}: {exc}") from exc
+        self.href, self.nodata = href, self.ds.nodata
+        wkt = self.ds.crs.to_wkt() if self.ds.crs else ""
+        self.ellipsoidal = (
+            "ellipsoid" in wkt.lower() and "geoid" not in wkt.lower() and "egm" not in wkt.lower()
+        )
+        # A compound CRS (WGS 84 + EGM96 height): warp with its horizontal part only.
+        horizontal = "EPSG:4326" if wkt.startswith(("COMPD_CS", "COMPOUNDCRS")) else self.ds.crs
+        self.vrt = WarpedVRT(
+            self.ds,
+            src_crs=horizontal,
+            crs=grid.crs,
+            transform=grid.transform,
+            width=grid.width,
+            height=grid.height,
+            resampling=Resampling.bilinear,
+            src_nodata=self.nodata,
+            nodata=np.nan,
+            dtype="float32",
+        )
+
+    def heights(
+        self, block: Block, lon: NDArray[np.float64], lat: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        window = Window(block.col, block.row, block.width, block.height)
+        h = self.vrt.read(1, window=window).astype(np.float64)
+        if not self.ellipsoidal:
+            h += geoid_undulation(lon, lat)
+        return h
+
+    def overview(self, shape: tuple[int, int]) -> NDArray[np.float32]:
+        """The DEM's (geoid) heights on the whole grid, decimated to ``shape``."""
+        values: NDArray[np.float32] = self.vrt.read(1, out_shape=shape, resampling=Resampling.bilinear)
+        return values
+
+    def close(self) -> None:
+        self.vrt.close()
+        self.ds.close()
+
+    def __enter__(self) -> DemView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def geocoded_blocks(
+    band: GrdBand, grid: Grid, resolution: float, options: GeocodeOptions
+) -> Iterator[tuple[Block, NDArray[np.float32]]]:
+    """(block, calibrated power) of ``band`` on ``grid``, block by block (NaN: no data)."""
+    radar = _Radar(band, options.calibration)
+    dem = DemView(options.dem, grid) if options.dem else None
+    to_lonlat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    factor = multilook_factor(band, resolution)
+    a = band.annotation
+    try:
+        for row in range(0, grid.height, options.block):
+            for col in range(0, grid.width, options.block):
+                block = Block(
+                    row, col, min(options.block, grid.height - row), min(options.block, grid.width - col)
+                )
+                yield block, _block(radar, dem, to_lonlat, grid, block, factor, a.height, a.width)
+    finally:
+        radar.close()
+        if dem is not None:
+            dem.close()
+
+
+def _block(
+    radar: _Radar,
+    dem: DemView | None,
+    to_lonlat: Transformer,
+    grid: Grid,
+    block: Block,
+    factor: int,
+    lines: int,
+    samples: int,
+) -> NDArray[np.float32]:
+    rows, cols = _lattice(block.height), _lattice(block.width)
+    t = grid.transform
+    xs = t.c + (block.col + cols + 0.5) * t.a
+    ys = t.f + (block.row + rows + 0.5) * t.e
+    xx, yy = np.meshgrid(xs, ys)
+    lon_l, lat_l = (np.asarray(v, dtype=np.float64) for v in to_lonlat.transform(xx, yy))
+    if dem is None:
+        line_l, pixel_l = radar.coordinates(lon_l, lat_l, np.zeros_like(lon_l))
+        line_l, pixel_l = radar.coordinates(lon_l, lat_l, radar.grid_height(line_l, pixel_l))
+        line = _upsample(line_l, rows, cols, block.height, block.width)
+        pixel = _upsample(pixel_l, rows, cols, block.height, block.width)
+    else:
+        lon = _upsample(lon_l, rows, cols, block.height, block.width)
+        lat = _upsample(lat_l, rows, cols, block.height, block.width)
+        line, pixel = radar.coordinates(lon, lat, dem.heights(block, lon, lat))
+    inside = (line > -1) & (line < lines) & (pixel > -1) & (pixel < samples)
+    if not inside.any():
+        return np.full((block.height, block.width), np.nan, dtype=np.float32)
+    r0 = max(0, math.floor(np.nanmin(line[inside])) - _MARGIN * factor)
+    r1 = min(lines, math.ceil(np.nanmax(line[inside])) + 1 + _MARGIN * factor)
+    c0 = max(0, math.floor(np.nanmin(pixel[inside])) - _MARGIN * factor)
+    c1 = min(samples, math.ceil(np.nanmax(pixel[inside])) + 1 + _MARGIN * factor)
+    r0, c0 = r0 - r0 % factor, c0 - c0 % factor  # the multilook lattice is fixed to the image
+    power = radar.power(r0, r1, c0, c1)
+    centre = (factor - 1) / 2
+    if factor > 1:
+        power = multilook(power, factor)
+    values = sample_bilinear(power, (line - r0 - centre) / factor, (pixel - c0 - centre) / factor)
+    return values.reshape(block.height, block.width)
+
+
+def geocode_band(
+    band: GrdBand,
+    grid: Grid,
+    resolution: float,
+    options: GeocodeOptions,
+    dest: Path,
+    tags: dict[str, Any] | None = None,
+) -> Path:
+    """``band`` calibrated and geocoded onto ``grid``, written as a float32 COG (linear power)."""
+    blocks = geocoded_blocks(band, grid, resolution, options)
+    return write_cog_windows(
+        dest,
+        grid,
+        np.dtype("float32"),
+        1,
+        ((b, v[None]) for b, v in blocks),
+        nodata=float("nan"),
+        band_descriptions=[band.polarisation],
+        tags=tags,
+        resampling="average",
+        blocksize=512,
+        compress="ZSTD",
+    )
