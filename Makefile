@@ -6,7 +6,7 @@ OUT ?= out
 
 .PHONY: setup demo test lint typecheck evaluate bench clean
 
-$(VENV)/.installed: pyproject.toml scripts/setup.sh scripts/setup_web.sh web/package-lock.json
+$(VENV)/.installed: pyproject.toml scripts/setup.sh scripts/setup_system.sh scripts/setup_web.sh web/package-lock.json
 	bash scripts/setup.sh $(VENV)
 	touch $@
 

@@ -15,5 +15,6 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # rasterio and pyogrio wheels bundle GDAL, so no system GDAL is needed.
 "$VENV/bin/python" -m pip install -q -e ".[test,cloudmask,server,monitor,dask,learn]"
+bash "$(dirname "$0")/setup_system.sh"  # Debian: the EGM96 geoid (proj-data), Orfeo ToolBox (tests)
 bash "$(dirname "$0")/setup_web.sh"  # web app libraries from npm (web/) and chromium for tests/web
 "$VENV/bin/python" -c "import eowatch, rasterio; print('eowatch', eowatch.__version__, 'GDAL', rasterio.__gdal_version__)"

@@ -47,7 +47,16 @@ from .cog import write_cog_windows
 from .geoid import geoid_undulation
 from .s1_safe import GrdBand
 
-__all__ = ["GeocodeOptions", "DemView", "geocode_band", "geocoded_blocks", "multilook_factor", "CALIBRATIONS"]
+__all__ = [
+    "GeocodeOptions",
+    "DemView",
+    "geocode_band",
+    "geocoded_blocks",
+    "radar_power",
+    "geocoding_coordinates",
+    "multilook_factor",
+    "CALIBRATIONS",
+]
 
 CALIBRATIONS = ("sigma0", "beta0", "gamma0")
 _LATTICE = 16  # map pixels between exact geographic positions (and radar ones without a DEM)
@@ -130,6 +139,16 @@ class _Radar:
                 scale = np.interp(np.arange(r0, r1, dtype=np.float64), blk.lines, blk.values)
                 noise[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] *= scale[:, None]
         return calibrate(np.ascontiguousarray(dn, dtype=np.uint16), lut, noise)
+
+
+def radar_power(band: GrdBand, calibration: str, window: tuple[int, int, int, int]) -> NDArray[np.float32]:
+    """Calibrated, noise-removed power of radar rows/cols ``window`` = (row0, row1, col0, col1),
+    in radar geometry (NaN: no data)."""
+    radar = _Radar(band, calibration)
+    try:
+        return radar.power(*window)
+    finally:
+        radar.close()
 
 
 def _lattice(n: int) -> NDArray[np.float64]:
@@ -227,16 +246,10 @@ def geocoded_blocks(
             dem.close()
 
 
-def _block(
-    radar: _Radar,
-    dem: DemView | None,
-    to_lonlat: Transformer,
-    grid: Grid,
-    block: Block,
-    factor: int,
-    lines: int,
-    samples: int,
-) -> NDArray[np.float32]:
+def _positions(
+    radar: _Radar, dem: DemView | None, to_lonlat: Transformer, grid: Grid, block: Block
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Radar (line, pixel) of every pixel centre of ``block``."""
     rows, cols = _lattice(block.height), _lattice(block.width)
     t = grid.transform
     xs = t.c + (block.col + cols + 0.5) * t.a
@@ -248,10 +261,39 @@ def _block(
         line_l, pixel_l = radar.coordinates(lon_l, lat_l, radar.grid_height(line_l, pixel_l))
         line = _upsample(line_l, rows, cols, block.height, block.width)
         pixel = _upsample(pixel_l, rows, cols, block.height, block.width)
-    else:
-        lon = _upsample(lon_l, rows, cols, block.height, block.width)
-        lat = _upsample(lat_l, rows, cols, block.height, block.width)
-        line, pixel = radar.coordinates(lon, lat, dem.heights(block, lon, lat))
+        return line, pixel
+    lon = _upsample(lon_l, rows, cols, block.height, block.width)
+    lat = _upsample(lat_l, rows, cols, block.height, block.width)
+    return radar.coordinates(lon, lat, dem.heights(block, lon, lat))
+
+
+def geocoding_coordinates(
+    band: GrdBand, grid: Grid, block: Block, dem: str | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The radar (line, pixel) the geocoder samples for each pixel of ``block`` of ``grid``."""
+    radar = _Radar(band, "sigma0")
+    view = DemView(dem, grid) if dem else None
+    try:
+        return _positions(
+            radar, view, Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True), grid, block
+        )
+    finally:
+        radar.close()
+        if view is not None:
+            view.close()
+
+
+def _block(
+    radar: _Radar,
+    dem: DemView | None,
+    to_lonlat: Transformer,
+    grid: Grid,
+    block: Block,
+    factor: int,
+    lines: int,
+    samples: int,
+) -> NDArray[np.float32]:
+    line, pixel = _positions(radar, dem, to_lonlat, grid, block)
     inside = (line > -1) & (line < lines) & (pixel > -1) & (pixel < samples)
     if not inside.any():
         return np.full((block.height, block.width), np.nan, dtype=np.float32)
