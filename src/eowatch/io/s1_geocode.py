@@ -17,8 +17,14 @@ For every output block:
    bilinearly; a block of radar pixels touching no data (DN 0 at the swath border) is
    no data.
 
-Layover and shadow, and terrain flattening to gamma0 RTC, are not modelled yet: with a
-DEM the geometry is terrain-corrected, the radiometry stays the ellipsoid's.
+With a DEM, ``rtc=True`` flattens the terrain's radiometry to gamma0 RTC (Small 2011,
+"Flattening gamma"): beta0 times the ratio of a radar pixel's slant-plane area to the
+terrain's area projected perpendicular to the look, computed per map pixel from the DEM
+facet's normal n, the unit look vector l and the image plane's normal p as
+(n . p) / (n . l) (Ulander 1996's projection angle; Small's area integration reduces to
+it where one facet fills a pixel, i.e. away from layover). Facets facing away from the
+sensor (n . l <= 0: shadow) and tilted towards it beyond the incidence angle (n . p <= 0:
+layover) are no data. Cast shadow (a facet hidden behind a ridge) is not traced.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from scipy.interpolate import RegularGridInterpolator
 
 from ..errors import InputError, InputReadError
 from ..kernels.sar_calibration import calibrate, interpolate_lut, multilook, sample_bilinear
-from ..kernels.sar_geometry import Orbit, fit_orbit, radar_coordinates
+from ..kernels.sar_geometry import Orbit, fit_orbit, look_geometry, radar_coordinates
 from ..model import Block, Grid
 from .cog import write_cog_windows
 from .geoid import geoid_undulation
@@ -68,7 +74,17 @@ _MARGIN = 2  # radar pixels read around the positions a block needs (bilinear ne
 class GeocodeOptions:
     calibration: str = "sigma0"
     dem: str | None = None  # a raster GDAL opens (file, VRT of tiles, COG URL); None: ellipsoid mode
+    rtc: bool = False  # terrain flattening to gamma0 RTC (needs the DEM)
     block: int = _BLOCK
+
+    def __post_init__(self) -> None:
+        if self.rtc and not self.dem:
+            raise InputError("terrain flattening (gamma0 RTC) needs a DEM; give --dem or leave RTC off")
+
+    @property
+    def lut(self) -> str:
+        """The calibration LUT the DN go through: beta0 under terrain flattening."""
+        return "beta0" if self.rtc else self.calibration
 
 
 def multilook_factor(band: GrdBand, resolution: float) -> int:
@@ -120,6 +136,17 @@ class _Radar:
         return radar_coordinates(
             lon, lat, h, self.orbit, a.ellipsoid, self.srgr, a.azimuth_time_interval, a.range_pixel_spacing
         )
+
+    def look(
+        self,
+        lon: NDArray[np.float64],
+        lat: NDArray[np.float64],
+        h: NDArray[np.float64],
+        line: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Unit look and image-plane normal vectors (east, north, up) of ground points."""
+        a = self.band.annotation
+        return look_geometry(lon, lat, h, line * a.azimuth_time_interval, self.orbit, a.ellipsoid)
 
     def grid_height(self, line: NDArray[np.float64], pixel: NDArray[np.float64]) -> NDArray[np.float64]:
         pts = np.column_stack([line.ravel(), pixel.ravel()])
@@ -199,14 +226,32 @@ class DemView:
             dtype="float32",
         )
 
+    def raw(self, block: Block) -> NDArray[np.float64]:
+        """The DEM's own heights on ``block``."""
+        window = Window(block.col, block.row, block.width, block.height)
+        return self.vrt.read(1, window=window).astype(np.float64)
+
     def heights(
         self, block: Block, lon: NDArray[np.float64], lat: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        window = Window(block.col, block.row, block.width, block.height)
-        h = self.vrt.read(1, window=window).astype(np.float64)
+        """Heights above the ellipsoid on ``block`` (``lon``/``lat``: its pixel centres)."""
+        h = self.raw(block)
         if not self.ellipsoidal:
             h += geoid_undulation(lon, lat)
         return h
+
+    def normals(self, block: Block, grid: Grid) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """East and north components of the terrain's upward normal (-dh/dx, -dh/dy, 1) on
+        ``block``, from central differences (the geoid's own slope, ~1e-5, is left out)."""
+        grown = block.grown(1, grid)
+        h = self.raw(grown)
+        d_row, d_col = (
+            np.asarray(g, dtype=np.float64)
+            for g in np.gradient(h, abs(grid.transform.e), abs(grid.transform.a))
+        )
+        r, c = block.row - grown.row, block.col - grown.col
+        crop = (slice(r, r + block.height), slice(c, c + block.width))
+        return -d_col[crop], d_row[crop]  # rows run south: dh/dnorth = -dh/drow
 
     def overview(self, shape: tuple[int, int]) -> NDArray[np.float32]:
         """The DEM's (geoid) heights on the whole grid, decimated to ``shape``."""
@@ -228,7 +273,7 @@ def geocoded_blocks(
     band: GrdBand, grid: Grid, resolution: float, options: GeocodeOptions
 ) -> Iterator[tuple[Block, NDArray[np.float32]]]:
     """(block, calibrated power) of ``band`` on ``grid``, block by block (NaN: no data)."""
-    radar = _Radar(band, options.calibration)
+    radar = _Radar(band, options.lut)
     dem = DemView(options.dem, grid) if options.dem else None
     to_lonlat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
     factor = multilook_factor(band, resolution)
@@ -239,7 +284,10 @@ def geocoded_blocks(
                 block = Block(
                     row, col, min(options.block, grid.height - row), min(options.block, grid.width - col)
                 )
-                yield block, _block(radar, dem, to_lonlat, grid, block, factor, a.height, a.width)
+                yield (
+                    block,
+                    _block(radar, dem, to_lonlat, grid, block, factor, a.height, a.width, options.rtc),
+                )
     finally:
         radar.close()
         if dem is not None:
@@ -247,24 +295,36 @@ def geocoded_blocks(
 
 
 def _positions(
-    radar: _Radar, dem: DemView | None, to_lonlat: Transformer, grid: Grid, block: Block
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Radar (line, pixel) of every pixel centre of ``block``."""
+    radar: _Radar, dem: DemView | None, to_lonlat: Transformer, grid: Grid, block: Block, rtc: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]:
+    """Radar (line, pixel) of every pixel centre of ``block``, and under ``rtc`` the
+    terrain flattening factor (n . p) / (n . l) of each (NaN: layover or shadow)."""
     rows, cols = _lattice(block.height), _lattice(block.width)
     t = grid.transform
     xs = t.c + (block.col + cols + 0.5) * t.a
     ys = t.f + (block.row + rows + 0.5) * t.e
     xx, yy = np.meshgrid(xs, ys)
     lon_l, lat_l = (np.asarray(v, dtype=np.float64) for v in to_lonlat.transform(xx, yy))
+    shape = (block.height, block.width)
     if dem is None:
         line_l, pixel_l = radar.coordinates(lon_l, lat_l, np.zeros_like(lon_l))
         line_l, pixel_l = radar.coordinates(lon_l, lat_l, radar.grid_height(line_l, pixel_l))
-        line = _upsample(line_l, rows, cols, block.height, block.width)
-        pixel = _upsample(pixel_l, rows, cols, block.height, block.width)
-        return line, pixel
-    lon = _upsample(lon_l, rows, cols, block.height, block.width)
-    lat = _upsample(lat_l, rows, cols, block.height, block.width)
-    return radar.coordinates(lon, lat, dem.heights(block, lon, lat))
+        return _upsample(line_l, rows, cols, *shape), _upsample(pixel_l, rows, cols, *shape), None
+    lon, lat = _upsample(lon_l, rows, cols, *shape), _upsample(lat_l, rows, cols, *shape)
+    h = dem.heights(block, lon, lat)
+    line, pixel = radar.coordinates(lon, lat, h)
+    if not rtc:
+        return line, pixel, None
+    nodes = np.ix_(rows.astype(int), cols.astype(int))
+    look_l, plane_l = radar.look(lon_l, lat_l, h[nodes], line[nodes])
+    look = [_upsample(look_l[..., k], rows, cols, *shape) for k in range(3)]
+    plane = [_upsample(plane_l[..., k], rows, cols, *shape) for k in range(3)]
+    east, north = dem.normals(block, grid)
+    n_look = east * look[0] + north * look[1] + look[2]
+    n_plane = east * plane[0] + north * plane[1] + plane[2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where((n_look > 0) & (n_plane > 0), n_plane / n_look, np.nan)
+    return line, pixel, factor
 
 
 def geocoding_coordinates(
@@ -274,9 +334,9 @@ def geocoding_coordinates(
     radar = _Radar(band, "sigma0")
     view = DemView(dem, grid) if dem else None
     try:
-        return _positions(
-            radar, view, Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True), grid, block
-        )
+        to_lonlat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+        line, pixel, _ = _positions(radar, view, to_lonlat, grid, block)
+        return line, pixel
     finally:
         radar.close()
         if view is not None:
@@ -292,8 +352,9 @@ def _block(
     factor: int,
     lines: int,
     samples: int,
+    rtc: bool,
 ) -> NDArray[np.float32]:
-    line, pixel = _positions(radar, dem, to_lonlat, grid, block)
+    line, pixel, flattening = _positions(radar, dem, to_lonlat, grid, block, rtc)
     inside = (line > -1) & (line < lines) & (pixel > -1) & (pixel < samples)
     if not inside.any():
         return np.full((block.height, block.width), np.nan, dtype=np.float32)
@@ -307,7 +368,10 @@ def _block(
     if factor > 1:
         power = multilook(power, factor)
     values = sample_bilinear(power, (line - r0 - centre) / factor, (pixel - c0 - centre) / factor)
-    return values.reshape(block.height, block.width)
+    values = values.reshape(block.height, block.width)
+    if flattening is not None:
+        values *= flattening.astype(np.float32)
+    return values
 
 
 def geocode_band(

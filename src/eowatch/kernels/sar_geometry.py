@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from .jit import kernel
 
-__all__ = ["Orbit", "fit_orbit", "geodetic_to_ecef", "radar_coordinates", "ORBIT_DEGREE"]
+__all__ = ["Orbit", "fit_orbit", "geodetic_to_ecef", "radar_coordinates", "look_geometry", "ORBIT_DEGREE"]
 
 #: Degree of the orbit polynomial: 16 state vectors 10 s apart are fitted to millimetres.
 ORBIT_DEGREE = 7
@@ -181,3 +181,66 @@ def radar_coordinates(
         pixel,
     )
     return line.reshape(shape), pixel.reshape(shape)
+
+
+@kernel
+def _look_geometry(
+    lon: NDArray[np.float64],
+    lat: NDArray[np.float64],
+    h: NDArray[np.float64],
+    t: NDArray[np.float64],
+    coeffs: NDArray[np.float64],
+    t_ref: float,
+    t_scale: float,
+    a: float,
+    b: float,
+    look: NDArray[np.float64],
+    plane: NDArray[np.float64],
+) -> None:
+    e2 = 1.0 - (b * b) / (a * a)
+    for i in range(lon.size):
+        px, py, pz = _ecef(lon[i], lat[i], h[i], a, e2)
+        u = (t[i] - t_ref) / t_scale
+        sx, vx, _ = _state(coeffs, u, t_scale, 0)
+        sy, vy, _ = _state(coeffs, u, t_scale, 1)
+        sz, vz, _ = _state(coeffs, u, t_scale, 2)
+        lx, ly, lz = sx - px, sy - py, sz - pz
+        norm = math.sqrt(lx * lx + ly * ly + lz * lz)
+        lx, ly, lz = lx / norm, ly / norm, lz / norm
+        # normal of the image (slant range, azimuth) plane: look x velocity
+        qx, qy, qz = ly * vz - lz * vy, lz * vx - lx * vz, lx * vy - ly * vx
+        norm = math.sqrt(qx * qx + qy * qy + qz * qz)
+        qx, qy, qz = qx / norm, qy / norm, qz / norm
+        phi, lam = math.radians(lat[i]), math.radians(lon[i])
+        sp, cp, sl, cl = math.sin(phi), math.cos(phi), math.sin(lam), math.cos(lam)
+        for k, (x, y, z) in enumerate(((lx, ly, lz), (qx, qy, qz))):
+            east = -sl * x + cl * y
+            north = -sp * cl * x - sp * sl * y + cp * z
+            up = cp * cl * x + cp * sl * y + sp * z
+            out = look if k == 0 else plane
+            sign = 1.0 if (k == 0 or up >= 0.0) else -1.0  # the plane normal points up
+            out[i, 0], out[i, 1], out[i, 2] = sign * east, sign * north, sign * up
+
+
+def look_geometry(
+    lon: NDArray[np.float64],
+    lat: NDArray[np.float64],
+    h: NDArray[np.float64],
+    time: NDArray[np.float64],
+    orbit: Orbit,
+    ellipsoid: tuple[float, float],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Unit vectors in local east/north/up at each point imaged at azimuth ``time`` (s after
+    the first line): towards the satellite (``look``), and normal to the image plane
+    (slant range x azimuth), pointing up (``plane``); each shaped ``lon.shape + (3,)``.
+
+    With a terrain facet's unit normal n, its area seen in one radar pixel, projected
+    perpendicular to the look (the gamma0 reference area of Small 2011) is the pixel's
+    slant-plane area times (n . look) / (n . plane): Ulander (1996)'s projection angle
+    for a facet covering the pixel."""
+    shape = np.shape(lon)
+    flat = [np.ascontiguousarray(v, dtype=np.float64).ravel() for v in (lon, lat, h, time)]
+    look, plane = np.empty((flat[0].size, 3)), np.empty((flat[0].size, 3))
+    coeffs, t_ref, t_scale = orbit
+    _look_geometry(*flat, coeffs, t_ref, t_scale, ellipsoid[0], ellipsoid[1], look, plane)
+    return look.reshape(*shape, 3), plane.reshape(*shape, 3)
