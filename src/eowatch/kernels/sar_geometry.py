@@ -239,8 +239,8 @@ def look_geometry(
     slant-plane area times (n . look) / (n . plane): Ulander (1996)'s projection angle
     for a facet covering the pixel."""
     shape = np.shape(lon)
-    flat = [np.ascontiguousarray(v, dtype=np.float64).ravel() for v in (lon, lat, h, time)]
-    look, plane = np.empty((flat[0].size, 3)), np.empty((flat[0].size, 3))
+    x, y, z, t = (np.ascontiguousarray(v, dtype=np.float64).ravel() for v in (lon, lat, h, time))
+    look, plane = np.empty((x.size, 3)), np.empty((x.size, 3))
     coeffs, t_ref, t_scale = orbit
-    _look_geometry(*flat, coeffs, t_ref, t_scale, ellipsoid[0], ellipsoid[1], look, plane)
+    _look_geometry(x, y, z, t, coeffs, t_ref, t_scale, ellipsoid[0], ellipsoid[1], look, plane)
     return look.reshape(*shape, 3), plane.reshape(*shape, 3)
