@@ -23,6 +23,7 @@ from .io.load import aoi_fraction, pair_grid, user_crs
 from .io.masks import cloud_masking
 from .io.remote import RemoteLimits, apply_limits
 from .io.s1_ard import ard_grid, geocode_acquisitions, is_radar_geometry
+from .io.sar_units import GRD_PROCESSING
 from .io.sources import Acquisition, resolve_input
 from .io.windows import SceneSpec
 from .model import Grid
@@ -109,6 +110,8 @@ def plan_pair(request: DetectRequest, settings: Settings, stages: Stages | None 
         "crs": request.crs,
         "res": request.resolution,
     }
+    if GRD_PROCESSING in acqs[0].properties:  # how GRD inputs were calibrated and geocoded
+        key["grd"] = acqs[0].properties[GRD_PROCESSING]
     run_id = run_id_for(preset.name, acqs[0], acqs[1], key)
     with stages("mask"):
         return _plan(run_id, preset, params, acqs, grid, aoi, properties, settings, footprint=False)
@@ -150,6 +153,8 @@ def plan_series(request: SeriesRequest, settings: Settings, stages: Stages | Non
     with stages("read"):
         grid = _check_size(pair_grid(acqs[0], acqs[-1], region), settings)
     key = {"params": values.model_dump(), "aoi": getattr(region, "wkt", None), "series": ids}
+    if GRD_PROCESSING in acqs[0].properties:
+        key["grd"] = acqs[0].properties[GRD_PROCESSING]
     run_id = run_id_for(preset.name, acqs[0], acqs[-1], key) + f"_k{len(acqs)}"
     with stages("mask"):
         return _plan(run_id, preset, values, acqs, grid, region, properties, settings, footprint=True)
@@ -281,7 +286,9 @@ def _geocoded(
     grid = _check_size(ard_grid(acqs, aoi, crs, resolution), settings)
     dem = request.dem or (str(settings.s1_dem) if settings.s1_dem else None)
     calibration = request.calibration or settings.s1_calibration
-    geocoded = geocode_acquisitions(acqs, grid, settings.ard_folder(), calibration, dem)
+    geocoded = geocode_acquisitions(
+        acqs, grid, settings.ard_folder(), calibration, dem, settings.scene_workers
+    )
     rules = rules_for(preset.sensor)
     return [
         rules.prepare(a, params) if is_radar_geometry(b) else a for a, b in zip(geocoded, acqs, strict=True)

@@ -137,8 +137,10 @@ class Settings(BaseSettings):
         description="DEM for terrain-correcting GRD inputs (a raster file or URL GDAL opens, heights above "
         "the EGM96/EGM2008 geoid or the ellipsoid); none: geocoding on the geolocation grid's heights.",
     )
-    s1_calibration: Literal["sigma0", "beta0", "gamma0"] = Field(
-        "sigma0", description="Backscatter GRD inputs are calibrated to."
+    s1_calibration: Literal["auto", "sigma0", "beta0", "gamma0", "gamma0-rtc"] = Field(
+        "auto",
+        description="Backscatter GRD inputs are calibrated to (gamma0-rtc: terrain flattened, needs the DEM; "
+        "auto: gamma0-rtc with a DEM, sigma0 without).",
     )
     ard_dir: Path | None = Field(
         None, description="Where geocoded GRD backscatter is kept for reuse (default: output_dir/ard)."

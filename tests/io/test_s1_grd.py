@@ -431,3 +431,94 @@ def test_detect_on_grd_products_finds_the_flood_where_it_is(rome: Path, tmp_path
     assert found.intersection(truth).area / found.area > 0.75
     item = json.loads((folder / "item.json").read_text())
     assert item["properties"]["eowatch:calibration"].startswith("sigma0 calibrated by eowatch from GRD")
+
+
+def _cli(*args: str, out: Path):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from eowatch.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args), env={"EOWATCH_OUTPUT_DIR": str(out)})
+
+
+def test_ard_writes_items_that_detect_reads(rome: Path, tmp_path: Path) -> None:
+    """`eowatch ard` with the Rome DEM: gamma0 RTC COGs and STAC Items that are inputs of
+    `eowatch detect` as they are (no second geocoding, the provenance carried over)."""
+    def flooded(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.where((x > 290000) & (x < 291000) & (y > 4650000) & (y < 4651000), 0.003, field(x, y))
+
+    before, after = _pair(rome, tmp_path, flooded)
+    dem = str(rome.parent / "Rome-30m-DEM.tif")
+    ard = tmp_path / "ard"
+    result = _cli(
+        "ard",
+        str(before),
+        str(after),
+        "--aoi",
+        "12.46,41.96,12.50,41.99",
+        "--dem",
+        dem,
+        "--resolution",
+        "20",
+        "--out",
+        str(ard),
+        out=tmp_path / "out",
+    )
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)["items"]
+    assert len(items) == 2
+    item = json.loads(Path(items[0]).read_text())
+    assert item["properties"]["eowatch:s1_processing"]["calibration"] == "gamma0 RTC (terrain flattened)"
+    assert item["properties"]["proj:code"] == "EPSG:32633"
+    with rasterio.open(Path(items[0]).parent / "vv.tif") as ds:
+        assert ds.res == (20.0, 20.0) and ds.tags()["units"] == "linear"
+    result = _cli(
+        "detect",
+        "--before",
+        items[0],
+        "--after",
+        items[1],
+        "--preset",
+        "s1-flood",
+        "--out",
+        str(tmp_path / "products"),
+        "--quiet",
+        out=tmp_path / "out",
+    )
+    assert result.exit_code == 0, result.output
+    product = json.loads((Path(json.loads(result.stdout)["folder"]) / "item.json").read_text())
+    assert product["properties"]["eowatch:calibration"].startswith(
+        "gamma0 RTC (terrain flattened) calibrated"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--calibration", "gamma0-rtc"], "terrain flattening (gamma0 RTC) needs a DEM"),
+        (["--dem", "{dem}", "--aoi", "12.40,41.96,12.50,41.99"], "does not cover 50% of the area"),
+    ],
+)
+def test_grd_options_fail_in_one_line(rome: Path, tmp_path: Path, extra: list[str], message: str) -> None:
+    before, after = _pair(rome, tmp_path)
+    dem = str(rome.parent / "Rome-30m-DEM.tif")
+    args = [a.replace("{dem}", dem) for a in extra]
+    if "--aoi" not in args:
+        args += ["--aoi", "12.46,41.96,12.50,41.99"]
+    result = _cli(
+        "detect",
+        "--before",
+        str(before),
+        "--after",
+        str(after),
+        "--preset",
+        "s1-flood",
+        *args,
+        "--quiet",
+        "--out",
+        str(tmp_path / "products"),
+        out=tmp_path / "out",
+    )
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -12,11 +12,13 @@ import click
 
 from ..errors import EowatchError, InputError
 from ..services import Services
+from .ard import ard
 from .catalog import catalog as catalog_group
 from .checks import writable_file, writable_folder
 from .context import load_settings
 from .exits import DEBUG_KEY, EowatchGroup
 from .feedback import feedback
+from .s1_options import CALIBRATION_OPTION, DEM_OPTION
 from .search import search
 from .serve import admin, serve
 from .task import scheduler, task, worker
@@ -119,6 +121,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--crs", default=None, help="Target CRS (e.g. EPSG:32631); default: the before image's.")
 @click.option("--resolution", type=float, default=None, help="Target pixel size in CRS units (e.g. 10).")
 @click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
+@DEM_OPTION
+@CALIBRATION_OPTION
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder.")
 @click.option(
     "--collection", default=None, help="Also register the run in this collection of the results catalogue."
@@ -139,6 +143,8 @@ def detect(
     crs: str | None,
     resolution: float | None,
     params: tuple[str, ...],
+    dem: str | None,
+    calibration: str | None,
     out_dir: Path | None,
     collection: str | None,
     stac_catalog: bool,
@@ -166,7 +172,9 @@ def detect(
         click.echo(f"pair {pair.before.id} -> {pair.after.id}: {pair.reason}", err=True)
         inputs = (pair.before.acquisition, pair.after.acquisition)
         provenance = {"eowatch:pairing": pair.as_dict()}
-    request = DetectRequest(*inputs, preset, _parse_param_values(params), aoi, crs, resolution, provenance)
+    request = DetectRequest(
+        *inputs, preset, _parse_param_values(params), aoi, crs, resolution, provenance, dem, calibration
+    )
     output = _Progress(quiet).run(detect_pair, request, settings, out_dir)
     if collection:
         services.results.ingest_folder(output.folder, collection)
@@ -209,6 +217,8 @@ def _print_summary(output: Any) -> None:
 @click.option("--preset", default="s1-omnibus", show_default=True, help="A preset that accepts time series.")
 @click.option("--aoi", default=None, help="AOI: GeoJSON file/text, WKT, or bbox minlon,minlat,maxlon,maxlat.")
 @click.option("--param", "params", multiple=True, help="Preset parameter name=value (repeatable).")
+@DEM_OPTION
+@CALIBRATION_OPTION
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.pass_obj
@@ -218,6 +228,8 @@ def detect_series_cmd(
     preset: str,
     aoi: str | None,
     params: tuple[str, ...],
+    dem: str | None,
+    calibration: str | None,
     out_dir: Path | None,
     quiet: bool,
 ) -> None:
@@ -225,7 +237,7 @@ def detect_series_cmd(
     from ..pipeline import SeriesRequest, detect_series
 
     writable_folder(out_dir or services.settings.output_dir, "--out")
-    request = SeriesRequest(list(inputs), preset, _parse_param_values(params), aoi)
+    request = SeriesRequest(list(inputs), preset, _parse_param_values(params), aoi, dem, calibration)
     _print_summary(_Progress(quiet).run(detect_series, request, services.settings, out_dir))
 
 
@@ -433,5 +445,6 @@ cli.add_command(search)
 cli.add_command(catalog_group)
 cli.add_command(feedback)
 cli.add_command(train)
+cli.add_command(ard)
 for _command in (serve, admin, task, scheduler, worker):
     cli.add_command(_command)

@@ -205,12 +205,12 @@ class CogSpool:
         return values
 
     def publish(self, dest: Path, band_descriptions: Sequence[str] | None = None, resampling: str = "nearest",
-                compress: str = "DEFLATE") -> Path:  # fmt: skip
+                compress: str = "DEFLATE", tags: Mapping[str, Any] | None = None) -> Path:  # fmt: skip
         """The spooled layer as a COG at ``dest`` (the spool file is removed)."""
         self.done()
         try:
             with rasterio.open(self.path, "r+") as ds:
-                _decorate(ds, None, band_descriptions, None)
+                _decorate(ds, None, band_descriptions, tags)
             _copy_to_cog(self.path, dest, np.dtype(self.dtype), resampling, self.blocksize, compress)
         except (RasterioError, OSError, ValueError) as exc:
             raise ProductWriteError(f"cannot write COG {dest}: {exc}") from exc

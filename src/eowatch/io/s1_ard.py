@@ -35,7 +35,7 @@ from shapely.geometry.base import BaseGeometry
 from ..errors import AOIError, InputError, NoOverlapError
 from ..kernels.sar import estimate_enl
 from ..model import Grid
-from .s1_geocode import DemView, GeocodeOptions, geocode_band, multilook_factor
+from .s1_geocode import DemView, GeocodeOptions, geocode_bands, multilook_factor
 from .s1_safe import GrdProduct, open_grd
 from .sar_units import GRD_PROCESSING
 from .sources import Acquisition, BandAsset
@@ -47,6 +47,8 @@ __all__ = [
     "ard_grid",
     "geocode_acquisitions",
     "check_dem_coverage",
+    "calibration_options",
+    "write_ard_item",
     "DEFAULT_RESOLUTION",
     "NOMINAL_ENL",
 ]
@@ -130,31 +132,44 @@ def ard_grid(
     return Grid(dst, Affine(res, 0, col0 * res, 0, -res, -row0 * res), col1 - col0, row1 - row0)
 
 
+def calibration_options(calibration: str, dem: str | None) -> GeocodeOptions:
+    """The geocoding of ``calibration`` ("auto", "sigma0", "beta0", "gamma0", "gamma0-rtc")
+    with ``dem`` (None: ellipsoid); "auto" is gamma0 RTC with a DEM, sigma0 without."""
+    if calibration == "auto":
+        calibration = "gamma0-rtc" if dem else "sigma0"
+    if calibration == "gamma0-rtc":
+        return GeocodeOptions("gamma0", dem, rtc=True)
+    return GeocodeOptions(calibration, dem)
+
+
 def geocode_acquisitions(
     acqs: Sequence[Acquisition],
     grid: Grid,
     folder: Path,
-    calibration: str = "sigma0",
+    calibration: str = "auto",
     dem: str | None = None,
+    workers: int = 1,
 ) -> list[Acquisition]:
     """Every radar-geometry acquisition as calibrated backscatter COGs on ``grid`` (others
     as they are), written under ``folder`` (reused when already there)."""
+    options = calibration_options(calibration, dem)
     if dem:
         check_dem_coverage(dem, grid)
-    return [_geocoded(a, grid, folder, calibration, dem) if is_radar_geometry(a) else a for a in acqs]
+    return [_geocoded(a, grid, folder, options, workers) if is_radar_geometry(a) else a for a in acqs]
 
 
-def _geocoded(acq: Acquisition, grid: Grid, folder: Path, calibration: str, dem: str | None) -> Acquisition:
+def _geocoded(
+    acq: Acquisition, grid: Grid, folder: Path, options: GeocodeOptions, workers: int
+) -> Acquisition:
     product = product_of(acq.href)
     resolution = abs(grid.transform.a) if not grid.crs.is_geographic else abs(grid.transform.a) * 111_320
-    options = GeocodeOptions(calibration, dem)
     key = json.dumps(
         {
             "id": product.id,
             "files": [_stamp(b.measurement) for b in product.bands.values()],  # a new download is redone
             "grid": [grid.crs.to_string(), list(grid.transform)[:6], grid.width, grid.height],
-            "cal": calibration,
-            "dem": dem and os.path.abspath(dem),
+            "cal": [options.calibration, options.rtc],
+            "dem": options.dem and os.path.abspath(options.dem),
         },
         sort_keys=True,
     )
@@ -163,14 +178,13 @@ def _geocoded(acq: Acquisition, grid: Grid, folder: Path, calibration: str, dem:
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
     else:
-        files: dict[str, str] = {}
-        for pol, band in product.bands.items():
-            dest = target / f"{pol}.tif"
-            tags = {"units": "linear", "calibration": calibration, "polarisation": pol.upper()}
-            geocode_band(band, grid, resolution, options, dest, tags)
-            files[pol] = str(dest)
-        factor = multilook_factor(next(iter(product.bands.values())), resolution)
-        meta = {"assets": files, "properties": _provenance(product, calibration, dem, factor, files)}
+        bands = list(product.bands.values())
+        dests = [target / f"{band.polarisation}.tif" for band in bands]
+        tags = {"units": "linear", "calibration": _quantity(options)}
+        geocode_bands(bands, grid, resolution, options, dests, tags, workers)
+        files = {band.polarisation: str(dest) for band, dest in zip(bands, dests, strict=True)}
+        factor = multilook_factor(bands[0], resolution)
+        meta = {"assets": files, "properties": _provenance(product, options, factor, files)}
         tmp = meta_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(meta, indent=1))
         os.replace(tmp, meta_path)  # written last: a cache entry without it is redone
@@ -178,6 +192,10 @@ def _geocoded(acq: Acquisition, grid: Grid, folder: Path, calibration: str, dem:
     properties.update(meta["properties"])
     assets = {p: BandAsset(href, units="linear") for p, href in meta["assets"].items()}
     return replace(acq, assets=assets, properties=properties)
+
+
+def _quantity(options: GeocodeOptions) -> str:
+    return "gamma0 RTC (terrain flattened)" if options.rtc else options.calibration
 
 
 def _stamp(path: str) -> list[float] | str:
@@ -190,16 +208,17 @@ def _stamp(path: str) -> list[float] | str:
 
 
 def _provenance(
-    product: GrdProduct, calibration: str, dem: str | None, factor: int, assets: dict[str, str]
+    product: GrdProduct, options: GeocodeOptions, factor: int, assets: dict[str, str]
 ) -> dict[str, Any]:
     enl = NOMINAL_ENL.get((product.mode, product.resolution_class))
     source = "nominal (S1 Product Definition)"
     if factor > 1 or enl is None:  # multilooked: measured on the result
         enl, source = _measured_enl(next(iter(assets.values()))), "measured on the geocoded image"
+    dem = options.dem
     props: dict[str, Any] = {
         GRD_PROCESSING: {
             "input": "GRD",
-            "calibration": calibration,
+            "calibration": _quantity(options),
             "thermal_noise_removed": True,
             "geometry": "terrain (range-Doppler with DEM)" if dem else "ellipsoid (geolocation grid heights)",
             "dem": dem,
@@ -235,3 +254,25 @@ def check_dem_coverage(dem: str, grid: Grid, shape_px: int = 256) -> None:
             f"of lon {left:.4f}..{right:.4f}, lat {bottom:.4f}..{top:.4f}); give a DEM covering it (e.g. the "
             "Copernicus GLO-30 tiles of the area), or a smaller --aoi"
         )
+
+
+def write_ard_item(acq: Acquisition, grid: Grid) -> Path:
+    """A STAC Item (``item.json``) beside a geocoded acquisition's COGs, so that the ARD is an
+    input like any other (``eowatch detect --before <folder>/item.json``)."""
+    import pystac
+
+    folder = Path(next(iter(acq.assets.values())).href).parent
+    footprint = box(*transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21))
+    properties = {k: v for k, v in acq.properties.items() if k not in ("start_datetime", "end_datetime")}
+    properties.update({"proj:code": grid.crs.to_string(), "proj:shape": [grid.height, grid.width],
+                       "proj:transform": list(grid.transform)[:6]})  # fmt: skip
+    item = pystac.Item(acq.id, mapping(footprint), list(footprint.bounds), acq.datetime, properties)
+    for pol, asset in acq.assets.items():
+        item.add_asset(pol, pystac.Asset(
+            f"./{Path(asset.href).name}", pol.upper(), media_type=pystac.MediaType.COG, roles=["data"],
+            extra_fields={"raster:bands": [{"unit": "linear", "nodata": "nan", "data_type": "float32"}]},
+        ))  # fmt: skip
+    dest = folder / "item.json"
+    item.set_self_href(str(dest))
+    item.save_object(include_self_link=False, dest_href=str(dest))
+    return dest

@@ -30,8 +30,11 @@ layover) are no data. Cast shadow (a facet hidden behind a ridge) is not traced.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +52,7 @@ from ..errors import InputError, InputReadError
 from ..kernels.sar_calibration import calibrate, interpolate_lut, multilook, sample_bilinear
 from ..kernels.sar_geometry import Orbit, fit_orbit, look_geometry, radar_coordinates
 from ..model import Block, Grid
-from .cog import write_cog_windows
+from .cog import CogSpool
 from .geoid import geoid_undulation
 from .s1_safe import GrdBand
 
@@ -57,6 +60,7 @@ __all__ = [
     "GeocodeOptions",
     "DemView",
     "geocode_band",
+    "geocode_bands",
     "geocoded_blocks",
     "radar_power",
     "geocoding_coordinates",
@@ -269,31 +273,6 @@ class DemView:
         self.close()
 
 
-def geocoded_blocks(
-    band: GrdBand, grid: Grid, resolution: float, options: GeocodeOptions
-) -> Iterator[tuple[Block, NDArray[np.float32]]]:
-    """(block, calibrated power) of ``band`` on ``grid``, block by block (NaN: no data)."""
-    radar = _Radar(band, options.lut)
-    dem = DemView(options.dem, grid) if options.dem else None
-    to_lonlat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
-    factor = multilook_factor(band, resolution)
-    a = band.annotation
-    try:
-        for row in range(0, grid.height, options.block):
-            for col in range(0, grid.width, options.block):
-                block = Block(
-                    row, col, min(options.block, grid.height - row), min(options.block, grid.width - col)
-                )
-                yield (
-                    block,
-                    _block(radar, dem, to_lonlat, grid, block, factor, a.height, a.width, options.rtc),
-                )
-    finally:
-        radar.close()
-        if dem is not None:
-            dem.close()
-
-
 def _positions(
     radar: _Radar, dem: DemView | None, to_lonlat: Transformer, grid: Grid, block: Block, rtc: bool = False
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]:
@@ -344,34 +323,124 @@ def geocoding_coordinates(
 
 
 def _block(
-    radar: _Radar,
+    radars: list[_Radar],
     dem: DemView | None,
     to_lonlat: Transformer,
     grid: Grid,
     block: Block,
     factor: int,
-    lines: int,
-    samples: int,
     rtc: bool,
 ) -> NDArray[np.float32]:
-    line, pixel, flattening = _positions(radar, dem, to_lonlat, grid, block, rtc)
-    inside = (line > -1) & (line < lines) & (pixel > -1) & (pixel < samples)
+    """Every band's calibrated power on ``block`` (bands, rows, cols); the geometry, shared by
+    a product's polarisations, is computed once."""
+    a = radars[0].band.annotation
+    out = np.full((len(radars), block.height, block.width), np.nan, dtype=np.float32)
+    line, pixel, flattening = _positions(radars[0], dem, to_lonlat, grid, block, rtc)
+    inside = (line > -1) & (line < a.height) & (pixel > -1) & (pixel < a.width)
     if not inside.any():
-        return np.full((block.height, block.width), np.nan, dtype=np.float32)
+        return out
     r0 = max(0, math.floor(np.nanmin(line[inside])) - _MARGIN * factor)
-    r1 = min(lines, math.ceil(np.nanmax(line[inside])) + 1 + _MARGIN * factor)
+    r1 = min(a.height, math.ceil(np.nanmax(line[inside])) + 1 + _MARGIN * factor)
     c0 = max(0, math.floor(np.nanmin(pixel[inside])) - _MARGIN * factor)
-    c1 = min(samples, math.ceil(np.nanmax(pixel[inside])) + 1 + _MARGIN * factor)
+    c1 = min(a.width, math.ceil(np.nanmax(pixel[inside])) + 1 + _MARGIN * factor)
     r0, c0 = r0 - r0 % factor, c0 - c0 % factor  # the multilook lattice is fixed to the image
-    power = radar.power(r0, r1, c0, c1)
     centre = (factor - 1) / 2
-    if factor > 1:
-        power = multilook(power, factor)
-    values = sample_bilinear(power, (line - r0 - centre) / factor, (pixel - c0 - centre) / factor)
-    values = values.reshape(block.height, block.width)
+    at_line, at_pixel = (line - r0 - centre) / factor, (pixel - c0 - centre) / factor
+    for k, radar in enumerate(radars):
+        power = radar.power(r0, r1, c0, c1)
+        if factor > 1:
+            power = multilook(power, factor)
+        out[k] = sample_bilinear(power, at_line, at_pixel).reshape(block.height, block.width)
     if flattening is not None:
-        values *= flattening.astype(np.float32)
-    return values
+        out *= flattening.astype(np.float32)
+    return out
+
+
+class _Worker:
+    """What one thread reads with: its own open measurements and DEM (GDAL datasets are
+    not shared between threads)."""
+
+    def __init__(self, bands: list[GrdBand], grid: Grid, options: GeocodeOptions) -> None:
+        self.radars = [_Radar(b, options.lut) for b in bands]
+        self.dem = DemView(options.dem, grid) if options.dem else None
+        self.to_lonlat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+
+    def close(self) -> None:
+        for radar in self.radars:
+            radar.close()
+        if self.dem is not None:
+            self.dem.close()
+
+
+def geocoded_blocks(
+    bands: list[GrdBand], grid: Grid, resolution: float, options: GeocodeOptions, workers: int = 1
+) -> Iterator[tuple[Block, NDArray[np.float32]]]:
+    """(block, calibrated power of every band) on ``grid``, in block order, computed by
+    ``workers`` threads (the kernels release the GIL) with at most 2 x ``workers`` blocks
+    in flight (NaN: no data)."""
+    factor = multilook_factor(bands[0], resolution)
+    blocks = [
+        Block(row, col, min(options.block, grid.height - row), min(options.block, grid.width - col))
+        for row in range(0, grid.height, options.block)
+        for col in range(0, grid.width, options.block)
+    ]
+    state: dict[int, _Worker] = {}
+    lock = threading.Lock()
+
+    def run(block: Block) -> NDArray[np.float32]:
+        ident = threading.get_ident()
+        with lock:
+            worker = state.get(ident)
+        if worker is None:
+            worker = _Worker(bands, grid, options)
+            with lock:
+                state[ident] = worker
+        return _block(worker.radars, worker.dem, worker.to_lonlat, grid, block, factor, options.rtc)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="geocode") as pool:
+            pending: deque[tuple[Block, Future[NDArray[np.float32]]]] = deque()
+            for block in blocks:
+                pending.append((block, pool.submit(run, block)))
+                if len(pending) >= 2 * workers:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+    finally:
+        for worker in state.values():
+            worker.close()
+
+
+def geocode_bands(
+    bands: list[GrdBand],
+    grid: Grid,
+    resolution: float,
+    options: GeocodeOptions,
+    dests: list[Path],
+    tags: dict[str, Any] | None = None,
+    workers: int = 1,
+) -> list[Path]:
+    """Each of ``bands`` (a product's polarisations) calibrated and geocoded onto ``grid``,
+    written as float32 COGs (linear power) at ``dests``; the geometry is computed once."""
+    for dest in dests:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    spools = [
+        CogSpool(dest.parent, dest.stem, grid, "float32", 1, float("nan"), blocksize=512) for dest in dests
+    ]
+    try:
+        for block, values in geocoded_blocks(bands, grid, resolution, options, workers):
+            for spool, band_values in zip(spools, values, strict=True):
+                spool.write(block, band_values[None])
+        return [
+            spool.publish(dest, [band.polarisation], resampling="average", compress="ZSTD", tags=tags)
+            for spool, dest, band in zip(spools, dests, bands, strict=True)
+        ]
+    finally:
+        for spool in spools:
+            spool.done()
+            spool.path.unlink(missing_ok=True)
 
 
 def geocode_band(
@@ -383,17 +452,4 @@ def geocode_band(
     tags: dict[str, Any] | None = None,
 ) -> Path:
     """``band`` calibrated and geocoded onto ``grid``, written as a float32 COG (linear power)."""
-    blocks = geocoded_blocks(band, grid, resolution, options)
-    return write_cog_windows(
-        dest,
-        grid,
-        np.dtype("float32"),
-        1,
-        ((b, v[None]) for b, v in blocks),
-        nodata=float("nan"),
-        band_descriptions=[band.polarisation],
-        tags=tags,
-        resampling="average",
-        blocksize=512,
-        compress="ZSTD",
-    )
+    return geocode_bands([band], grid, resolution, options, [dest], tags)[0]
