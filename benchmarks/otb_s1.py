@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dem", type=Path, help="folder of DEM tiles (default: the ellipsoid)")
     parser.add_argument("--geoid", default="auto", help="auto (PROJ's EGM96 with --dem), none or a file")
     parser.add_argument("--grid", nargs=6, metavar=("EPSG", "ULX", "ULY", "WIDTH", "HEIGHT", "SPACING"))
+    parser.add_argument("--grid-spacing", type=float, default=None, help="OTB's deformation grid step (m)")
+    parser.add_argument("--box", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="calibrate a window only")
     parser.add_argument("--ram", type=int, default=2048, help="OTB RAM budget (MB)")
     parser.add_argument("--timeout", type=float, default=3600, help="per application (s)")
     args = parser.parse_args(argv)
@@ -218,9 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     ortho = calibrated.with_name(f"{calibrated.stem}_ortho.tif")
 
     t0 = time.perf_counter()
-    otb_calibrate(measurement, calibrated, args.lut, not args.keep_noise, args.ram, timeout=args.timeout)
+    box = tuple(args.box) if args.box else None
+    otb_calibrate(measurement, calibrated, args.lut, not args.keep_noise, args.ram, box=box, timeout=args.timeout)
     t1 = time.perf_counter()
-    otb_orthorectify(calibrated, ortho, grid, args.dem, args.ram, geoid=geoid, timeout=args.timeout)
+    otb_orthorectify(calibrated, ortho, grid, args.dem, args.ram, geoid=geoid, grid_spacing=args.grid_spacing,
+                     timeout=args.timeout)  # fmt: skip
     t2 = time.perf_counter()
     report = {
         "measurement": str(measurement),

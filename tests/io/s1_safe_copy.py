@@ -43,7 +43,7 @@ def dn_pattern(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 def measured_safe(
     src_safe: Path,
     dest_dir: Path,
-    dn: DN | None = None,
+    dn: DN | dict[str, DN] | None = None,
     window: tuple[int, int, int, int] | None = None,
     *,
     fill: int = 0,
@@ -51,7 +51,8 @@ def measured_safe(
     """Copy ``src_safe`` into ``dest_dir`` and write its measurement TIFF(s); returns the new SAFE.
 
     ``window`` is ``(row0, row1, col0, col1)`` (half open; default the whole image); inside it the DN
-    come from ``dn`` (an array of the window's shape, a callable, or ``dn_pattern`` when None),
+    come from ``dn`` (an array of the window's shape, a callable, or ``dn_pattern`` when None; or a
+    dict of those by polarisation, ``{"vv": ..., "vh": ...}``),
     outside it every pixel is ``fill``. One measurement is written per annotation XML (polarisation).
     """
     src_safe, dest = Path(src_safe), Path(dest_dir) / Path(src_safe).name
@@ -62,8 +63,10 @@ def measured_safe(
     (dest / "measurement").mkdir(parents=True, exist_ok=True)
     tags = _tiff_tags(dest)
     for annotation in sorted((dest / "annotation").glob("*.xml")):
+        pol = annotation.stem.split("-")[3]
+        source = dn.get(pol) if isinstance(dn, dict) else dn  # one DN source per polarisation
         _write_measurement(
-            dest / "measurement" / f"{annotation.stem}.tiff", annotation, tags, dn, window, fill
+            dest / "measurement" / f"{annotation.stem}.tiff", annotation, tags, source, window, fill
         )
     return dest
 

@@ -49,7 +49,7 @@ from rasterio.windows import Window
 from scipy.interpolate import RegularGridInterpolator
 
 from ..errors import InputError, InputReadError
-from ..kernels.sar_calibration import calibrate, interpolate_lut, multilook, sample_bilinear
+from ..kernels.sar_calibration import calibrate, interpolate_lut, multilook, sample_bilinear, upsample_lattice
 from ..kernels.sar_geometry import Orbit, fit_orbit, look_geometry, radar_coordinates
 from ..model import Block, Grid
 from .cog import CogSpool
@@ -191,15 +191,7 @@ def _upsample(
     values: NDArray[np.float64], rows: NDArray[np.float64], cols: NDArray[np.float64], height: int, width: int
 ) -> NDArray[np.float64]:
     """Bilinear interpolation of lattice ``values`` (rows x cols) onto every pixel."""
-    if rows.size == 1 or cols.size == 1:
-        return np.broadcast_to(values.mean(), (height, width)).astype(np.float64)
-    interp = RegularGridInterpolator((rows, cols), values)
-    rr, cc = np.meshgrid(
-        np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij"
-    )
-    return np.asarray(interp(np.column_stack([rr.ravel(), cc.ravel()])), dtype=np.float64).reshape(
-        height, width
-    )
+    return upsample_lattice(np.ascontiguousarray(values, dtype=np.float64), rows, cols, height, width)
 
 
 class DemView:
@@ -230,32 +222,24 @@ class DemView:
             dtype="float32",
         )
 
-    def raw(self, block: Block) -> NDArray[np.float64]:
-        """The DEM's own heights on ``block``."""
-        window = Window(block.col, block.row, block.width, block.height)
-        return self.vrt.read(1, window=window).astype(np.float64)
-
-    def heights(
-        self, block: Block, lon: NDArray[np.float64], lat: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        """Heights above the ellipsoid on ``block`` (``lon``/``lat``: its pixel centres)."""
-        h = self.raw(block)
-        if not self.ellipsoidal:
-            h += geoid_undulation(lon, lat)
-        return h
-
-    def normals(self, block: Block, grid: Grid) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """East and north components of the terrain's upward normal (-dh/dx, -dh/dy, 1) on
-        ``block``, from central differences (the geoid's own slope, ~1e-5, is left out)."""
+    def terrain(
+        self, block: Block, grid: Grid, geoid: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Heights above the ellipsoid on ``block`` (``geoid``: the undulation at its pixels,
+        ignored for an ellipsoidal DEM), and the east and north components of the terrain's
+        upward normal (-dh/dx, -dh/dy, 1) from central differences (one read of the block
+        and a 1-pixel rim; the geoid's own slope, ~1e-5, is left out)."""
         grown = block.grown(1, grid)
-        h = self.raw(grown)
+        window = Window(grown.col, grown.row, grown.width, grown.height)
+        h = self.vrt.read(1, window=window).astype(np.float64)
         d_row, d_col = (
             np.asarray(g, dtype=np.float64)
             for g in np.gradient(h, abs(grid.transform.e), abs(grid.transform.a))
         )
         r, c = block.row - grown.row, block.col - grown.col
         crop = (slice(r, r + block.height), slice(c, c + block.width))
-        return -d_col[crop], d_row[crop]  # rows run south: dh/dnorth = -dh/drow
+        heights = h[crop] if self.ellipsoidal else h[crop] + geoid
+        return heights, -d_col[crop], d_row[crop]  # rows run south: dh/dnorth = -dh/drow
 
     def overview(self, shape: tuple[int, int]) -> NDArray[np.float32]:
         """The DEM's (geoid) heights on the whole grid, decimated to ``shape``."""
@@ -290,7 +274,8 @@ def _positions(
         line_l, pixel_l = radar.coordinates(lon_l, lat_l, radar.grid_height(line_l, pixel_l))
         return _upsample(line_l, rows, cols, *shape), _upsample(pixel_l, rows, cols, *shape), None
     lon, lat = _upsample(lon_l, rows, cols, *shape), _upsample(lat_l, rows, cols, *shape)
-    h = dem.heights(block, lon, lat)
+    geoid = _upsample(geoid_undulation(lon_l, lat_l), rows, cols, *shape)  # smooth: on the lattice
+    h, east, north = dem.terrain(block, grid, geoid)
     line, pixel = radar.coordinates(lon, lat, h)
     if not rtc:
         return line, pixel, None
@@ -298,7 +283,6 @@ def _positions(
     look_l, plane_l = radar.look(lon_l, lat_l, h[nodes], line[nodes])
     look = [_upsample(look_l[..., k], rows, cols, *shape) for k in range(3)]
     plane = [_upsample(plane_l[..., k], rows, cols, *shape) for k in range(3)]
-    east, north = dem.normals(block, grid)
     n_look = east * look[0] + north * look[1] + look[2]
     n_plane = east * plane[0] + north * plane[1] + plane[2]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from .jit import kernel
 
-__all__ = ["interpolate_lut", "calibrate", "multilook", "sample_bilinear"]
+__all__ = ["interpolate_lut", "upsample_lattice", "calibrate", "multilook", "sample_bilinear"]
 
 
 def interpolate_lut(
@@ -36,14 +36,54 @@ def interpolate_lut(
 ) -> NDArray[np.float64]:
     """The LUT at every (row, col) of the window ``rows`` x ``cols`` (1-D image coordinates)."""
     j = np.clip(np.searchsorted(lines, rows, side="right") - 1, 0, max(len(lines) - 2, 0))
-    needed = np.unique(np.concatenate([j, np.minimum(j + 1, len(lines) - 1)]))
-    along = {k: np.interp(cols, pixels[k], values[k]) for k in needed.tolist()}
     if len(lines) == 1:
-        return np.broadcast_to(along[0], (rows.size, cols.size)).copy()
-    lo = np.stack([along[k] for k in j.tolist()])
-    hi = np.stack([along[k] for k in (j + 1).tolist()])
-    w = np.clip((rows - lines[j]) / (lines[j + 1] - lines[j]), 0.0, 1.0)[:, None]
-    out: NDArray[np.float64] = lo + w * (hi - lo)
+        return np.broadcast_to(np.interp(cols, pixels[0], values[0]), (rows.size, cols.size)).copy()
+    first, last = int(j.min()), int(j.max()) + 1
+    along = np.stack([np.interp(cols, pixels[k], values[k]) for k in range(first, last + 1)])
+    w = np.clip((rows - lines[j]) / (lines[j + 1] - lines[j]), 0.0, 1.0)
+    return _between_vectors(along, (j - first).astype(np.int64), w)
+
+
+@kernel
+def _between_vectors(
+    along: NDArray[np.float64], j: NDArray[np.int64], w: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Row r: ``along[j[r]]`` and ``along[j[r] + 1]`` mixed by ``w[r]`` (linear in line)."""
+    out = np.empty((j.size, along.shape[1]))
+    for r in range(j.size):
+        lo, hi, wr = along[j[r]], along[j[r] + 1], w[r]
+        for c in range(along.shape[1]):
+            out[r, c] = lo[c] + wr * (hi[c] - lo[c])
+    return out
+
+
+@kernel
+def upsample_lattice(
+    values: NDArray[np.float64], rows: NDArray[np.float64], cols: NDArray[np.float64], height: int, width: int
+) -> NDArray[np.float64]:
+    """Bilinear interpolation onto every pixel of a ``height`` x ``width`` block of
+    ``values`` given on the lattice ``rows`` x ``cols`` (increasing pixel indices spanning
+    the block)."""
+    out = np.empty((height, width))
+    jc = np.empty(width, dtype=np.int64)
+    wc = np.empty(width)
+    k = 0
+    for c in range(width):
+        while k < cols.size - 2 and cols[k + 1] <= c:
+            k += 1
+        jc[c] = k
+        wc[c] = (c - cols[k]) / (cols[k + 1] - cols[k]) if cols.size > 1 else 0.0
+    k = 0
+    for r in range(height):
+        while k < rows.size - 2 and rows[k + 1] <= r:
+            k += 1
+        k1 = min(k + 1, rows.size - 1)
+        wr = (r - rows[k]) / (rows[k1] - rows[k]) if k1 > k else 0.0
+        for c in range(width):
+            a, c1 = jc[c], min(jc[c] + 1, cols.size - 1)
+            top = values[k, a] + wc[c] * (values[k, c1] - values[k, a])
+            bottom = values[k1, a] + wc[c] * (values[k1, c1] - values[k1, a])
+            out[r, c] = top + wr * (bottom - top)
     return out
 
 
