@@ -23,7 +23,7 @@ from .catalog.pairing import S1View, check_s1_inputs
 from .detect.base import PresetParams
 from .detect.s1.common import S1Params
 from .detect.s2.common import S2Params
-from .errors import InputError
+from .errors import InputError, PairingError
 from .io.load import read_decimated, reference_grid
 from .io.s1_ard import is_radar_geometry
 from .io.s2_metadata import check_offset_not_applied
@@ -95,6 +95,13 @@ class Sentinel1Rules:
 
     def check(self, acqs: Sequence[Acquisition], params: PresetParams) -> dict[str, Any]:
         s1 = _s1(params)
+        radar = [a.id for a in acqs if is_radar_geometry(a)]
+        if radar and len(radar) < len(acqs):
+            raise PairingError(
+                f"{', '.join(radar)}: GRD in radar geometry cannot be compared with backscatter already "
+                "geocoded by another processor (its calibration and terrain correction differ); give GRD "
+                "products for every date, or geocode them first with `eowatch ard` the same way"
+            )
         views = [S1View(a.id, a.properties, self._pols(a), calibrated=not is_uncalibrated(a)) for a in acqs]
         pairing = check_s1_inputs(views, s1.wanted_polarisations(), s1.allow_mismatched_orbits)
         return {**calibration_properties(acqs[0], acqs[-1]), "eowatch:pairing": pairing}

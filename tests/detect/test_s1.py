@@ -4,6 +4,7 @@ partial and empty overlaps, ACD product."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from eowatch.io.sar_units import UNCALIBRATED_NOTE, detect_units
 from eowatch.io.sources import acquisition_from_item, resolve_input
 from eowatch.model import Grid, Scene
 from eowatch.pipeline import DetectRequest, detect_pair
+from eowatch.plan import plan_pair
 from eowatch.settings import Settings
 
 S1 = rules_for("sentinel-1")
@@ -127,15 +129,21 @@ def test_planetary_computer_rtc_items_pair(shared_data) -> None:
 def test_mismatched_orbits_and_polarisations(shared_data) -> None:
     preset = get_preset("s1-logratio")
     params = parse_params(preset)
-    pc = S1.prepare(acquisition_from_item(_pc_items(shared_data)[0]), params)
-    es = S1.prepare(acquisition_from_item(_es_grd_items(shared_data)[0]), params)
+    first, second = _pc_items(shared_data)[:2]
+    second.properties["sat:relative_orbit"] = 124
+    second.properties["sat:orbit_state"] = (
+        "ascending" if first.properties["sat:orbit_state"] == "descending" else "descending"
+    )
+    second.assets["hh"] = second.assets.pop("vv")
+    second.assets.pop("vh")
+    b, a = (S1.prepare(acquisition_from_item(i), params) for i in (first, second))
     with pytest.raises(PairingError) as err:
-        S1.check([pc, es], params)
+        S1.check([b, a], params)
     text = str(err.value)
     assert "relative orbit" in text and "pass direction" in text and "no common polarisation" in text
     # The override waives orbit and pass, never polarisations.
     with pytest.raises(PairingError, match="no common polarisation"):
-        S1.check([pc, es], parse_params(preset, {"allow_mismatched_orbits": True}))
+        S1.check([b, a], parse_params(preset, {"allow_mismatched_orbits": True}))
 
 
 def test_other_relative_orbit_needs_override(shared_data) -> None:
@@ -151,28 +159,42 @@ def test_other_relative_orbit_needs_override(shared_data) -> None:
     assert S1.check([b, a], allowed)["eowatch:pairing"]["mismatch_allowed"]
 
 
-def test_earth_search_grd_is_marked_uncalibrated(shared_data) -> None:
+def test_earth_search_grd_items_are_grd_in_radar_geometry(shared_data, tmp_path) -> None:
+    """Earth Search sentinel-1-grd Items are GRD in radar geometry (not georeferenced
+    backscatter): paired on their STAC properties, calibrated and geocoded by eowatch; their
+    assets are in a requester-pays bucket, which is said before anything is read."""
     preset = get_preset("s1-bright-targets")
     params = parse_params(preset)
     b, a = (S1.prepare(acquisition_from_item(i), params) for i in _es_grd_items(shared_data)[:2])
-    assert b.assets["hh"].units == "dn"
-    props = S1.check([b, a], params)
+    assert b.assets["hh"].units == "grd" and b.properties["eowatch:radar_geometry"]
     assert preset.bands(params, S1.available_bands([b, a])) == ("hh",)
-    assert props["eowatch:calibration"] == UNCALIBRATED_NOTE
-    with pytest.raises(InputError, match="uncalibrated GRD amplitude"):
-        S1.prepare(
-            acquisition_from_item(_es_grd_items(shared_data)[0]), parse_params(preset, {"units": "db"})
-        )
+    assert S1.check([b, a], params)["eowatch:pairing"]["common_polarisations"] == ["HH"]
+    settings = Settings(output_dir=tmp_path / "out")
+    with pytest.raises(
+        InputError, match=r"requester-pays bucket s3://sentinel-s1-l1c.*AWS_REQUEST_PAYER=requester"
+    ):
+        plan_pair(DetectRequest(b, a, "s1-bright-targets"), settings)
+    assert not (tmp_path / "out" / "ard").exists()
+
+
+def test_grd_does_not_pair_with_backscatter_geocoded_elsewhere(shared_data) -> None:
+    preset = get_preset("s1-logratio")
+    params = parse_params(preset, {"allow_mismatched_orbits": True})
+    es = acquisition_from_item(_es_grd_items(shared_data)[0])
+    pc = acquisition_from_item(_pc_items(shared_data)[0])
+    with pytest.raises(PairingError, match="GRD in radar geometry cannot be compared .* `eowatch ard`"):
+        S1.check([S1.prepare(pc, params), S1.prepare(es, params)], params)
 
 
 def test_uncalibrated_and_calibrated_do_not_pair(shared_data) -> None:
     preset = get_preset("s1-logratio")
     params = parse_params(preset, {"allow_mismatched_orbits": True})
-    es = acquisition_from_item(_es_grd_items(shared_data)[0])
-    pc = acquisition_from_item(_pc_items(shared_data)[0])
-    es.assets["vv"] = es.assets["hh"]  # pretend a common polarisation to reach the calibration rule
+    pc, other = (acquisition_from_item(i) for i in _pc_items(shared_data)[:2])
+    dn = dataclasses.replace(
+        other, assets={k: dataclasses.replace(v, units="dn") for k, v in other.assets.items()}
+    )
     with pytest.raises(PairingError, match="uncalibrated GRD amplitude DN with calibrated"):
-        S1.check([S1.prepare(pc, params), S1.prepare(es, params)], params)
+        S1.check([S1.prepare(pc, params), S1.prepare(dn, params)], params)
 
 
 def test_local_files_without_metadata_are_recorded(raster_factory, tmp_path) -> None:

@@ -444,6 +444,7 @@ def _cli(*args: str, out: Path):  # type: ignore[no-untyped-def]
 def test_ard_writes_items_that_detect_reads(rome: Path, tmp_path: Path) -> None:
     """`eowatch ard` with the Rome DEM: gamma0 RTC COGs and STAC Items that are inputs of
     `eowatch detect` as they are (no second geocoding, the provenance carried over)."""
+
     def flooded(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where((x > 290000) & (x < 291000) & (y > 4650000) & (y < 4651000), 0.003, field(x, y))
 
@@ -522,3 +523,79 @@ def test_grd_options_fail_in_one_line(rome: Path, tmp_path: Path, extra: list[st
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def _earth_search_layout(safe: Path, dest: Path, template: dict) -> Path:  # type: ignore[type-arg]
+    """``safe`` laid out as Earth Search's sentinel-s1-l1c bucket holds a product (files
+    renamed iw-vv.xml, calibration-iw-vv.xml, ..., measurement/iw-vv.tiff) with a STAC Item
+    shaped like the real recorded one (``template``), its assets local files."""
+    root = dest / safe.name
+    (root / "annotation" / "calibration").mkdir(parents=True)
+    (root / "annotation" / "rfi").mkdir()
+    (root / "measurement").mkdir()
+    shutil.copy(safe / "manifest.safe", root / "manifest.safe")
+    (name,) = [p.name for p in (safe / "annotation").glob("*.xml")]
+    shutil.copy(safe / "annotation" / name, root / "annotation" / "iw-vv.xml")
+    for kind in ("calibration", "noise"):
+        shutil.copy(
+            safe / "annotation" / "calibration" / f"{kind}-{name}",
+            root / "annotation" / "calibration" / f"{kind}-iw-vv.xml",
+        )
+    shutil.copy(safe / "annotation" / "rfi" / f"rfi-{name}", root / "annotation" / "rfi" / "rfi-iw-vv.xml")
+    shutil.copy(next((safe / "measurement").glob("*.tiff")), root / "measurement" / "iw-vv.tiff")
+    product = open_grd(str(safe))
+    item = json.loads(json.dumps(template))
+    item["id"] = product.id
+    props = item["properties"]
+    props.update(
+        {
+            "sar:polarizations": ["VV"],
+            "sat:relative_orbit": 22,
+            "sat:orbit_state": "descending",
+            "datetime": product.start.isoformat(),
+            "s1:product_identifier": product.id,
+        }
+    )
+    for key in [k for k in props if k.startswith("storage:")]:
+        props.pop(key)  # local files: no storage scheme (requester pays) to state
+    item["stac_extensions"] = [e for e in item["stac_extensions"] if "/storage/" not in e]
+    files = {
+        "safe-manifest": "manifest.safe",
+        "schema-product-vv": "annotation/rfi/rfi-iw-vv.xml",
+        "schema-calibration-vv": "annotation/calibration/calibration-iw-vv.xml",
+        "schema-noise-vv": "annotation/calibration/noise-iw-vv.xml",
+        "vv": "measurement/iw-vv.tiff",
+    }
+    assets = {}
+    for key, rel in files.items():
+        asset = dict(template["assets"][key.replace("vv", "hh")])
+        asset["href"] = str(root / rel)
+        asset.pop("storage:refs", None)
+        assets[key] = asset
+    item["assets"] = assets
+    item["links"] = []
+    path = dest / f"{product.id}.json"
+    path.write_text(json.dumps(item))
+    return path
+
+
+def test_earth_search_grd_items_read_like_the_safe(rome: Path, shared_data: Path, tmp_path: Path) -> None:
+    """An Earth Search sentinel-1-grd Item (the recorded one's shape, its schema-product
+    asset the RFI annotation as Earth Search has it; files local instead of requester-pays
+    S3) gives the same backscatter as the SAFE folder it was made from."""
+    template = json.loads(
+        (shared_data / "stac" / "earth_search_v1" / "sentinel-1-grd_items.json").read_text()
+    )["features"][0]
+    before, after = _pair(rome, tmp_path / "safe", lambda x, y: field(x, y) * 0.5)
+    items = [_earth_search_layout(p, tmp_path / "es", template) for p in (before, after)]
+    aoi = "12.46,41.96,12.50,41.99"
+    from_items = plan_pair(
+        DetectRequest(str(items[0]), str(items[1]), "s1-flood", aoi=aoi), Settings(output_dir=tmp_path / "a")
+    )
+    from_safes = plan_pair(
+        DetectRequest(before, after, "s1-flood", aoi=aoi), Settings(output_dir=tmp_path / "b")
+    )
+    assert from_items.grid == from_safes.grid
+    for x, y in zip(from_items.acquisitions, from_safes.acquisitions, strict=True):
+        with rasterio.open(x.assets["vv"].href) as a, rasterio.open(y.assets["vv"].href) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1))

@@ -38,6 +38,7 @@ __all__ = [
     "RETRY_STATUSES",
     "apply_limits",
     "current_limits",
+    "read_bytes",
     "forget",
     "is_remote",
     "make_retry",
@@ -231,6 +232,51 @@ class _LimitedStacIO(DefaultStacIO):
             response = session.get(href, timeout=(limits.connect_timeout_s, limits.timeout_s))
             response.raise_for_status()
             return response.text
+
+
+def read_bytes(href: str, what: str = "cannot read") -> bytes:
+    """The bytes of a local file, an http(s) URL (within the remote limits) or an object in
+    a GDAL network file system (``s3://``, ``/vsis3/``, ...: read through GDAL, with its
+    credentials and configuration)."""
+    try:
+        if href.startswith(("http://", "https://")):
+            limits = current_limits()
+            with make_session(limits.retries, limits.retry_delay_s) as session:
+                response = session.get(href, timeout=(limits.connect_timeout_s, limits.timeout_s))
+                response.raise_for_status()
+                return response.content
+        if is_remote(href) or href.startswith("/vsi"):
+            return _vsi_read(_vsi_path(href))
+        return Path(href).read_bytes()
+    except (OSError, requests.RequestException) as exc:
+        raise read_failure(href, exc, what) from exc
+
+
+def _vsi_read(path: str) -> bytes:
+    library = _gdal_library()
+    if library is None:
+        raise OSError(f"GDAL's library was not found to read {path}")
+    library.VSIFOpenL.restype = ctypes.c_void_p
+    library.VSIFOpenL.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    library.VSIFSeekL.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int]
+    library.VSIFTellL.restype = ctypes.c_uint64
+    library.VSIFTellL.argtypes = [ctypes.c_void_p]
+    library.VSIFReadL.restype = ctypes.c_size_t
+    library.VSIFReadL.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    library.VSIFCloseL.argtypes = [ctypes.c_void_p]
+    handle = library.VSIFOpenL(path.encode(), b"rb")
+    if not handle:
+        raise OSError(f"cannot open {path} (missing, or not allowed with the credentials GDAL has)")
+    try:
+        library.VSIFSeekL(handle, 0, 2)
+        size = library.VSIFTellL(handle)
+        library.VSIFSeekL(handle, 0, 0)
+        buffer = ctypes.create_string_buffer(size)
+        if library.VSIFReadL(buffer, 1, size, handle) != size:
+            raise OSError(f"short read of {path}")
+        return buffer.raw
+    finally:
+        library.VSIFCloseL(handle)
 
 
 def read_stac(href: str) -> pystac.STACObject:

@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -36,12 +36,14 @@ from ..errors import AOIError, InputError, NoOverlapError
 from ..kernels.sar import estimate_enl
 from ..model import Grid
 from .s1_geocode import DemView, GeocodeOptions, geocode_bands, multilook_factor
-from .s1_safe import GrdProduct, open_grd
-from .sar_units import GRD_PROCESSING
+from .s1_safe import GrdProduct, ItemFiles, open_grd, read_grd
+from .sar_units import GRD_PROCESSING, SAR_POLARISATIONS
 from .sources import Acquisition, BandAsset
 
 __all__ = [
     "resolve_s1_product",
+    "resolve_s1_item",
+    "is_grd_item",
     "is_radar_geometry",
     "product_of",
     "ard_grid",
@@ -62,10 +64,110 @@ NOMINAL_ENL = {("IW", "H"): 4.4, ("IW", "M"): 81.8, ("EW", "H"): 2.7, ("EW", "M"
 _ENL_SAMPLE = 1024
 
 
+#: STAC Items of GRD acquisitions by their acquisition href, read when geocoded.
+_ITEMS: dict[str, Any] = {}
+
+
 @lru_cache(maxsize=16)
 def product_of(href: str) -> GrdProduct:
-    """The parsed product behind ``href`` (parsed once per process)."""
+    """The parsed product behind an acquisition's ``href`` (a SAFE, or a STAC Item resolved
+    here), parsed once per process."""
+    if href in _ITEMS:
+        return _item_product(_ITEMS[href], href)
     return open_grd(href)
+
+
+def is_grd_item(item: Any) -> bool:
+    """A Sentinel-1 GRD Item in radar geometry: measurement and annotation assets
+    (Earth Search ``sentinel-1-grd``, CDSE; stactools-sentinel1 asset names)."""
+    return str(item.properties.get("sar:product_type", "")).upper() == "GRD" and any(
+        key.startswith("schema-product-") for key in item.assets
+    )
+
+
+def resolve_s1_item(item: Any, href: str = "") -> Acquisition:
+    """The acquisition of a GRD STAC Item (in radar geometry); its annotation is read only
+    when it is geocoded."""
+    key = href or f"stac:{item.collection_id}/{item.id}"
+    _ITEMS[key] = item
+    pols = [p for p in SAR_POLARISATIONS if p in item.assets]
+    if not pols:
+        raise InputError(f"STAC Item {item.id} has no measurement asset (vv, vh, hh or hv)")
+    assets = {
+        p: BandAsset(
+            _gdal_href(item.assets[p].get_absolute_href() or item.assets[p].href), units="grd", nodata=0.0
+        )
+        for p in pols
+    }
+    properties: dict[str, Any] = {**item.properties, RADAR_GEOMETRY: True}
+    return Acquisition(item.id, "sentinel-1", assets, item.datetime, key, properties)
+
+
+def _gdal_href(href: str) -> str:
+    return "/vsis3/" + href[len("s3://") :] if href.startswith("s3://") else href
+
+
+def _item_product(item: Any, href: str) -> GrdProduct:
+    """The product of a GRD Item, from its manifest, annotation and measurement assets."""
+    hrefs: dict[str, str] = {}
+    for key in ("safe-manifest", "safe_manifest"):
+        if key in item.assets:
+            hrefs["manifest.safe"] = item.assets[key].get_absolute_href() or item.assets[key].href
+    for pol in (p for p in SAR_POLARISATIONS if f"schema-product-{p}" in item.assets):
+        annotation = item.assets[f"schema-product-{pol}"].get_absolute_href() or ""
+        calibration = item.assets.get(f"schema-calibration-{pol}")
+        if calibration is not None and "/calibration/calibration-" in (calibration.href or ""):
+            # the SAFE layout puts the product annotation beside calibration/ (Earth Search's
+            # schema-product asset is the RFI annotation in products since IPF 3.4)
+            annotation = (calibration.get_absolute_href() or "").replace("/calibration/calibration-", "/")
+        name = PurePosixPath(annotation.split("?")[0]).name
+        hrefs[f"annotation/{name}"] = annotation
+        for kind in ("calibration", "noise"):
+            asset = item.assets.get(f"schema-{kind}-{pol}")
+            if asset is not None:
+                hrefs[f"annotation/calibration/{kind}-{name}"] = asset.get_absolute_href() or asset.href
+        if pol in item.assets:
+            hrefs[f"measurement/{name.removesuffix('.xml')}.tiff"] = (
+                item.assets[pol].get_absolute_href() or ""
+            )
+    if "manifest.safe" not in hrefs:
+        raise InputError(
+            f"STAC Item {item.id} has no safe-manifest asset; eowatch needs the product's manifest"
+        )
+    _check_requester_pays(item, hrefs.values())
+    product_id = str(item.properties.get("s1:product_identifier") or item.id)
+    return read_grd(
+        ItemFiles(f"STAC Item {item.id}", {k: _gdal_href(v) for k, v in hrefs.items()}), product_id, href
+    )
+
+
+def _check_requester_pays(item: Any, hrefs: Any) -> None:
+    """Refuse, before any read, assets in a requester-pays bucket without AWS credentials;
+    with them, tell GDAL to accept the charge (and the bucket's region)."""
+    s3 = [h for h in hrefs if h.startswith("s3://")]
+    props = item.properties
+    # storage extension v1 (properties) or v2 (pystac migrates v1 to "storage:schemes")
+    schemes = [dict(props)] + [dict(v) for v in (props.get("storage:schemes") or {}).values()]
+    paying = [s for s in schemes if s.get("requester_pays") or s.get("storage:requester_pays")]
+    if not s3 or not paying:
+        return
+    bucket = s3[0][len("s3://") :].split("/")[0]
+    region = paying[0].get("region") or paying[0].get("storage:region")
+    has_credentials = bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE")) or (
+        Path("~/.aws/credentials").expanduser().is_file()
+    )
+    if not has_credentials:
+        raise InputError(
+            f"STAC Item {item.id}: its assets are in the requester-pays bucket s3://{bucket} (Earth Search "
+            "sentinel-1-grd), readable only with AWS credentials, the transfer billed to that account: set "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and AWS_REQUEST_PAYER=requester, "
+            "or use another provider of the product (CDSE)"
+        )
+    from rasterio.env import set_gdal_config
+
+    set_gdal_config("AWS_REQUEST_PAYER", os.environ.get("AWS_REQUEST_PAYER", "requester"))
+    if region:
+        set_gdal_config("AWS_REGION", os.environ.get("AWS_REGION", str(region)))
 
 
 def resolve_s1_product(text: str) -> Acquisition:
@@ -264,14 +366,25 @@ def write_ard_item(acq: Acquisition, grid: Grid) -> Path:
     folder = Path(next(iter(acq.assets.values())).href).parent
     footprint = box(*transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21))
     properties = {k: v for k, v in acq.properties.items() if k not in ("start_datetime", "end_datetime")}
-    properties.update({"proj:code": grid.crs.to_string(), "proj:shape": [grid.height, grid.width],
-                       "proj:transform": list(grid.transform)[:6]})  # fmt: skip
+    properties.update(
+        {
+            "proj:code": grid.crs.to_string(),
+            "proj:shape": [grid.height, grid.width],
+            "proj:transform": list(grid.transform)[:6],
+        }
+    )
     item = pystac.Item(acq.id, mapping(footprint), list(footprint.bounds), acq.datetime, properties)
     for pol, asset in acq.assets.items():
-        item.add_asset(pol, pystac.Asset(
-            f"./{Path(asset.href).name}", pol.upper(), media_type=pystac.MediaType.COG, roles=["data"],
-            extra_fields={"raster:bands": [{"unit": "linear", "nodata": "nan", "data_type": "float32"}]},
-        ))  # fmt: skip
+        item.add_asset(
+            pol,
+            pystac.Asset(
+                f"./{Path(asset.href).name}",
+                pol.upper(),
+                media_type=pystac.MediaType.COG,
+                roles=["data"],
+                extra_fields={"raster:bands": [{"unit": "linear", "nodata": "nan", "data_type": "float32"}]},
+            ),
+        )
     dest = folder / "item.json"
     item.set_self_href(str(dest))
     item.save_object(include_self_link=False, dest_href=str(dest))

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, InputReadError
+from .remote import read_bytes
 from .safe_files import SafeFiles, zip_members
 
 __all__ = [
@@ -38,6 +40,9 @@ __all__ = [
     "AzimuthNoiseBlock",
     "is_s1_product",
     "open_grd",
+    "read_grd",
+    "ItemFiles",
+    "ProductFiles",
     "parse_time",
 ]
 
@@ -45,6 +50,8 @@ _MANIFEST = re.compile(r"^manifest\.safe$", re.IGNORECASE)
 _S1_NAME = re.compile(r"^S1[A-D]_(IW|EW|SM|S[1-6]|WV)_([A-Z_]{4})_", re.IGNORECASE)
 #: GDAL's subdataset names of the product (SENTINEL1_CALIB:SIGMA0:<manifest>:IW_VV ...).
 _SUBDATASET = re.compile(r"^SENTINEL1(?:_CALIB)?:", re.IGNORECASE)
+#: The polarisation in an annotation's name: s1b-iw-grd-vv-2021...xml (SAFE), iw-vv.xml (Earth Search).
+_POLARISATION = re.compile(r"(?:^|-)(vv|vh|hh|hv)(?:-|\.xml$)", re.IGNORECASE)
 _SUPPORTED = "Level-1 GRD products (GRDH, GRDM, GRDF; IW, EW or SM)"
 
 
@@ -174,12 +181,60 @@ class GrdProduct:
         }
 
 
+class ProductFiles(Protocol):
+    """Where a product's files are: a SAFE folder or zip (``SafeFiles``), or the assets of a
+    STAC Item (``ItemFiles``), addressed by their path inside the SAFE."""
+
+    @property
+    def anchor(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def read(self, rel: str) -> bytes: ...
+
+    def exists(self, rel: str) -> bool: ...
+
+    def listing(self, pattern: str) -> list[str]: ...
+
+    def href(self, rel: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ItemFiles:
+    """A product's files as the assets of a STAC Item: their SAFE paths -> hrefs."""
+
+    name: str
+    hrefs: dict[str, str]
+    anchor: str = "manifest.safe"
+
+    def read(self, rel: str) -> bytes:
+        return read_bytes(self.hrefs[rel], f"cannot read {rel} of {self.name}")
+
+    def exists(self, rel: str) -> bool:
+        return rel in self.hrefs
+
+    def listing(self, pattern: str) -> list[str]:
+        return sorted(k for k in self.hrefs if re.fullmatch(pattern, k))
+
+    def href(self, rel: str) -> str:
+        href = self.hrefs[rel]
+        return "/vsis3/" + href[len("s3://") :] if href.startswith("s3://") else href
+
+
 def open_grd(text: str) -> GrdProduct:
     """The product named by ``text`` (SAFE folder, zip, manifest.safe, GDAL subdataset)."""
     files = _files_of(text)
+    root = files.root
+    safe_name = PurePosixPath(root).name if root not in ("", ".") else Path(files.name).stem
+    return read_grd(files, safe_name.removesuffix(".SAFE"), text)
+
+
+def read_grd(files: ProductFiles, product_id: str, href: str) -> GrdProduct:
+    """The product whose files ``files`` gives (its manifest, annotations and measurements)."""
     manifest = _xml(files, files.anchor)
-    product = _from_manifest(manifest, files, text)
-    annotations = files.listing(r"annotation/s1[a-d]-[^/]+\.xml")
+    product = _from_manifest(manifest, product_id, files.name, href)
+    annotations = files.listing(r"annotation/[^/]+\.xml")
     if not annotations:
         raise InputError(
             f"{files.name}: the SAFE holds no product annotation (annotation/s1*.xml); download the "
@@ -187,7 +242,10 @@ def open_grd(text: str) -> GrdProduct:
         )
     for rel in annotations:
         name = PurePosixPath(rel).name
-        pol = name.split("-")[3].lower()
+        named = _POLARISATION.search(name)
+        if named is None:
+            continue  # not a polarisation's product annotation
+        pol = named.group(1).lower()
         calibration, noise = (
             f"annotation/calibration/calibration-{name}",
             f"annotation/calibration/noise-{name}",
@@ -233,7 +291,7 @@ def _files_of(text: str) -> SafeFiles:
     return SafeFiles(str(path), "manifest.safe")
 
 
-def _xml(files: SafeFiles, rel: str) -> ET.Element:
+def _xml(files: ProductFiles, rel: str) -> ET.Element:
     try:
         return ET.fromstring(files.read(rel))
     except ET.ParseError as exc:
@@ -254,9 +312,7 @@ def _find_text(root: ET.Element, name: str) -> str | None:
     return None
 
 
-def _from_manifest(root: ET.Element, files: SafeFiles, href: str) -> GrdProduct:
-    safe_name = PurePosixPath(files.root).name if files.root not in ("", ".") else Path(files.name).stem
-    product_id = safe_name.removesuffix(".SAFE")
+def _from_manifest(root: ET.Element, product_id: str, name: str, href: str) -> GrdProduct:
     product_type = (_find_text(root, "productType") or "").upper()
     named = _S1_NAME.match(product_id)
     if not product_type and named:
@@ -264,7 +320,7 @@ def _from_manifest(root: ET.Element, files: SafeFiles, href: str) -> GrdProduct:
     if product_type != "GRD":
         kind = product_type or "an unknown product type"
         raise InputError(
-            f"{product_id or files.name} is a Sentinel-1 {kind} product; eowatch reads {_SUPPORTED}: "
+            f"{product_id or name} is a Sentinel-1 {kind} product; eowatch reads {_SUPPORTED}: "
             "download the GRD product of this acquisition (same sensing time, product type GRD)"
         )
     family = _find_text(root, "number") or ""
@@ -281,7 +337,7 @@ def _from_manifest(root: ET.Element, files: SafeFiles, href: str) -> GrdProduct:
     start, stop = _find_text(root, "startTime"), _find_text(root, "stopTime")
     if not (start and stop and footprint):
         raise InputError(
-            f"{files.name}: manifest.safe lacks its sensing times or footprint; is the product complete?"
+            f"{name}: manifest.safe lacks its sensing times or footprint; is the product complete?"
         )
     return GrdProduct(
         id=product_id,

@@ -285,6 +285,10 @@ def _from_stac_item(href: str) -> Acquisition:
 
 def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
     """Map a ``pystac.Item``'s band assets onto canonical band names."""
+    from .s1_ard import is_grd_item, resolve_s1_item
+
+    if is_grd_item(item):  # Sentinel-1 GRD in radar geometry: geocoded by eowatch.io.s1_ard
+        return resolve_s1_item(item, href or (item.get_self_href() or ""))
     props = dict(item.properties)
     collection = (item.collection_id or "").lower()
     is_s1 = "sentinel-1" in collection or "sar:polarizations" in props
