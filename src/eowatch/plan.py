@@ -19,7 +19,7 @@ from .aoi import check_aoi, parse_aoi
 from .detect import Preset, PresetParams, get_preset, parse_params
 from .errors import InputError
 from .inputs import rules_for
-from .io.load import aoi_fraction, pair_grid, user_crs
+from .io.load import aoi_fraction, pair_grid, user_crs, utm_epsg
 from .io.masks import cloud_masking
 from .io.remote import RemoteLimits, apply_limits
 from .io.s1_ard import ard_grid, geocode_acquisitions, is_radar_geometry
@@ -211,7 +211,7 @@ def _check_resolution(resolution: float, grid: Grid, native: Grid) -> None:
     left, bottom, right, top = native.bounds
     if grid.crs.is_geographic and resolution >= 1:
         lon, lat = (left + right) / 2, (bottom + top) / 2
-        utm = (32600 if lat >= 0 else 32700) + int((lon + 180) // 6) % 60 + 1
+        utm = utm_epsg(lon, lat)
         raise InputError(
             f"--resolution {resolution:g} is in degrees: the grid's CRS ({grid.crs}) is geographic; give a "
             f"projected CRS for metres (--crs EPSG:{utm}, the UTM zone of the data) or a resolution in "

@@ -376,7 +376,6 @@ def test_mismatched_orbits_are_refused_before_geocoding(rome: Path, tmp_path: Pa
 def test_detect_on_grd_products_finds_the_flood_where_it_is(rome: Path, tmp_path: Path) -> None:
     """End to end: two GRD SAFEs (real metadata, speckled made-up pixels), a 1 km square
     flooded on the second date: s1-flood reports one polygon on it."""
-    from click.testing import CliRunner
     from shapely.geometry import box, shape
 
     rng = np.random.default_rng(0)
@@ -398,26 +397,21 @@ def test_detect_on_grd_products_finds_the_flood_where_it_is(rome: Path, tmp_path
         name=ROME.replace("20211223T05", "20220104T05"),
         replace_dates=("2021-12-23", "2022-01-04"),
     )
-    from eowatch.cli.main import cli
-
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "detect",
-            "--before",
-            str(before),
-            "--after",
-            str(after),
-            "--preset",
-            "s1-flood",
-            "--aoi",
-            "12.46,41.96,12.50,41.99",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-        env={"EOWATCH_OUTPUT_DIR": str(out)},
+    result = _cli(
+        "detect",
+        "--before",
+        str(before),
+        "--after",
+        str(after),
+        "--preset",
+        "s1-flood",
+        "--aoi",
+        "12.46,41.96,12.50,41.99",
+        "--out",
+        str(out),
+        "--quiet",
+        out=out,
     )
     assert result.exit_code == 0, result.output
     folder = Path(json.loads(result.stdout)["folder"])

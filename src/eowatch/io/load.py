@@ -37,6 +37,8 @@ __all__ = [
     "crs_from",
     "user_crs",
     "reproject_bounds",
+    "snap_grid",
+    "utm_epsg",
     "read_plain_band",
     "plain_band_nodata",
     "band_grid",
@@ -158,7 +160,7 @@ def pair_grid(
                 f"{before.id} and {after.id}; check the AOI (lon/lat order) or the inputs"
             )
         footprint = clipped
-    return _snap(origin, dst_crs, footprint.bounds)
+    return snap_grid(origin, dst_crs, footprint.bounds)
 
 
 def _default_resolution(ref: Grid, dst_crs: CRS) -> float:
@@ -168,7 +170,12 @@ def _default_resolution(ref: Grid, dst_crs: CRS) -> float:
     return min((right - left) / ref.width, (top - bottom) / ref.height)
 
 
-def _snap(origin: Affine, crs: CRS, bounds: tuple[float, float, float, float]) -> Grid:
+def utm_epsg(lon: float, lat: float) -> int:
+    """The EPSG code of the UTM zone of a lon/lat point (WGS 84)."""
+    return (32600 if lat >= 0 else 32700) + int((lon + 180) // 6) % 60 + 1
+
+
+def snap_grid(origin: Affine, crs: CRS, bounds: tuple[float, float, float, float]) -> Grid:
     """The smallest window of the grid defined by ``origin`` that covers ``bounds``."""
     left, bottom, right, top = bounds
     rx, ry = origin.a, -origin.e

@@ -39,6 +39,7 @@ __all__ = [
     "apply_limits",
     "current_limits",
     "read_bytes",
+    "gdal_href",
     "forget",
     "is_remote",
     "make_retry",
@@ -117,6 +118,11 @@ _REMOTE_PREFIXES = (
 
 def is_remote(href: str) -> bool:
     return href.startswith(_REMOTE_PREFIXES)
+
+
+def gdal_href(href: str) -> str:
+    """``href`` as GDAL opens it: ``s3://bucket/key`` as ``/vsis3/bucket/key``, others as they are."""
+    return "/vsis3/" + href[len("s3://") :] if href.startswith("s3://") else href
 
 
 def _vsi_path(href: str) -> str:

@@ -35,6 +35,8 @@ from shapely.geometry.base import BaseGeometry
 from ..errors import AOIError, InputError, NoOverlapError
 from ..kernels.sar import estimate_enl
 from ..model import Grid
+from .load import snap_grid, utm_epsg
+from .remote import gdal_href
 from .s1_geocode import DemView, GeocodeOptions, geocode_bands, multilook_factor
 from .s1_safe import GrdProduct, ItemFiles, open_grd, read_grd
 from .sar_units import GRD_PROCESSING, SAR_POLARISATIONS
@@ -95,16 +97,12 @@ def resolve_s1_item(item: Any, href: str = "") -> Acquisition:
         raise InputError(f"STAC Item {item.id} has no measurement asset (vv, vh, hh or hv)")
     assets = {
         p: BandAsset(
-            _gdal_href(item.assets[p].get_absolute_href() or item.assets[p].href), units="grd", nodata=0.0
+            gdal_href(item.assets[p].get_absolute_href() or item.assets[p].href), units="grd", nodata=0.0
         )
         for p in pols
     }
     properties: dict[str, Any] = {**item.properties, RADAR_GEOMETRY: True}
     return Acquisition(item.id, "sentinel-1", assets, item.datetime, key, properties)
-
-
-def _gdal_href(href: str) -> str:
-    return "/vsis3/" + href[len("s3://") :] if href.startswith("s3://") else href
 
 
 def _item_product(item: Any, href: str) -> GrdProduct:
@@ -136,9 +134,7 @@ def _item_product(item: Any, href: str) -> GrdProduct:
         )
     _check_requester_pays(item, hrefs.values())
     product_id = str(item.properties.get("s1:product_identifier") or item.id)
-    return read_grd(
-        ItemFiles(f"STAC Item {item.id}", {k: _gdal_href(v) for k, v in hrefs.items()}), product_id, href
-    )
+    return read_grd(ItemFiles(f"STAC Item {item.id}", hrefs), product_id, href)
 
 
 def _check_requester_pays(item: Any, hrefs: Any) -> None:
@@ -201,10 +197,6 @@ def _footprint(product: GrdProduct) -> BaseGeometry:
     return Polygon(pts[order][:, [3, 2]]).convex_hull
 
 
-def _utm(lon: float, lat: float) -> CRS:
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + int((lon + 180) // 6) % 60 + 1)
-
-
 def ard_grid(
     acqs: Sequence[Acquisition], aoi: BaseGeometry | None, crs: str | None, resolution: float | None
 ) -> Grid:
@@ -226,12 +218,10 @@ def ard_grid(
                 f"{acqs[0].id} and {acqs[-1].id}; check the AOI (lon/lat order) or the products"
             )
     centre = area.centroid
-    dst = CRS.from_user_input(crs) if crs else _utm(centre.x, centre.y)
+    dst = CRS.from_user_input(crs) if crs else CRS.from_epsg(utm_epsg(centre.x, centre.y))
     res = resolution or (DEFAULT_RESOLUTION if not dst.is_geographic else DEFAULT_RESOLUTION / 111_320)
-    left, bottom, right, top = shape(transform_geom("EPSG:4326", dst, mapping(area))).bounds
-    col0, row0 = math.floor(left / res), math.floor(-top / res)
-    col1, row1 = math.ceil(right / res), math.ceil(-bottom / res)
-    return Grid(dst, Affine(res, 0, col0 * res, 0, -res, -row0 * res), col1 - col0, row1 - row0)
+    bounds = shape(transform_geom("EPSG:4326", dst, mapping(area))).bounds
+    return snap_grid(Affine(res, 0, 0, 0, -res, 0), dst, bounds)
 
 
 def calibration_options(calibration: str, dem: str | None) -> GeocodeOptions:

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, InputReadError
-from .remote import read_bytes
+from .remote import gdal_href, read_bytes
 from .safe_files import SafeFiles, zip_members
 
 __all__ = [
@@ -218,8 +218,7 @@ class ItemFiles:
         return sorted(k for k in self.hrefs if re.fullmatch(pattern, k))
 
     def href(self, rel: str) -> str:
-        href = self.hrefs[rel]
-        return "/vsis3/" + href[len("s3://") :] if href.startswith("s3://") else href
+        return gdal_href(self.hrefs[rel])
 
 
 def open_grd(text: str) -> GrdProduct:

@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 from ..errors import InputError, InputReadError
-from .remote import is_remote, open_raster, read_failure, read_stac
+from .remote import gdal_href, is_remote, open_raster, read_failure, read_stac
 
 __all__ = ["BandAsset", "Acquisition", "resolve_input", "acquisition_from_item", "S2_BANDS", "S1_BANDS"]
 
@@ -300,9 +300,7 @@ def acquisition_from_item(item: Any, href: str = "") -> Acquisition:
             continue
         rb = _raster_fields(d)
         nodata = _float(rb["nodata"]) if "nodata" in rb else (0.0 if not is_s1 else None)  # "nan" is text
-        abs_href = asset.get_absolute_href() or asset.href
-        if abs_href.startswith("s3://"):
-            abs_href = "/vsis3/" + abs_href[5:]
+        abs_href = gdal_href(asset.get_absolute_href() or asset.href)
         # Prefer cloud-optimised GeoTIFFs over JPEG2000 copies, https over s3, and a band's
         # native resolution over the resampled copies (CDSE: B04_10m, B04_20m, B04_60m).
         rank = (("geotiff" in (asset.media_type or "")) * 2 + abs_href.startswith("http"), -_asset_res(key))

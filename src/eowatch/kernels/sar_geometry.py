@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from .jit import kernel
 
-__all__ = ["Orbit", "fit_orbit", "geodetic_to_ecef", "radar_coordinates", "look_geometry", "ORBIT_DEGREE"]
+__all__ = ["Orbit", "fit_orbit", "radar_coordinates", "look_geometry", "ORBIT_DEGREE"]
 
 #: Degree of the orbit polynomial: 16 state vectors 10 s apart are fitted to millimetres.
 ORBIT_DEGREE = 7
@@ -50,26 +50,6 @@ def _ecef(lon: float, lat: float, h: float, a: float, e2: float) -> tuple[float,
         (n + h) * math.cos(phi) * math.sin(lam),
         (n * (1 - e2) + h) * s,
     )
-
-
-@kernel
-def _geodetic_to_ecef(
-    lon: NDArray[np.float64], lat: NDArray[np.float64], h: NDArray[np.float64], a: float, b: float
-) -> NDArray[np.float64]:
-    e2 = 1.0 - (b * b) / (a * a)
-    out = np.empty((lon.size, 3))
-    for i in range(lon.size):
-        out[i, 0], out[i, 1], out[i, 2] = _ecef(lon[i], lat[i], h[i], a, e2)
-    return out
-
-
-def geodetic_to_ecef(
-    lon: NDArray[np.float64], lat: NDArray[np.float64], h: NDArray[np.float64], ellipsoid: tuple[float, float]
-) -> NDArray[np.float64]:
-    """(n, 3) ECEF metres of geodetic points (degrees, metres above the ellipsoid)."""
-    flat = [np.ascontiguousarray(v, dtype=np.float64).ravel() for v in (lon, lat, h)]
-    result: NDArray[np.float64] = _geodetic_to_ecef(flat[0], flat[1], flat[2], ellipsoid[0], ellipsoid[1])
-    return result
 
 
 @kernel
